@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from cpo.db.base import Base, TenantScoped, Timestamps, UUIDPrimaryKey
+
+ROLE_CHECK = "role IN ('platform_admin', 'tenant_admin', 'read_only')"
+
+
+class Account(UUIDPrimaryKey, TenantScoped, Timestamps, Base):
+    """Someone who signs in to the admin UI."""
+
+    __tablename__ = "accounts"
+    __table_args__ = (CheckConstraint(ROLE_CHECK, name="role"),)
+
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(20))
+    language: Mapped[str] = mapped_column(String(5), default="en")
+    active: Mapped[bool] = mapped_column(default=True)
+
+
+class ApiToken(UUIDPrimaryKey, TenantScoped, Timestamps, Base):
+    """A bearer token for scripts; only its SHA-256 is stored."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (CheckConstraint(ROLE_CHECK, name="role"),)
+
+    name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(20))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    expires_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
+
+
+class LoginSession(UUIDPrimaryKey, TenantScoped, Base):
+    """A signed-in browser; the cookie holds a secret whose SHA-256 is stored here."""
+
+    __tablename__ = "login_sessions"
+
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]

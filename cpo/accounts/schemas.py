@@ -1,0 +1,75 @@
+"""Inputs and outputs of tokens and tenants (msgspec)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from msgspec import Meta, Struct
+
+from cpo.accounts.models import ApiToken
+from cpo.accounts.roles import Role
+from cpo.tenants.models import Tenant
+
+
+class TokenIn(Struct, forbid_unknown_fields=True):
+    role: Role
+    name: Annotated[str, Meta(min_length=1, max_length=100)] = "api"
+    expires_at: datetime | None = None
+
+
+class TokenOut(Struct):
+    id: uuid.UUID
+    name: str
+    role: str
+    prefix: str
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+
+class TokenCreated(TokenOut):
+    token: str
+    """Shown once: only its hash is stored."""
+
+
+class TenantIn(Struct, forbid_unknown_fields=True):
+    slug: Annotated[str, Meta(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
+    name: Annotated[str, Meta(min_length=1, max_length=200)]
+    country_code: Annotated[str, Meta(pattern=r"^[A-Z]{2}$")] | None = None
+    party_id: Annotated[str, Meta(pattern=r"^[A-Z0-9]{3}$")] | None = None
+
+
+class TenantOut(Struct):
+    id: uuid.UUID
+    slug: str
+    name: str
+    country_code: str | None
+    party_id: str | None
+    created_at: datetime
+
+
+def token_out(token: ApiToken) -> TokenOut:
+    return TokenOut(
+        id=token.id,
+        name=token.name,
+        role=token.role,
+        prefix=token.prefix,
+        created_at=token.created_at,
+        expires_at=token.expires_at,
+        revoked_at=token.revoked_at,
+        last_used_at=token.last_used_at,
+    )
+
+
+def tenant_out(tenant: Tenant) -> TenantOut:
+    return TenantOut(
+        id=tenant.id,
+        slug=tenant.slug,
+        name=tenant.name,
+        country_code=tenant.country_code,
+        party_id=tenant.party_id,
+        created_at=tenant.created_at,
+    )

@@ -1,0 +1,156 @@
+"""Accounts, API tokens and login sessions."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cpo.accounts.models import Account, ApiToken, LoginSession
+from cpo.accounts.roles import ROLES, Principal, Role
+from cpo.db.base import utcnow
+from cpo.db.queries import flush_or_conflict, get_scoped
+from cpo.errors import InvalidInput, Unauthenticated
+from cpo.secrets import hash_password, hash_token, new_secret, verify_password
+
+TOKEN_PREFIX = "cpo_"
+LANGUAGES = ("en", "nl")
+# Checked against when the e-mail is unknown, so a wrong e-mail costs as long as a wrong password.
+_DUMMY_HASH = hash_password("not a real password")
+
+
+def _check_role(role: str) -> Role:
+    if role not in ROLES:
+        raise InvalidInput("role", f"must be one of {', '.join(ROLES)}")
+    return role  # type: ignore[return-value]
+
+
+async def create_account(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    email: str,
+    name: str,
+    password: str,
+    role: str,
+    language: str = "en",
+) -> Account:
+    email = email.strip().lower()
+    if "@" not in email or len(email) > 254:
+        raise InvalidInput("email", "not an e-mail address")
+    if len(password) < 10:
+        raise InvalidInput("password", "at least 10 characters")
+    if language not in LANGUAGES:
+        raise InvalidInput("language", f"must be one of {', '.join(LANGUAGES)}")
+    account = Account(
+        id=uuid.uuid4(),
+        tenant_id=tenant_id,
+        email=email,
+        name=name or email,
+        password_hash=hash_password(password),
+        role=_check_role(role),
+        language=language,
+        active=True,
+    )
+    session.add(account)
+    await flush_or_conflict(session, {"uq_accounts_email": ("email", "an account with this e-mail exists")})
+    return account
+
+
+async def authenticate(session: AsyncSession, email: str, password: str) -> Account:
+    account = (
+        await session.execute(select(Account).where(Account.email == email.strip().lower()))
+    ).scalar_one_or_none()
+    stored = account.password_hash if account else _DUMMY_HASH
+    if not verify_password(password, stored) or account is None or not account.active:
+        raise Unauthenticated("wrong e-mail or password")
+    return account
+
+
+def principal_of(account: Account) -> Principal:
+    return Principal(account.tenant_id, _check_role(account.role), f"account:{account.id}")
+
+
+async def start_login_session(session: AsyncSession, account: Account, hours: int) -> tuple[str, LoginSession]:
+    """A new login session; returns the cookie secret (only its hash is stored)."""
+    secret = new_secret()
+    now = utcnow()
+    login = LoginSession(
+        id=uuid.uuid4(),
+        tenant_id=account.tenant_id,
+        account_id=account.id,
+        secret_hash=hash_token(secret),
+        csrf_token=new_secret(24),
+        created_at=now,
+        expires_at=now + timedelta(hours=hours),
+    )
+    session.add(login)
+    # Housekeeping on the way: expired sessions of anyone go.
+    await session.execute(delete(LoginSession).where(LoginSession.expires_at < now))
+    await session.flush()
+    return secret, login
+
+
+async def resolve_login_session(session: AsyncSession, secret: str) -> tuple[LoginSession, Account]:
+    row = (
+        await session.execute(
+            select(LoginSession, Account)
+            .join(Account, Account.id == LoginSession.account_id)
+            .where(LoginSession.secret_hash == hash_token(secret), LoginSession.expires_at > utcnow())
+        )
+    ).one_or_none()
+    if row is None or not row[1].active:
+        raise Unauthenticated("not signed in")
+    return row[0], row[1]
+
+
+async def end_login_session(session: AsyncSession, secret: str) -> None:
+    await session.execute(delete(LoginSession).where(LoginSession.secret_hash == hash_token(secret)))
+
+
+async def create_api_token(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    role: str,
+    name: str = "api",
+    expires_at: datetime | None = None,
+) -> tuple[str, ApiToken]:
+    """A new bearer token; returns it in clear (the only time) with its stored record."""
+    token = TOKEN_PREFIX + new_secret()
+    record = ApiToken(
+        id=uuid.uuid4(),
+        tenant_id=tenant_id,
+        name=name[:100] or "api",
+        role=_check_role(role),
+        token_hash=hash_token(token),
+        prefix=token[: len(TOKEN_PREFIX) + 6],
+        expires_at=expires_at,
+    )
+    session.add(record)
+    await session.flush()
+    return token, record
+
+
+async def resolve_api_token(session: AsyncSession, token: str) -> Principal:
+    record = (
+        await session.execute(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
+    ).scalar_one_or_none()
+    now = utcnow()
+    if record is None or record.revoked_at is not None or (record.expires_at and record.expires_at <= now):
+        raise Unauthenticated("unknown, revoked or expired API token")
+    # Written at most once a minute per token: reads stay cheap.
+    if record.last_used_at is None or now - record.last_used_at > timedelta(minutes=1):
+        record.last_used_at = now
+    return Principal(record.tenant_id, _check_role(record.role), f"token:{record.id}")
+
+
+async def list_api_tokens(session: AsyncSession, tenant_id: uuid.UUID) -> list[ApiToken]:
+    query = select(ApiToken).where(ApiToken.tenant_id == tenant_id).order_by(ApiToken.created_at)
+    return list((await session.execute(query)).scalars())
+
+
+async def revoke_api_token(session: AsyncSession, tenant_id: uuid.UUID, token_id: uuid.UUID) -> None:
+    record = await get_scoped(session, ApiToken, tenant_id, token_id, "API token")
+    if record.revoked_at is None:
+        record.revoked_at = utcnow()

@@ -1,0 +1,116 @@
+"""The composition root: ``create_app(settings)`` wires the core, the transports and the runtime."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from litestar import Litestar, Request, Response, get
+from litestar.config.compression import CompressionConfig
+from litestar.contrib.jinja import JinjaTemplateEngine
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from litestar.response import Redirect
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
+from swagger_ui_bundle import swagger_ui_path
+
+import cpo
+from cpo.logs import configure_logging
+from cpo.outbox.dispatcher import Handlers
+from cpo.runtime import Runtime
+from cpo.settings import Settings, load_settings
+from cpo.web.access_log import access_log_middleware
+from cpo.web.api import api_router
+from cpo.web.deps import provide_db
+from cpo.web.ops import healthz, readyz
+from cpo.web.ui import UI_STATIC, UI_TEMPLATES, ui_router
+from cpo.web.ui.i18n import install_i18n
+
+
+class Metrics(PrometheusController):
+    path = "/metrics"
+    include_in_schema = False
+
+
+@get("/", include_in_schema=False, sync_to_thread=False)
+def root() -> Redirect:
+    return Redirect("/ui/")
+
+
+def outbox_handlers() -> Handlers:
+    """Consumers of outbox events, by topic. Areas and transports register theirs here."""
+    return {}
+
+
+def create_app(settings: Settings, handlers: Handlers | None = None) -> Litestar:
+    """Build the ASGI app; nothing connects until it starts."""
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
+        runtime = await Runtime.start(settings, handlers if handlers is not None else outbox_handlers())
+        app.state.runtime = runtime
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    def engine_callback(engine: JinjaTemplateEngine) -> None:
+        install_i18n(engine.engine)
+
+    openapi = OpenAPIConfig(
+        title="CPO platform admin API",
+        version=cpo.__version__,
+        path="/api/docs",
+        render_plugins=[
+            SwaggerRenderPlugin(
+                path="/",
+                js_url="/static/swagger/swagger-ui-bundle.js",
+                css_url="/static/swagger/swagger-ui.css",
+                standalone_preset_js_url="/static/swagger/swagger-ui-standalone-preset.js",
+            )
+        ],
+        components=Components(
+            security_schemes={"BearerToken": SecurityScheme(type="http", scheme="bearer")},
+        ),
+    )
+    return Litestar(
+        route_handlers=[
+            root,
+            healthz,
+            readyz,
+            Metrics,
+            api_router(),
+            ui_router(),
+            create_static_files_router("/static/ui", directories=[UI_STATIC], include_in_schema=False),
+            create_static_files_router(
+                "/static/swagger", directories=[Path(str(swagger_ui_path))], include_in_schema=False
+            ),
+        ],
+        dependencies={"db": Provide(provide_db)},
+        lifespan=[lifespan],
+        openapi_config=openapi,
+        template_config=TemplateConfig(
+            directory=UI_TEMPLATES, engine=JinjaTemplateEngine, engine_callback=engine_callback
+        ),
+        middleware=[access_log_middleware, PrometheusConfig(app_name="cpo", prefix="cpo").middleware],
+        compression_config=CompressionConfig(backend="gzip", minimum_size=1024),
+        state=State({"settings": settings}),
+        request_max_body_size=1024 * 1024,
+        debug=False,
+    )
+
+
+def app_from_environment() -> Litestar:
+    """Factory for the ASGI server (``cpo serve`` and ``granian --factory``): settings from CPO_*."""
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    return create_app(settings)
+
+
+__all__ = ["Request", "Response", "app_from_environment", "create_app"]

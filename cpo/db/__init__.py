@@ -1,0 +1,1 @@
+"""Persistence: the declarative base, engines, the embedded PostgreSQL and migrations."""

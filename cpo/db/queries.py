@@ -1,0 +1,45 @@
+"""Small query helpers shared by the areas: tenant-scoped fetch, constraint violations as domain errors."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cpo.errors import Conflict, NotFound
+
+M = TypeVar("M")
+
+
+async def get_scoped(session: AsyncSession, model: type[M], tenant_id: uuid.UUID, id_: uuid.UUID, kind: str) -> M:
+    """The row of this tenant with this id; another tenant's row is as absent as a missing one."""
+    row = (
+        await session.execute(
+            select(model).where(model.tenant_id == tenant_id, model.id == id_)  # type: ignore[attr-defined]
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        raise NotFound(kind, id_)
+    return row
+
+
+def constraint_of(error: IntegrityError) -> str | None:
+    cause: Any = getattr(error.orig, "__cause__", None)
+    name = getattr(cause, "constraint_name", None)
+    return name if isinstance(name, str) else None
+
+
+async def flush_or_conflict(session: AsyncSession, conflicts: Mapping[str, tuple[str, str]]) -> None:
+    """Flush; a unique violation named in ``conflicts`` becomes ``Conflict(message, field)``."""
+    try:
+        await session.flush()
+    except IntegrityError as error:
+        name = constraint_of(error)
+        if name in conflicts:
+            field, message = conflicts[name]
+            raise Conflict(message, field) from None
+        raise

@@ -1,0 +1,168 @@
+"""Delivers outbox events at least once: claims with FOR UPDATE SKIP LOCKED, wakes on LISTEN/NOTIFY.
+
+Any number of dispatchers (one per node) share the table. A claim is a lease (``claimed_until``): a
+dispatcher that dies mid-delivery leaves the event undelivered, and another takes it when the lease runs
+out. Consumers must therefore be idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from cpo.db.engine import plain_url
+from cpo.outbox.service import CHANNEL
+from cpo.settings import OutboxSettings
+
+log = logging.getLogger("cpo.outbox")
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    id: int
+    topic: str
+    payload: dict[str, Any]
+    tenant_id: uuid.UUID | None
+    attempt: int
+
+
+Handler = Callable[[Event], Awaitable[None]]
+Handlers = Mapping[str, Sequence[Handler]]
+
+CLAIM = text(
+    """
+    UPDATE outbox_events SET claimed_until = now() + make_interval(secs => :lease), attempts = attempts + 1
+    WHERE id IN (
+        SELECT id FROM outbox_events
+        WHERE delivered_at IS NULL AND dead_at IS NULL AND available_at <= now()
+          AND (claimed_until IS NULL OR claimed_until < now())
+        ORDER BY available_at, id
+        LIMIT :batch
+        FOR UPDATE SKIP LOCKED
+    )
+    RETURNING id, topic, payload, tenant_id, attempts
+    """
+)
+DELIVERED = text("UPDATE outbox_events SET delivered_at = now(), claimed_until = NULL WHERE id = :id")
+FAILED = text(
+    """
+    UPDATE outbox_events
+    SET claimed_until = NULL, last_error = :error,
+        available_at = now() + make_interval(secs => :delay),
+        dead_at = CASE WHEN attempts >= :max_attempts THEN now() END
+    WHERE id = :id
+    """
+)
+
+
+def retry_delay(attempt: int) -> float:
+    """Exponential backoff with jitter: about 2 s, 4 s, 8 s ... capped at an hour."""
+    base: float = min(2.0**attempt, 3600.0)
+    return base * random.uniform(0.5, 1.0)
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        database_url: str,
+        handlers: Handlers,
+        settings: OutboxSettings,
+        batch: int = 100,
+    ) -> None:
+        self._sessions = sessions
+        self._url = plain_url(database_url)
+        self._handlers = handlers
+        self._settings = settings
+        self._batch = batch
+        self._wake = asyncio.Event()
+        self._stopping = False
+
+    async def dispatch_once(self) -> int:
+        """Claim one batch and deliver it; returns how many events were claimed."""
+        async with self._sessions() as session, session.begin():
+            rows = (
+                await session.execute(CLAIM, {"lease": self._settings.lease_seconds, "batch": self._batch})
+            ).all()
+        events = sorted((Event(r.id, r.topic, r.payload, r.tenant_id, r.attempts) for r in rows), key=lambda e: e.id)
+        for event in events:
+            await self._deliver(event)
+        return len(events)
+
+    async def _deliver(self, event: Event) -> None:
+        try:
+            for handler in self._handlers.get(event.topic, ()):
+                await handler(event)
+        except Exception as error:
+            delay = retry_delay(event.attempt)
+            log.warning(
+                "outbox delivery failed",
+                extra={"event_id": event.id, "topic": event.topic, "attempt": event.attempt, "retry_in": delay},
+            )
+            async with self._sessions() as session, session.begin():
+                await session.execute(
+                    FAILED,
+                    {
+                        "id": event.id,
+                        "error": f"{type(error).__name__}: {error}"[:2000],
+                        "delay": delay,
+                        "max_attempts": self._settings.max_attempts,
+                    },
+                )
+            return
+        async with self._sessions() as session, session.begin():
+            await session.execute(DELIVERED, {"id": event.id})
+
+    async def run(self) -> None:
+        """Deliver until ``stop()``; survives database outages by retrying."""
+        listener = asyncio.create_task(self._listen(), name="outbox-listen")
+        try:
+            while not self._stopping:
+                self._wake.clear()
+                try:
+                    claimed = await self.dispatch_once()
+                except Exception:
+                    log.exception("outbox dispatch round failed")
+                    claimed = 0
+                if claimed >= self._batch:
+                    continue
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=self._settings.poll_seconds)
+        finally:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+
+    async def _listen(self) -> None:
+        """Hold a LISTEN connection; wake the loop on every NOTIFY. Reconnects after errors."""
+        while not self._stopping:
+            connection: asyncpg.Connection | None = None
+            try:
+                connection = await asyncpg.connect(self._url)
+                await connection.add_listener(CHANNEL, lambda *_: self._wake.set())
+                self._wake.set()  # events may have arrived while we were not listening
+                while not connection.is_closed() and not self._stopping:
+                    await asyncio.sleep(self._settings.poll_seconds)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("outbox listener lost its connection; retrying")
+                await asyncio.sleep(min(self._settings.poll_seconds, 5.0))
+            finally:
+                if connection is not None and not connection.is_closed():
+                    with contextlib.suppress(Exception):
+                        await asyncio.shield(connection.close(timeout=2))
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()

@@ -1,0 +1,149 @@
+"""Settings read from the environment (prefix ``CPO_``), grouped in frozen dataclasses."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cpo.errors import InvalidInput
+
+ENV_PREFIX = "CPO_"
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseSettings:
+    url: str | None = None
+    """A PostgreSQL URL; ``None`` starts the embedded PostgreSQL under the data directory."""
+    pool_size: int = 10
+    echo: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSettings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 1
+    public_url: str | None = None
+    """How stations and browsers reach this node (e.g. ``https://cpo.example.com``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SecuritySettings:
+    session_hours: int = 12
+    secure_cookies: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxSettings:
+    enabled: bool = True
+    lease_seconds: float = 60.0
+    poll_seconds: float = 5.0
+    max_attempts: int = 25
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    data_dir: Path = Path("var")
+    log_level: str = "INFO"
+    log_json: bool = True
+    default_tenant: str = "default"
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    server: ServerSettings = field(default_factory=ServerSettings)
+    security: SecuritySettings = field(default_factory=SecuritySettings)
+    outbox: OutboxSettings = field(default_factory=OutboxSettings)
+
+    @property
+    def base_url(self) -> str:
+        if self.server.public_url:
+            return self.server.public_url.rstrip("/")
+        host = "localhost" if self.server.host in ("0.0.0.0", "::", "127.0.0.1") else self.server.host  # noqa: S104
+        return f"http://{host}:{self.server.port}"
+
+    @property
+    def ocpp_url(self) -> str:
+        base = self.base_url
+        return ("wss" + base[5:] if base.startswith("https") else "ws" + base[4:]) + "/ocpp/"
+
+
+def _bool(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off", ""):
+        return False
+    raise InvalidInput(name, f"expected a boolean (true/false), got {raw!r}")
+
+
+def _int(name: str, raw: str, *, minimum: int = 0, maximum: int = 2**31) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidInput(name, f"expected an integer, got {raw!r}") from None
+    if not minimum <= value <= maximum:
+        raise InvalidInput(name, f"must be between {minimum} and {maximum}, got {value}")
+    return value
+
+
+def _float(name: str, raw: str) -> float:
+    try:
+        return float(raw)
+    except ValueError:
+        raise InvalidInput(name, f"expected a number, got {raw!r}") from None
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Build settings from ``CPO_*`` variables; a bad value raises ``InvalidInput`` naming the variable."""
+    env = os.environ if environ is None else environ
+
+    def get(name: str) -> str | None:
+        value = env.get(ENV_PREFIX + name)
+        return value if value not in (None, "") else None
+
+    def flag(name: str, default: bool) -> bool:
+        value = get(name)
+        return default if value is None else _bool(ENV_PREFIX + name, value)
+
+    def integer(name: str, default: int, minimum: int, maximum: int) -> int:
+        value = get(name)
+        return default if value is None else _int(ENV_PREFIX + name, value, minimum=minimum, maximum=maximum)
+
+    def number(name: str, default: float) -> float:
+        value = get(name)
+        return default if value is None else _float(ENV_PREFIX + name, value)
+
+    log_level = (get("LOG_LEVEL") or "INFO").upper()
+    if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise InvalidInput("CPO_LOG_LEVEL", "must be DEBUG, INFO, WARNING or ERROR")
+    url = get("DATABASE_URL")
+    if url is not None and not url.startswith(("postgresql://", "postgres://", "postgresql+asyncpg://")):
+        raise InvalidInput("CPO_DATABASE_URL", "must be a postgresql:// URL")
+
+    return Settings(
+        data_dir=Path(get("DATA_DIR") or "var"),
+        log_level=log_level,
+        log_json=flag("LOG_JSON", True),
+        default_tenant=get("DEFAULT_TENANT") or "default",
+        database=DatabaseSettings(
+            url=url,
+            pool_size=integer("DATABASE_POOL_SIZE", 10, 1, 500),
+            echo=flag("DATABASE_ECHO", False),
+        ),
+        server=ServerSettings(
+            host=get("HOST") or "127.0.0.1",
+            port=integer("PORT", 8080, 0, 65535),
+            workers=integer("WORKERS", 1, 1, 64),
+            public_url=get("PUBLIC_URL"),
+        ),
+        security=SecuritySettings(
+            session_hours=integer("SESSION_HOURS", 12, 1, 24 * 30),
+            secure_cookies=flag("SECURE_COOKIES", False),
+        ),
+        outbox=OutboxSettings(
+            enabled=flag("OUTBOX_ENABLED", True),
+            lease_seconds=number("OUTBOX_LEASE_SECONDS", 60.0),
+            poll_seconds=number("OUTBOX_POLL_SECONDS", 5.0),
+            max_attempts=integer("OUTBOX_MAX_ATTEMPTS", 25, 1, 1000),
+        ),
+    )

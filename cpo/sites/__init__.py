@@ -1,0 +1,1 @@
+"""Sites (locations), stations (charge points), EVSEs and connectors."""

@@ -1,0 +1,1 @@
+"""Tenants: the operator organisations every row belongs to."""

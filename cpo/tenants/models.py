@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+from sqlalchemy import String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from cpo.db.base import Base, Timestamps, UUIDPrimaryKey
+
+
+class Tenant(UUIDPrimaryKey, Timestamps, Base):
+    __tablename__ = "tenants"
+
+    slug: Mapped[str] = mapped_column(String(63), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    # OCPI party identity (ISO 3166-1 alpha-2 country code + 3-character party id), e.g. BE + ABC.
+    country_code: Mapped[str | None] = mapped_column(String(2))
+    party_id: Mapped[str | None] = mapped_column(String(3))
+    auto_register_stations: Mapped[bool] = mapped_column(default=False)

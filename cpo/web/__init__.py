@@ -1,0 +1,1 @@
+"""The HTTP transport of the core: admin REST API, admin UI, operations endpoints."""

@@ -1,0 +1,23 @@
+"""Admin REST API under /api/v1 (bearer tokens)."""
+
+from __future__ import annotations
+
+from litestar import Router
+from litestar.di import Provide
+
+from cpo.web.api.accounts import TenantController, TokenController
+from cpo.web.api.sites import ConnectorController, EvseController, SiteController, StationController
+from cpo.web.deps import provide_principal
+from cpo.web.problems import API_EXCEPTION_HANDLERS
+
+
+def api_router() -> Router:
+    return Router(
+        path="/api/v1",
+        route_handlers=[
+            SiteController, StationController, EvseController, ConnectorController, TokenController, TenantController,
+        ],
+        dependencies={"principal": Provide(provide_principal)},
+        exception_handlers=API_EXCEPTION_HANDLERS,
+        security=[{"BearerToken": []}],
+    )  # fmt: skip

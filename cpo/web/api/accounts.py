@@ -1,0 +1,70 @@
+"""API tokens of the caller's tenant, and tenants (platform administrators only)."""
+
+from __future__ import annotations
+
+import uuid
+
+from litestar import Controller, delete, get, post
+from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cpo.accounts import service
+from cpo.accounts.roles import Principal
+from cpo.accounts.schemas import TenantIn, TenantOut, TokenCreated, TokenIn, TokenOut, tenant_out, token_out
+from cpo.errors import Forbidden
+from cpo.tenants import service as tenants
+
+
+class TokenController(Controller):
+    path = "/tokens"
+    tags = ["access"]
+
+    @get("/")
+    async def list_tokens(self, db: AsyncSession, principal: Principal) -> list[TokenOut]:
+        principal.require_write()
+        async with db.begin():
+            return [token_out(t) for t in await service.list_api_tokens(db, principal.tenant_id)]
+
+    @post("/", status_code=HTTP_201_CREATED)
+    async def create_token(self, db: AsyncSession, principal: Principal, data: TokenIn) -> TokenCreated:
+        """Create an API token (shown once). Nobody can mint a role above their own."""
+        principal.require_write()
+        if data.role == "platform_admin":
+            principal.require_platform_admin()
+        async with db.begin():
+            token, record = await service.create_api_token(
+                db, principal.tenant_id, data.role, data.name, data.expires_at
+            )
+        out = token_out(record)
+        return TokenCreated(**{f: getattr(out, f) for f in out.__struct_fields__}, token=token)
+
+    @delete("/{token_id:uuid}", status_code=HTTP_204_NO_CONTENT)
+    async def revoke_token(self, db: AsyncSession, principal: Principal, token_id: uuid.UUID) -> None:
+        principal.require_write()
+        async with db.begin():
+            await service.revoke_api_token(db, principal.tenant_id, token_id)
+
+
+class TenantController(Controller):
+    path = "/tenants"
+    tags = ["access"]
+
+    @get("/current")
+    async def current_tenant(self, db: AsyncSession, principal: Principal) -> TenantOut:
+        async with db.begin():
+            return tenant_out(await tenants.get_tenant(db, principal.tenant_id))
+
+    @get("/")
+    async def list_tenants(self, db: AsyncSession, principal: Principal) -> list[TenantOut]:
+        async with db.begin():
+            if principal.is_platform_admin:
+                return [tenant_out(t) for t in await tenants.list_tenants(db)]
+            return [tenant_out(await tenants.get_tenant(db, principal.tenant_id))]
+
+    @post("/", status_code=HTTP_201_CREATED)
+    async def create_tenant(self, db: AsyncSession, principal: Principal, data: TenantIn) -> TenantOut:
+        if not principal.is_platform_admin:
+            raise Forbidden("only a platform administrator may create tenants")
+        async with db.begin():
+            tenant = await tenants.create_tenant(db, data.slug, data.name, data.country_code, data.party_id)
+            return tenant_out(tenant)

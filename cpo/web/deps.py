@@ -1,0 +1,44 @@
+"""Dependencies shared by the API and the UI: the runtime, a database session, the caller."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from typing import Any
+
+from litestar import Request
+from litestar.datastructures import State
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cpo.accounts.roles import Principal
+from cpo.accounts.service import resolve_api_token
+from cpo.errors import Unauthenticated
+from cpo.runtime import Runtime
+from cpo.tenants.service import find_tenant
+
+TENANT_HEADER = "CPO-Tenant"
+
+
+def runtime_of(state: State) -> Runtime:
+    runtime: Runtime = state.runtime
+    return runtime
+
+
+async def provide_db(state: State) -> AsyncGenerator[AsyncSession, None]:
+    """A session per request; handlers own the transaction (``async with db.begin()``)."""
+    async with runtime_of(state).sessions() as session:
+        yield session
+
+
+async def provide_principal(request: Request[Any, Any, Any], state: State) -> Principal:
+    """The API caller from ``Authorization: Bearer <token>``; platform admins may pick a tenant by header."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("send an API token as 'Authorization: Bearer <token>'")
+    async with runtime_of(state).sessions() as session, session.begin():
+        principal = await resolve_api_token(session, token.strip())
+        slug = request.headers.get(TENANT_HEADER)
+        if slug:
+            tenant = await find_tenant(session, slug)
+            principal = principal.acting_for(tenant.id)
+    return principal

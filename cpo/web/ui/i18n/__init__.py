@@ -1,0 +1,70 @@
+"""UI translations: one JSON file per language beside this module, the same keys in each."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from collections.abc import Iterable
+from typing import Any
+
+from jinja2 import Environment, pass_context
+from jinja2.runtime import Context
+
+HERE = Path(__file__).parent
+LANGUAGES = ("en", "nl")
+DEFAULT_LANGUAGE = "en"
+
+
+@cache
+def catalogue(language: str) -> dict[str, str]:
+    data: dict[str, str] = json.loads((HERE / f"{language}.json").read_text(encoding="utf-8"))
+    return data
+
+
+def translate(language: str, key: str, **values: Any) -> str:
+    text = catalogue(language if language in LANGUAGES else DEFAULT_LANGUAGE).get(key)
+    if text is None:
+        text = catalogue(DEFAULT_LANGUAGE).get(key, key)
+    return text.format(**values) if values else text
+
+
+def pick_language(cookie: str | None, accept_language: str | None) -> str:
+    """The cookie's choice, else the first supported language the browser lists, else English."""
+    if cookie in LANGUAGES:
+        return cookie
+    for part in (accept_language or "").split(","):
+        code = part.split(";")[0].strip().lower()[:2]
+        if code in LANGUAGES:
+            return code
+    return DEFAULT_LANGUAGE
+
+
+def install_i18n(env: Environment) -> None:
+    @pass_context
+    def t(context: Context, key: str, **values: Any) -> str:
+        return translate(context.get("lang", DEFAULT_LANGUAGE), key, **values)
+
+    @pass_context
+    def choices(
+        context: Context,
+        items: Iterable[Any],
+        value_attr: str | None = None,
+        label_attr: str | None = None,
+        prefix: str | None = None,
+    ) -> list[tuple[str, str]]:
+        """(value, label) pairs for a <select>: attributes of objects, or translated vocabulary."""
+        language = context.get("lang", DEFAULT_LANGUAGE)
+        result = []
+        for item in items:
+            value = str(getattr(item, value_attr) if value_attr else item)
+            if label_attr:
+                label = str(getattr(item, label_attr))
+            else:
+                label = translate(language, prefix + value) if prefix else value
+            result.append((value, label))
+        return result
+
+    env.globals["t"] = t
+    env.globals["choices"] = choices
+    env.globals["LANGUAGES"] = LANGUAGES

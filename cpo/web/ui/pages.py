@@ -1,0 +1,190 @@
+"""UI pages: sign-in, language, dashboard, sites."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+from urllib.parse import urlsplit
+
+from litestar import Controller, Request, get, post
+from litestar.datastructures import Cookie, State
+from litestar.response import Redirect, Template
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cpo.accounts.service import authenticate, end_login_session, start_login_session
+from cpo.errors import Unauthenticated
+from cpo.sites import service as sites
+from cpo.sites.models import Connector, Evse, Site, Station
+from cpo.sites.schemas import SiteIn
+from cpo.web.deps import runtime_of
+from cpo.web.ui.forms import FormErrors, form_values, parse_form
+from cpo.web.ui.i18n import LANGUAGES
+from cpo.web.ui.session import LANGUAGE_COOKIE, SESSION_COOKIE, UiUser, language_of
+
+WEEKDAYS = range(1, 8)
+
+
+def _safe_next(target: str | None) -> str:
+    """Only local paths: never an open redirect."""
+    if not target or not target.startswith("/") or target.startswith("//") or urlsplit(target).netloc:
+        return "/ui/"
+    return target
+
+
+class AuthPages(Controller):
+    path = "/"
+
+    @get("/login")
+    async def login_form(self, request: Request[Any, Any, Any], next: str | None = None) -> Template:
+        return Template("login.html", context={"lang": language_of(request), "next": _safe_next(next), "user": None})
+
+    @post("/login")
+    async def login(self, request: Request[Any, Any, Any], db: AsyncSession, state: State) -> Template | Redirect:
+        form = await request.form()
+        email, password = str(form.get("email", "")), str(form.get("password", ""))
+        target = _safe_next(str(form.get("next", "")))
+        settings = runtime_of(state).settings
+        try:
+            async with db.begin():
+                account = await authenticate(db, email, password)
+                secret, _ = await start_login_session(db, account, settings.security.session_hours)
+        except Unauthenticated:
+            context = {"lang": language_of(request), "next": target, "error": True, "email": email, "user": None}
+            return Template("login.html", context=context, status_code=401)
+        return Redirect(
+            target,
+            cookies=[
+                Cookie(
+                    SESSION_COOKIE,
+                    secret,
+                    httponly=True,
+                    samesite="lax",
+                    secure=settings.security.secure_cookies,
+                    max_age=settings.security.session_hours * 3600,
+                    path="/",
+                )
+            ],
+        )
+
+    @post("/logout")
+    async def logout(self, request: Request[Any, Any, Any], db: AsyncSession, user: UiUser) -> Redirect:
+        async with db.begin():
+            await end_login_session(db, request.cookies.get(SESSION_COOKIE, ""))
+        response = Redirect("/ui/login")
+        response.delete_cookie(SESSION_COOKIE, path="/")
+        return response
+
+    @get("/lang/{code:str}")
+    async def switch_language(self, code: str, next: str | None = None) -> Redirect:
+        """Remember the chosen language in a cookie (no state changes on the server)."""
+        cookies = [Cookie(LANGUAGE_COOKIE, code, max_age=365 * 86400, samesite="lax", path="/")]
+        return Redirect(_safe_next(next), cookies=cookies if code in LANGUAGES else [])
+
+
+class DashboardPage(Controller):
+    path = "/"
+
+    @get("/")
+    async def dashboard(self, db: AsyncSession, user: UiUser) -> Template:
+        tenant_id = user.principal.tenant_id
+        async with db.begin():
+            counts = {}
+            for name, model in (("sites", Site), ("stations", Station), ("evses", Evse), ("connectors", Connector)):
+                counts[name] = await db.scalar(
+                    select(func.count()).select_from(model).where(model.tenant_id == tenant_id)  # type: ignore[attr-defined]
+                )
+            by_status = dict(
+                (
+                    await db.execute(
+                        select(Station.registration_status, func.count())
+                        .where(Station.tenant_id == tenant_id)
+                        .group_by(Station.registration_status)
+                    )
+                ).all()
+            )
+        return Template("dashboard.html", context=user.context(counts=counts, by_status=by_status))
+
+
+def _site_values(values: dict[str, Any]) -> dict[str, Any]:
+    """The form's opening-hours grid into an OCPI Hours object."""
+    data = {k: v for k, v in values.items() if not k.startswith("hours_")}
+    always = values.get("twentyfourseven") in ("on", "true", "1")
+    regular = []
+    for day in WEEKDAYS:
+        begin, end = values.get(f"hours_{day}_begin"), values.get(f"hours_{day}_end")
+        if begin or end:
+            regular.append({"weekday": day, "period_begin": begin or "", "period_end": end or ""})
+    data["opening_times"] = {"twentyfourseven": always, "regular_hours": [] if always else regular}
+    data.pop("twentyfourseven", None)
+    return data
+
+
+class SitePages(Controller):
+    path = "/sites"
+
+    @get("/")
+    async def list_sites(self, db: AsyncSession, user: UiUser) -> Template:
+        async with db.begin():
+            rows = await sites.list_sites(db, user.principal.tenant_id)
+        return Template("sites/list.html", context=user.context(sites=rows))
+
+    @get("/new")
+    async def new_site(self, user: UiUser) -> Template:
+        user.principal.require_write()
+        return Template("sites/form.html", context=user.context(site=None, values={}, errors={}))
+
+    @post("/new")
+    async def create_site(self, request: Request[Any, Any, Any], db: AsyncSession, user: UiUser) -> Template | Redirect:
+        user.principal.require_write()
+        values = form_values(await request.form())
+        try:
+            data = parse_form(_site_values(values), SiteIn, checkboxes=("publish",))
+        except FormErrors as invalid:
+            context = user.context(site=None, values=values, errors=invalid.errors)
+            return Template("sites/form.html", context=context, status_code=400)
+        async with db.begin():
+            site = await sites.create_site(db, user.principal.tenant_id, data)
+        return Redirect(f"/ui/sites/{site.id}")
+
+    @get("/{site_id:uuid}")
+    async def edit_site(self, db: AsyncSession, user: UiUser, site_id: uuid.UUID) -> Template:
+        async with db.begin():
+            site = await sites.get_site(db, user.principal.tenant_id, site_id)
+            stations = await sites.list_stations(db, user.principal.tenant_id, site_id)
+        values = {
+            "name": site.name, "address": site.address, "city": site.city, "postal_code": site.postal_code or "",
+            "state": site.state or "", "country": site.country, "latitude": str(site.latitude),
+            "longitude": str(site.longitude), "time_zone": site.time_zone,
+            "publish": "on" if site.publish else "",
+            "twentyfourseven": "on" if site.opening_times.get("twentyfourseven", True) else "",
+        }  # fmt: skip
+        for period in site.opening_times.get("regular_hours", []):
+            values[f"hours_{period['weekday']}_begin"] = period["period_begin"]
+            values[f"hours_{period['weekday']}_end"] = period["period_end"]
+        context = user.context(site=site, values=values, errors={}, stations=stations)
+        return Template("sites/form.html", context=context)
+
+    @post("/{site_id:uuid}")
+    async def update_site(
+        self, request: Request[Any, Any, Any], db: AsyncSession, user: UiUser, site_id: uuid.UUID
+    ) -> Template | Redirect:
+        user.principal.require_write()
+        values = form_values(await request.form())
+        try:
+            data = parse_form(_site_values(values), SiteIn, checkboxes=("publish",))
+        except FormErrors as invalid:
+            async with db.begin():
+                site = await sites.get_site(db, user.principal.tenant_id, site_id)
+            context = user.context(site=site, values=values, errors=invalid.errors, stations=[])
+            return Template("sites/form.html", context=context, status_code=400)
+        async with db.begin():
+            await sites.update_site(db, user.principal.tenant_id, site_id, data)
+        return Redirect("/ui/sites")
+
+    @post("/{site_id:uuid}/delete")
+    async def delete_site(self, db: AsyncSession, user: UiUser, site_id: uuid.UUID) -> Redirect:
+        user.principal.require_write()
+        async with db.begin():
+            await sites.delete_site(db, user.principal.tenant_id, site_id)
+        return Redirect("/ui/sites")
