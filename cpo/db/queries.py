@@ -39,7 +39,7 @@ async def flush_or_conflict(session: AsyncSession, conflicts: Mapping[str, tuple
         await session.flush()
     except IntegrityError as error:
         name = constraint_of(error)
-        if name in conflicts:
+        if name is not None and name in conflicts:
             field, message = conflicts[name]
             raise Conflict(message, field) from None
         raise

@@ -91,9 +91,7 @@ class Dispatcher:
     async def dispatch_once(self) -> int:
         """Claim one batch and deliver it; returns how many events were claimed."""
         async with self._sessions() as session, session.begin():
-            rows = (
-                await session.execute(CLAIM, {"lease": self._settings.lease_seconds, "batch": self._batch})
-            ).all()
+            rows = (await session.execute(CLAIM, {"lease": self._settings.lease_seconds, "batch": self._batch})).all()
         events = sorted((Event(r.id, r.topic, r.payload, r.tenant_id, r.attempts) for r in rows), key=lambda e: e.id)
         for event in events:
             await self._deliver(event)
@@ -107,7 +105,12 @@ class Dispatcher:
             delay = retry_delay(event.attempt)
             log.warning(
                 "outbox delivery failed",
-                extra={"event_id": event.id, "topic": event.topic, "attempt": event.attempt, "retry_in": delay},
+                extra={
+                    "event_id": event.id,
+                    "topic": event.topic,
+                    "attempt": event.attempt,
+                    "retry_in": delay,
+                },
             )
             async with self._sessions() as session, session.begin():
                 await session.execute(
@@ -149,10 +152,16 @@ class Dispatcher:
             connection: asyncpg.Connection | None = None
             try:
                 connection = await asyncpg.connect(self._url)
+                lost = asyncio.Event()
+                connection.add_termination_listener(lambda _, lost=lost: lost.set())
                 await connection.add_listener(CHANNEL, lambda *_: self._wake.set())
                 self._wake.set()  # events may have arrived while we were not listening
-                while not connection.is_closed() and not self._stopping:
-                    await asyncio.sleep(self._settings.poll_seconds)
+                while not lost.is_set():
+                    # A keep-alive query notices a connection that died without a word.
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(lost.wait(), timeout=30)
+                    if not lost.is_set():
+                        await connection.fetchval("SELECT 1", timeout=10)
             except asyncio.CancelledError:
                 raise
             except Exception:

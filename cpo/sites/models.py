@@ -68,9 +68,7 @@ class Evse(UUIDPrimaryKey, TenantScoped, Timestamps, Base):
         UniqueConstraint("tenant_id", "id"),
         UniqueConstraint("station_id", "ocpp_evse_id"),
         UniqueConstraint("tenant_id", "uid"),
-        ForeignKeyConstraint(
-            ["tenant_id", "station_id"], ["stations.tenant_id", "stations.id"], ondelete="CASCADE"
-        ),
+        ForeignKeyConstraint(["tenant_id", "station_id"], ["stations.tenant_id", "stations.id"], ondelete="CASCADE"),
         CheckConstraint("ocpp_evse_id >= 1", name="ocpp_evse_id"),
         Index("ix_evses_tenant_station", "tenant_id", "station_id"),
     )

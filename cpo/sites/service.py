@@ -18,12 +18,15 @@ from cpo.sites.schemas import ConnectorIn, EvseIn, SiteIn, StationIn, StationUpd
 
 STATION_CONFLICTS = {"uq_stations_identity": ("identity", "a station with this identity exists already")}
 EVSE_CONFLICTS = {
-    "uq_evses_station_id": ("ocpp_evse_id", "this station has an EVSE with this number already"),
-    "uq_evses_tenant_id": ("uid", "an EVSE with this uid exists already"),
+    "uq_evses_station_id_ocpp_evse_id": ("ocpp_evse_id", "this station has an EVSE with this number already"),
+    "uq_evses_tenant_id_uid": ("uid", "an EVSE with this uid exists already"),
     "uq_evses_evse_id": ("evse_id", "an EVSE with this EVSE ID exists already"),
 }
 CONNECTOR_CONFLICTS = {
-    "uq_connectors_evse_id": ("ocpp_connector_id", "this EVSE has a connector with this number already")
+    "uq_connectors_evse_id_ocpp_connector_id": (
+        "ocpp_connector_id",
+        "this EVSE has a connector with this number already",
+    )
 }
 
 
@@ -89,9 +92,7 @@ async def delete_site(session: AsyncSession, tenant_id: uuid.UUID, site_id: uuid
 # --- stations ------------------------------------------------------------------------------------------------
 
 
-async def list_stations(
-    session: AsyncSession, tenant_id: uuid.UUID, site_id: uuid.UUID | None = None
-) -> list[Station]:
+async def list_stations(session: AsyncSession, tenant_id: uuid.UUID, site_id: uuid.UUID | None = None) -> list[Station]:
     query = select(Station).where(Station.tenant_id == tenant_id)
     if site_id is not None:
         query = query.where(Station.site_id == site_id)

@@ -25,6 +25,7 @@ TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not F
 # msgspec: "Expected `str` matching regex '...' - at `$.country`" / "Object missing required field `name`".
 _AT = re.compile(r"^(?P<reason>.*?) - at `\$(?P<path>[^`]*)`$")
 _MISSING = re.compile(r"^Object missing required field `(?P<field>[^`]+)`")
+_UNKNOWN = re.compile(r"^Object contains unknown field `(?P<field>[^`]+)`")
 
 
 def problem(status: int, detail: str, errors: list[dict[str, str]] | None = None, **extra: Any) -> Response[Any]:
@@ -42,14 +43,16 @@ def field_error(message: str, key: str | None = None) -> dict[str, str]:
     match = _AT.match(message)
     if match:
         path = match["path"].lstrip(".")
-        nested = _MISSING.match(match["reason"])
-        if nested:
-            return {"field": f"{path}.{nested['field']}".strip("."), "reason": "required"}
-        return {"field": path, "reason": match["reason"]}
-    missing = _MISSING.match(message)
-    if missing:
-        return {"field": missing["field"], "reason": "required"}
-    return {"field": key or "", "reason": message}
+        message, prefix = match["reason"], path + "."
+    else:
+        prefix = ""
+    if missing := _MISSING.match(message):
+        return {"field": prefix + missing["field"], "reason": "required"}
+    if unknown := _UNKNOWN.match(message):
+        return {"field": prefix + unknown["field"], "reason": "unknown field"}
+    if match:
+        return {"field": path, "reason": message}
+    return {"field": key if key and key != "data" else "", "reason": message}
 
 
 def validation_errors(exc: ValidationException) -> list[dict[str, str]]:
@@ -61,7 +64,7 @@ def validation_errors(exc: ValidationException) -> list[dict[str, str]]:
             key = item.get("key")
             message = str(item.get("message", ""))
             error = field_error(message, key)
-            if not error["field"] and key:
+            if not error["field"] and key and key != "data":
                 error["field"] = key
             if item.get("source") in ("query", "path", "header"):
                 error["field"] = f"{item['source']}.{error['field'] or key}"

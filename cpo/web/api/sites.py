@@ -127,9 +127,7 @@ class StationController(Controller):
             return [evse_out(e) for e in await service.list_evses(db, principal.tenant_id, station_id)]
 
     @post("/{station_id:uuid}/evses", status_code=HTTP_201_CREATED)
-    async def create_evse(
-        self, db: AsyncSession, principal: Principal, station_id: uuid.UUID, data: EvseIn
-    ) -> EvseOut:
+    async def create_evse(self, db: AsyncSession, principal: Principal, station_id: uuid.UUID, data: EvseIn) -> EvseOut:
         principal.require_write()
         async with db.begin():
             return evse_out(await service.create_evse(db, principal.tenant_id, station_id, data))
@@ -157,9 +155,7 @@ class EvseController(Controller):
             await service.delete_evse(db, principal.tenant_id, evse_id)
 
     @get("/{evse_id:uuid}/connectors")
-    async def list_connectors(
-        self, db: AsyncSession, principal: Principal, evse_id: uuid.UUID
-    ) -> list[ConnectorOut]:
+    async def list_connectors(self, db: AsyncSession, principal: Principal, evse_id: uuid.UUID) -> list[ConnectorOut]:
         async with db.begin():
             return [connector_out(c) for c in await service.list_connectors(db, principal.tenant_id, evse_id)]
 

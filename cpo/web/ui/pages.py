@@ -50,14 +50,20 @@ class AuthPages(Controller):
                 account = await authenticate(db, email, password)
                 secret, _ = await start_login_session(db, account, settings.security.session_hours)
         except Unauthenticated:
-            context = {"lang": language_of(request), "next": target, "error": True, "email": email, "user": None}
+            context = {
+                "lang": language_of(request),
+                "next": target,
+                "error": True,
+                "email": email,
+                "user": None,
+            }
             return Template("login.html", context=context, status_code=401)
         return Redirect(
             target,
             cookies=[
                 Cookie(
-                    SESSION_COOKIE,
-                    secret,
+                    key=SESSION_COOKIE,
+                    value=secret,
                     httponly=True,
                     samesite="lax",
                     secure=settings.security.secure_cookies,
@@ -78,7 +84,7 @@ class AuthPages(Controller):
     @get("/lang/{code:str}")
     async def switch_language(self, code: str, next: str | None = None) -> Redirect:
         """Remember the chosen language in a cookie (no state changes on the server)."""
-        cookies = [Cookie(LANGUAGE_COOKIE, code, max_age=365 * 86400, samesite="lax", path="/")]
+        cookies = [Cookie(key=LANGUAGE_COOKIE, value=code, max_age=365 * 86400, samesite="lax", path="/")]
         return Redirect(_safe_next(next), cookies=cookies if code in LANGUAGES else [])
 
 
@@ -90,9 +96,14 @@ class DashboardPage(Controller):
         tenant_id = user.principal.tenant_id
         async with db.begin():
             counts = {}
-            for name, model in (("sites", Site), ("stations", Station), ("evses", Evse), ("connectors", Connector)):
+            for name, model in (
+                ("sites", Site),
+                ("stations", Station),
+                ("evses", Evse),
+                ("connectors", Connector),
+            ):
                 counts[name] = await db.scalar(
-                    select(func.count()).select_from(model).where(model.tenant_id == tenant_id)  # type: ignore[attr-defined]
+                    select(func.count()).select_from(model).where(model.tenant_id == tenant_id)
                 )
             by_status = dict(
                 (

@@ -69,5 +69,3 @@ async def provide_ui_user(request: Request[Any, Any, Any], state: State) -> UiUs
         if not isinstance(sent, str) or not hmac.compare_digest(sent, login.csrf_token):
             raise Forbidden("the form is stale or forged (CSRF check failed); reload the page")
     return user
-
-

@@ -49,7 +49,12 @@ class StationPages(Controller):
         return Template("stations/list.html", context=user.context(stations=rows, site_names=site_names))
 
     async def _form(
-        self, db: AsyncSession, user: UiUser, values: dict[str, Any], errors: dict[str, str], status: int = 200
+        self,
+        db: AsyncSession,
+        user: UiUser,
+        values: dict[str, Any],
+        errors: dict[str, str],
+        status: int = 200,
     ) -> Template:
         async with db.begin():
             site_rows = await sites.list_sites(db, user.principal.tenant_id)
@@ -80,9 +85,7 @@ class StationPages(Controller):
         return Template("stations/created.html", context=context, status_code=201)
 
     @get("/stations/{station_id:uuid}")
-    async def station_detail(
-        self, db: AsyncSession, user: UiUser, state: State, station_id: uuid.UUID
-    ) -> Template:
+    async def station_detail(self, db: AsyncSession, user: UiUser, state: State, station_id: uuid.UUID) -> Template:
         tenant_id = user.principal.tenant_id
         async with db.begin():
             station = await sites.get_station(db, tenant_id, station_id)
@@ -111,9 +114,7 @@ class StationPages(Controller):
         return Redirect(f"/ui/stations/{station_id}")
 
     @post("/stations/{station_id:uuid}/password")
-    async def rotate_password(
-        self, db: AsyncSession, user: UiUser, state: State, station_id: uuid.UUID
-    ) -> Template:
+    async def rotate_password(self, db: AsyncSession, user: UiUser, state: State, station_id: uuid.UUID) -> Template:
         user.principal.require_write()
         async with db.begin():
             password = await sites.rotate_station_password(db, user.principal.tenant_id, station_id)

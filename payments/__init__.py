@@ -1,0 +1,1 @@
+"""Ad-hoc QR payments: QR codes, pay pages, Stripe, webhooks."""
