@@ -88,6 +88,7 @@ def create_app(settings: Settings, handlers: Handlers | None = None) -> Litestar
                 js_url="/static/swagger/swagger-ui-bundle.js",
                 css_url="/static/swagger/swagger-ui.css",
                 standalone_preset_js_url="/static/swagger/swagger-ui-standalone-preset.js",
+                favicon="<link rel='icon' type='image/svg+xml' href='/static/ui/icon.svg'>",
             )
         ],
         components=Components(

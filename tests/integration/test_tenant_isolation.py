@@ -1,0 +1,123 @@
+"""A token of tenant B never sees or changes tenant A's data, on every endpoint of the API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from cpo.accounts.models import ApiToken
+from tests.conftest import SITE, Tenancy
+
+Client = AsyncTestClient[Litestar]
+CONNECTOR = {
+    "standard": "IEC_62196_T2",
+    "format": "SOCKET",
+    "power_type": "AC_3_PHASE",
+    "max_voltage": 400,
+    "max_amperage": 32,
+}
+
+
+async def build_tenant_a(client: Client, a: Tenancy, sessions: async_sessionmaker[AsyncSession]) -> dict[str, Any]:
+    site = (await client.post("/api/v1/sites", json=SITE, headers=a.admin)).json()
+    station = (
+        await client.post("/api/v1/stations", json={"site_id": site["id"], "identity": "A-1"}, headers=a.admin)
+    ).json()
+    evse = (
+        await client.post(f"/api/v1/stations/{station['id']}/evses", json={"ocpp_evse_id": 1}, headers=a.admin)
+    ).json()
+    connector = (await client.post(f"/api/v1/evses/{evse['id']}/connectors", json=CONNECTOR, headers=a.admin)).json()
+    async with sessions() as session:
+        token_id = (await session.execute(select(ApiToken.id).where(ApiToken.tenant_id == a.id))).scalars().first()
+    return {"site": site, "station": station, "evse": evse, "connector": connector, "token_id": str(token_id)}
+
+
+def api_routes(app: Litestar) -> set[tuple[str, str]]:
+    routes = set()
+    for route in app.routes:
+        if route.path.startswith("/api/v1"):
+            for method in route.methods - {"OPTIONS", "HEAD"}:
+                routes.add((method, route.path))
+    return routes
+
+
+async def test_every_endpoint_keeps_tenant_b_out_of_tenant_a(
+    app: Litestar, client: Client, tenant_a: Tenancy, tenant_b: Tenancy, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    a = await build_tenant_a(client, tenant_a, sessions)
+    site, station, evse, connector = a["site"], a["station"], a["evse"], a["connector"]
+    a_ids = {site["id"], station["id"], evse["id"], connector["id"], a["token_id"]}
+    b = tenant_b.admin
+    site_b = SITE | {"name": "B's"}
+
+    # (method, path template) -> (concrete path, body or None, expected status or "list")
+    cases: dict[tuple[str, str], tuple[str, Any, int | str]] = {
+        ("GET", "/api/v1/sites"): ("/api/v1/sites", None, "list"),
+        ("POST", "/api/v1/sites"): ("/api/v1/sites", site_b, 201),
+        ("GET", "/api/v1/sites/{site_id:uuid}"): (f"/api/v1/sites/{site['id']}", None, 404),
+        ("PUT", "/api/v1/sites/{site_id:uuid}"): (f"/api/v1/sites/{site['id']}", site_b, 404),
+        ("DELETE", "/api/v1/sites/{site_id:uuid}"): (f"/api/v1/sites/{site['id']}", None, 404),
+        ("GET", "/api/v1/stations"): ("/api/v1/stations", None, "list"),
+        ("POST", "/api/v1/stations"): ("/api/v1/stations", {"site_id": site["id"], "identity": "B-on-A"}, 404),
+        ("GET", "/api/v1/stations/{station_id:uuid}"): (f"/api/v1/stations/{station['id']}", None, 404),
+        ("PUT", "/api/v1/stations/{station_id:uuid}"): (f"/api/v1/stations/{station['id']}", {"site_id": site["id"]}, 404),
+        ("DELETE", "/api/v1/stations/{station_id:uuid}"): (f"/api/v1/stations/{station['id']}", None, 404),
+        ("POST", "/api/v1/stations/{station_id:uuid}/password"): (f"/api/v1/stations/{station['id']}/password", None, 404),
+        ("GET", "/api/v1/stations/{station_id:uuid}/evses"): (f"/api/v1/stations/{station['id']}/evses", None, 404),
+        ("POST", "/api/v1/stations/{station_id:uuid}/evses"): (
+            f"/api/v1/stations/{station['id']}/evses", {"ocpp_evse_id": 2}, 404),
+        ("GET", "/api/v1/evses/{evse_id:uuid}"): (f"/api/v1/evses/{evse['id']}", None, 404),
+        ("PUT", "/api/v1/evses/{evse_id:uuid}"): (f"/api/v1/evses/{evse['id']}", {"ocpp_evse_id": 7}, 404),
+        ("DELETE", "/api/v1/evses/{evse_id:uuid}"): (f"/api/v1/evses/{evse['id']}", None, 404),
+        ("GET", "/api/v1/evses/{evse_id:uuid}/connectors"): (f"/api/v1/evses/{evse['id']}/connectors", None, 404),
+        ("POST", "/api/v1/evses/{evse_id:uuid}/connectors"): (f"/api/v1/evses/{evse['id']}/connectors", CONNECTOR, 404),
+        ("GET", "/api/v1/connectors/{connector_id:uuid}"): (f"/api/v1/connectors/{connector['id']}", None, 404),
+        ("PUT", "/api/v1/connectors/{connector_id:uuid}"): (f"/api/v1/connectors/{connector['id']}", CONNECTOR, 404),
+        ("DELETE", "/api/v1/connectors/{connector_id:uuid}"): (f"/api/v1/connectors/{connector['id']}", None, 404),
+        ("GET", "/api/v1/tokens"): ("/api/v1/tokens", None, "list"),
+        ("POST", "/api/v1/tokens"): ("/api/v1/tokens", {"role": "read_only"}, 201),
+        ("DELETE", "/api/v1/tokens/{token_id:uuid}"): (f"/api/v1/tokens/{a['token_id']}", None, 404),
+        ("GET", "/api/v1/tenants"): ("/api/v1/tenants", None, "list"),
+        ("POST", "/api/v1/tenants"): ("/api/v1/tenants", {"slug": "charlie", "name": "C"}, 403),
+        ("GET", "/api/v1/tenants/current"): ("/api/v1/tenants/current", None, 200),
+    }  # fmt: skip
+    # A new endpoint must be added here before this test passes again.
+    assert set(cases) == api_routes(app)
+
+    before = {k: (await client.get(p, headers=tenant_a.admin)).json() for k, p in (
+        ("site", f"/api/v1/sites/{site['id']}"), ("station", f"/api/v1/stations/{station['id']}"),
+        ("evse", f"/api/v1/evses/{evse['id']}"), ("connector", f"/api/v1/connectors/{connector['id']}"))}  # fmt: skip
+
+    for (method, _), (path, body, expected) in cases.items():
+        response = await client.request(method, path, json=body, headers=b)
+        text = response.text
+        asked = path + str(body)  # an error may echo the id it was asked for; nothing more
+        assert not any(i in text and i not in asked for i in a_ids), f"{method} {path} leaked tenant A: {text}"
+        assert tenant_a.slug not in text, f"{method} {path} named tenant A"
+        if expected == "list":
+            assert response.status_code == 200, (method, path, text)
+        else:
+            assert response.status_code == expected, (method, path, text)
+
+    after = {k: (await client.get(p, headers=tenant_a.admin)).json() for k, p in (
+        ("site", f"/api/v1/sites/{site['id']}"), ("station", f"/api/v1/stations/{station['id']}"),
+        ("evse", f"/api/v1/evses/{evse['id']}"), ("connector", f"/api/v1/connectors/{connector['id']}"))}  # fmt: skip
+    assert after == before
+    token_still_works = await client.get("/api/v1/sites", headers=tenant_a.admin)
+    assert token_still_works.status_code == 200
+
+
+async def test_only_platform_admins_may_act_for_another_tenant(
+    client: Client, tenant_a: Tenancy, tenant_b: Tenancy, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    await build_tenant_a(client, tenant_a, sessions)
+    as_admin_of_b = await client.get("/api/v1/sites", headers=tenant_b.admin | {"CPO-Tenant": "alpha"})
+    assert as_admin_of_b.status_code == 403
+    as_platform_admin = await client.get("/api/v1/sites", headers=tenant_b.platform | {"CPO-Tenant": "alpha"})
+    assert as_platform_admin.status_code == 200 and len(as_platform_admin.json()) == 1
+    unknown = await client.get("/api/v1/sites", headers=tenant_b.platform | {"CPO-Tenant": "nobody"})
+    assert unknown.status_code == 404
