@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import quote
 from typing import Any
 
 from litestar import Request, Response, Router
@@ -18,7 +19,7 @@ UI_STATIC = HERE / "static"
 
 
 def _sign_in(request: Request[Any, Any, Any], exc: SignInRequired) -> Response[Any]:
-    return Redirect(f"/ui/login?next={request.url.path}")
+    return Redirect(f"/ui/login?next={quote(request.url.path)}")
 
 
 def _error_page(request: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:

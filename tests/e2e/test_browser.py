@@ -1,0 +1,119 @@
+"""Headless Chromium drives the real UI of a running platform, in English and in Dutch."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.platform import Platform, free_port, platform_env, run_cpo
+
+pytestmark = pytest.mark.browser
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+EMAIL, PASSWORD = "browser@example.com", "browser passphrase"
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    if not CHROMIUM:
+        if os.environ.get("CI"):
+            pytest.fail("CI must run the browser tests: install Debian's chromium package")
+        pytest.skip("no Chromium installed (apt-get install chromium); browser tests skipped locally")
+    home = tmp_path_factory.mktemp("browser")
+    env = platform_env(home / "var", free_port())
+    server = Platform(env, home / "serve.log")
+    try:
+        server.wait_ready()
+        created = run_cpo(["admin", "create-user", "--email", EMAIL, "--name", "Bo Browser", "--password-stdin"], env,
+                          stdin=PASSWORD + "\n")  # fmt: skip
+        assert created.returncode == 0, created.stderr
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser(platform: Platform) -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync"],
+        )  # fmt: skip
+        yield browser
+        browser.close()
+
+
+def test_sign_in_create_site_and_station_and_see_them_in_both_languages(
+    platform: Platform, browser: object, artifacts: Path
+) -> None:
+    from playwright.sync_api import Browser, expect
+
+    assert isinstance(browser, Browser)
+    page = browser.new_page(locale="en-GB")
+    page.goto(platform.url + "/")
+    expect(page).to_have_url(re.compile(r"/ui/login\?next="))
+    page.fill("input[name=email]", EMAIL)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    expect(page.locator("h1")).to_contain_text("Welcome, Bo Browser")
+
+    page.click("nav >> text=Sites")
+    page.click("text=New site")
+    for name, value in {"name": "Browser Plaza", "address": "Veldstraat 10", "city": "Gent", "country": "BEL",
+                        "latitude": "51.0500", "longitude": "3.7200"}.items():  # fmt: skip
+        page.fill(f"input[name={name}]", value)
+    page.click("button.primary")
+    expect(page.locator("h1")).to_have_text("Browser Plaza")
+    page.click("text=New station")
+    page.fill("input[name=identity]", "PLAZA-01")
+    page.fill("input[name=vendor]", "Alfen")
+    page.click("button.primary")
+    expect(page.locator("[data-testid=station-password]")).not_to_be_empty()
+    expect(page.locator("[data-testid=ocpp-url]")).to_contain_text("/ocpp/PLAZA-01")
+    page.screenshot(path=str(artifacts / "station-created-en.png"), full_page=True)
+
+    page.click("nav >> text=Stations")
+    expect(page.locator("table")).to_contain_text("PLAZA-01")
+    expect(page.locator("table")).to_contain_text("Browser Plaza")
+    page.screenshot(path=str(artifacts / "stations-en.png"), full_page=True)
+
+    page.click(".lang >> text=NL")
+    expect(page.locator("h1")).to_have_text("Laadstations")
+    expect(page.locator("table")).to_contain_text("PLAZA-01")
+    expect(page.locator("thead")).to_contain_text("Registratie")
+    page.click("nav >> text=Locaties")
+    expect(page.locator("table")).to_contain_text("Browser Plaza")
+    expect(page.locator("a.button")).to_have_text("Nieuwe locatie")
+    page.screenshot(path=str(artifacts / "sites-nl.png"), full_page=True)
+    page.close()
+
+
+def test_usable_on_a_phone(platform: Platform, browser: object, artifacts: Path) -> None:
+    from playwright.sync_api import Browser, expect
+
+    assert isinstance(browser, Browser)
+    phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page = phone.new_page()
+    page.goto(platform.url + "/ui/login")
+    page.fill("input[name=email]", EMAIL)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    menu = page.locator("nav.menu")
+    expect(menu).to_be_hidden()
+    page.click("label.menu-button")
+    expect(menu).to_be_visible()
+    page.click("nav >> text=Stations")
+    expect(page.locator("h1")).to_be_visible()
+    # nothing wider than the screen: tables scroll inside their own box
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, f"page is {width}px wide on a 390px screen"
+    page.screenshot(path=str(artifacts / "stations-phone.png"), full_page=True)
+    phone.close()

@@ -1,0 +1,68 @@
+"""The ``cpo`` command as a newcomer uses it: serve on the embedded default, tokens, admins, restart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import SITE
+from tests.platform import Platform, free_port, platform_env, run_cpo
+
+
+def test_help_lists_every_command() -> None:
+    result = run_cpo(["--help"], platform_env(Path("/nonexistent"), 0))
+    assert result.returncode == 0
+    for command in ("serve", "db", "admin", "tokens"):
+        assert command in result.stdout
+
+
+def test_serve_on_embedded_postgres_keeps_data_across_a_restart(tmp_path: Path) -> None:
+    env = platform_env(tmp_path / "var", free_port())
+    first = Platform(env, tmp_path / "serve-1.log")
+    try:
+        first.wait_ready()
+        banner = (tmp_path / "serve-1.log").read_text()
+        assert "/ui/" in banner and "/api/docs" in banner and "ws://localhost:" in banner and "/ocpp/" in banner
+
+        token = run_cpo(["tokens", "create", "--role", "tenant_admin"], env)
+        assert token.returncode == 0, token.stderr
+        headers = {"Authorization": f"Bearer {token.stdout.strip()}"}
+        created = httpx.post(first.url + "/api/v1/sites", json=SITE, headers=headers, timeout=10)
+        assert created.status_code == 201, created.text
+        admin = run_cpo(
+            ["admin", "create-user", "--email", "first@example.com", "--password-stdin"],
+            env,
+            stdin="a long passphrase\n",
+        )
+        assert admin.returncode == 0 and "platform_admin" in admin.stdout, admin.stderr
+        current = run_cpo(["db", "current"], env)
+        assert current.returncode == 0 and "0001" in current.stdout
+    finally:
+        code = first.stop()
+    assert code == 0, f"SIGTERM should stop cleanly:\n{(tmp_path / 'serve-1.log').read_text()[-3000:]}"
+
+    second = Platform(env, tmp_path / "serve-2.log")
+    try:
+        second.wait_ready()
+        sites = httpx.get(second.url + "/api/v1/sites", headers=headers, timeout=10).json()
+        assert [s["name"] for s in sites] == [SITE["name"]]
+        login = httpx.post(
+            second.url + "/ui/login",
+            data={"email": "first@example.com", "password": "a long passphrase", "next": "/ui/"},
+            timeout=10,
+        )
+        assert login.status_code in (302, 303) and "cpo_session" in login.headers.get("set-cookie", "")
+    finally:
+        assert second.stop() == 0
+
+
+def test_bad_settings_and_bad_input_are_clear_errors(tmp_path: Path) -> None:
+    env = platform_env(tmp_path / "var", free_port(), {"CPO_PORT": "eighty"})
+    result = run_cpo(["db", "current"], env)
+    assert result.returncode == 2 and "CPO_PORT" in result.stderr
+    env = platform_env(tmp_path / "var", free_port())
+    weak = run_cpo(["admin", "create-user", "--email", "x@example.com", "--password-stdin"], env, stdin="short\n")
+    assert weak.returncode == 2 and "password" in weak.stderr
+    unknown = run_cpo(["tokens", "create", "--role", "read_only", "--tenant", "nobody"], env)
+    assert unknown.returncode == 2 and "nobody" in unknown.stderr

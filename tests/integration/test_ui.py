@@ -1,0 +1,153 @@
+"""The admin UI over HTTP: sign-in, CSRF, forms that validate like the API, both languages."""
+
+from __future__ import annotations
+
+import re
+
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from cpo.sites.models import Site, Station
+from tests.conftest import ADMIN_PASSWORD
+
+Client = AsyncTestClient[Litestar]
+SITE_FORM = {
+    "name": "Depot Zwijnaarde",
+    "address": "Technologiepark 1",
+    "city": "Gent",
+    "country": "BEL",
+    "latitude": "51.0104",
+    "longitude": "3.7080",
+    "time_zone": "Europe/Brussels",
+    "hours_1_begin": "07:00",
+    "hours_1_end": "19:00",
+}
+
+
+def csrf_of(html: str) -> str:
+    match = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert match, "page has no CSRF token"
+    return match.group(1)
+
+
+async def sign_in(client: Client, email: str) -> str:
+    response = await client.post("/ui/login", data={"email": email, "password": ADMIN_PASSWORD, "next": "/ui/"})
+    assert response.status_code in (200, 302, 303), response.text
+    dashboard = await client.get("/ui/")
+    assert dashboard.status_code == 200
+    return csrf_of(dashboard.text)
+
+
+async def test_pages_require_sign_in_and_wrong_passwords_are_refused(client: Client, ui_admin: str) -> None:
+    response = await client.get("/ui/sites", follow_redirects=False)
+    assert response.status_code in (302, 303) and response.headers["location"].startswith("/ui/login")
+    wrong = await client.post("/ui/login", data={"email": ui_admin, "password": "nope", "next": "/ui/"})
+    assert wrong.status_code == 401 and "Wrong e-mail or password" in wrong.text
+    elsewhere = await client.post(
+        "/ui/login",
+        data={"email": ui_admin, "password": ADMIN_PASSWORD, "next": "https://evil.example/"},
+        follow_redirects=False,
+    )
+    assert elsewhere.headers["location"] == "/ui/"
+
+
+async def test_forms_without_the_csrf_token_change_nothing(
+    client: Client, ui_admin: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    await sign_in(client, ui_admin)
+    forged = await client.post("/ui/sites/new", data=SITE_FORM)
+    assert forged.status_code == 403
+    async with sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(Site)) == 0
+
+
+async def test_create_site_and_station_then_see_them_listed(
+    client: Client, ui_admin: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    csrf = await sign_in(client, ui_admin)
+    created = await client.post("/ui/sites/new", data=SITE_FORM | {"csrf": csrf})
+    assert created.status_code == 200 and "Depot Zwijnaarde" in created.text
+    async with sessions() as session:
+        site = (await session.execute(select(Site))).scalar_one()
+    assert site.opening_times["twentyfourseven"] is False
+    assert site.opening_times["regular_hours"] == [{"weekday": 1, "period_begin": "07:00", "period_end": "19:00"}]
+
+    page = await client.post(
+        "/ui/stations/new",
+        data={
+            "csrf": csrf,
+            "site_id": str(site.id),
+            "identity": "ZW-01",
+            "security_profile": "2",
+            "registration_status": "Pending",
+        },
+    )
+    assert page.status_code == 201
+    password = re.search(r'data-testid="station-password">([^<]+)<', page.text)
+    assert password and 16 <= len(password.group(1)) <= 40
+    assert "/ocpp/ZW-01" in page.text
+    listing = await client.get("/ui/stations")
+    assert "ZW-01" in listing.text and "Depot Zwijnaarde" in listing.text
+    async with sessions() as session:
+        station = (await session.execute(select(Station))).scalar_one()
+    assert station.security_profile == 2 and station.registration_status == "Pending"
+    detail = await client.get(f"/ui/stations/{station.id}")
+    assert password.group(1) not in detail.text, "the password is never shown again"
+
+
+async def test_invalid_form_shows_the_field_and_keeps_the_input(
+    client: Client, ui_admin: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    csrf = await sign_in(client, ui_admin)
+    response = await client.post("/ui/sites/new", data=SITE_FORM | {"csrf": csrf, "time_zone": "Mars/Olympus"})
+    assert response.status_code == 400
+    assert "time_zone" in response.text and "unknown IANA time zone" in response.text
+    assert 'value="Depot Zwijnaarde"' in response.text
+    async with sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(Site)) == 0
+
+
+async def test_language_switch_renders_dutch(client: Client, ui_admin: str) -> None:
+    await sign_in(client, ui_admin)
+    english = await client.get("/ui/sites")
+    assert "New site" in english.text and '<html lang="en">' in english.text
+    await client.get("/ui/lang/nl?next=/ui/sites")
+    dutch = await client.get("/ui/sites")
+    assert "Nieuwe locatie" in dutch.text and '<html lang="nl">' in dutch.text and "Locaties" in dutch.text
+
+
+async def test_evse_and_connector_forms(
+    client: Client, ui_admin: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    csrf = await sign_in(client, ui_admin)
+    await client.post("/ui/sites/new", data=SITE_FORM | {"csrf": csrf})
+    async with sessions() as session:
+        site = (await session.execute(select(Site))).scalar_one()
+    await client.post("/ui/stations/new", data={"csrf": csrf, "site_id": str(site.id), "identity": "ZW-02"})
+    async with sessions() as session:
+        station = (await session.execute(select(Station))).scalar_one()
+    response = await client.post(
+        f"/ui/stations/{station.id}/evses",
+        data={
+            "csrf": csrf,
+            "ocpp_evse_id": "1",
+            "evse_id": "BE*ABC*E0002",
+            "public": "on",
+            "capabilities": ["RFID_READER", "RESERVABLE"],
+        },
+    )
+    assert response.status_code == 200 and "BE*ABC*E0002" in response.text
+    evse_link = re.search(r'href="/ui/evses/([0-9a-f-]+)"', response.text)
+    assert evse_link
+    evse_page = await client.post(
+        f"/ui/evses/{evse_link.group(1)}/connectors",
+        data={"csrf": csrf, "ocpp_connector_id": "1", "standard": "IEC_62196_T2", "format": "CABLE",
+              "power_type": "AC_3_PHASE", "max_voltage": "400", "max_amperage": "32", "max_electric_power": "22000"},
+    )  # fmt: skip
+    assert evse_page.status_code == 200 and "IEC_62196_T2" in evse_page.text
+    bad = await client.post(
+        f"/ui/stations/{station.id}/evses", data={"csrf": csrf, "ocpp_evse_id": "1", "evse_id": "not-an-id"}
+    )
+    assert bad.status_code == 400 and "evse_id" in bad.text

@@ -1,0 +1,78 @@
+"""Run the real ``cpo`` command in a subprocess, as a user would."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def cpo_command() -> list[str]:
+    found = shutil.which("cpo", path=str(Path(sys.executable).parent))
+    return [found] if found else [sys.executable, "-m", "cpo.cli"]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def platform_env(data_dir: Path, port: int, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CPO_")}
+    env.update({"CPO_DATA_DIR": str(data_dir), "CPO_PORT": str(port), "CPO_HOST": "127.0.0.1", "CPO_LOG_JSON": "true"})
+    env.update(extra or {})
+    return env
+
+
+def run_cpo(args: Sequence[str], env: Mapping[str, str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*cpo_command(), *args], env=dict(env), input=stdin, capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
+
+
+class Platform:
+    """``cpo serve`` in the background; ``stop()`` sends SIGTERM like a process manager would."""
+
+    def __init__(self, env: Mapping[str, str], log: Path) -> None:
+        self.env = dict(env)
+        self.url = f"http://127.0.0.1:{env['CPO_PORT']}"
+        self.log_path = log
+        self._log = open(log, "ab")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            [*cpo_command(), "serve"], env=self.env, stdout=self._log, stderr=subprocess.STDOUT, cwd=ROOT
+        )
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"cpo serve exited with {self.process.returncode}:\n{self.log_path.read_text()}")
+            try:
+                if httpx.get(self.url + "/readyz", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise TimeoutError(f"cpo serve not ready after {timeout}s:\n{self.log_path.read_text()}")
+
+    def stop(self, timeout: float = 30.0) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+        self._log.close()
+        return self.process.returncode
