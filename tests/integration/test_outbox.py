@@ -32,8 +32,8 @@ async def emit_many(sessions: Sessions, topics: list[str]) -> list[int]:
         return list((await session.execute(select(OutboxEvent.id).order_by(OutboxEvent.id))).scalars())
 
 
-async def wait_until(predicate, timeout: float = 15.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
+async def wait_until(predicate, limit: float = 15.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
         if await predicate():
             return
@@ -72,7 +72,7 @@ async def test_dispatcher_wakes_on_notify_without_waiting_for_its_poll(sessions:
         async def all_seen() -> bool:
             return len(seen) == 3
 
-        await wait_until(all_seen, timeout=5)
+        await wait_until(all_seen, limit=5)
         assert time.monotonic() - started < 5
         assert seen == [0, 1, 2]
     finally:
@@ -136,7 +136,7 @@ async def test_killing_the_dispatcher_mid_delivery_loses_and_skips_nothing(
     topics[9] = "test.hang"
     ids = await emit_many(sessions, topics)
     log = tmp_path / "deliveries.log"
-    worker = subprocess.Popen(
+    worker = subprocess.Popen(  # noqa: ASYNC220 - starting it is quick; the test waits on the database
         [sys.executable, "-m", "tests.integration.outbox_worker", db_url, str(log), "test.hang"],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
@@ -146,7 +146,7 @@ async def test_killing_the_dispatcher_mid_delivery_loses_and_skips_nothing(
         async def hanging() -> bool:
             return log.exists() and f"hang {ids[9]}" in log.read_text()
 
-        await wait_until(hanging, timeout=30)
+        await wait_until(hanging, limit=30)
         os.kill(worker.pid, signal.SIGKILL)  # mid-delivery of the tenth event
         worker.wait(10)
     finally:
@@ -172,7 +172,7 @@ async def test_killing_the_dispatcher_mid_delivery_loses_and_skips_nothing(
         async def all_delivered() -> bool:
             return await undelivered(sessions) == 0
 
-        await wait_until(all_delivered, timeout=20)  # once the dead worker's lease has run out
+        await wait_until(all_delivered, limit=20)  # once the dead worker's lease has run out
     finally:
         dispatcher.stop()
         await asyncio.wait_for(task, 5)
