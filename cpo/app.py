@@ -10,7 +10,7 @@ from typing import Any
 from litestar import Litestar, MediaType, Request, Response, get
 from litestar.config.compression import CompressionConfig
 from litestar.contrib.jinja import JinjaTemplateEngine
-from litestar.datastructures import State
+from litestar.datastructures import ResponseHeader, State
 from litestar.di import Provide
 from litestar.exceptions import NotFoundException
 from litestar.openapi import OpenAPIConfig
@@ -119,6 +119,11 @@ def create_app(settings: Settings, handlers: Handlers | None = None) -> Litestar
         compression_config=CompressionConfig(backend="gzip", minimum_size=1024),
         state=State({"settings": settings}),
         request_max_body_size=1024 * 1024,
+        response_headers=[
+            ResponseHeader(name="X-Content-Type-Options", value="nosniff"),
+            ResponseHeader(name="X-Frame-Options", value="DENY"),
+            ResponseHeader(name="Referrer-Policy", value="same-origin"),
+        ],
         logging_config=None,  # logs are configured once, by configure_logging
         debug=False,
     )

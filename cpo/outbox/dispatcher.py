@@ -46,6 +46,7 @@ CLAIM = text(
         SELECT id FROM outbox_events
         WHERE delivered_at IS NULL AND dead_at IS NULL AND available_at <= now()
           AND (claimed_until IS NULL OR claimed_until < now())
+          AND topic = ANY(CAST(:topics AS text[]))
         ORDER BY available_at, id
         LIMIT :batch
         FOR UPDATE SKIP LOCKED
@@ -83,6 +84,9 @@ class Dispatcher:
         self._sessions = sessions
         self._url = plain_url(database_url)
         self._handlers = handlers
+        # Only topics this node can deliver: during a rolling upgrade an older node must not take (and
+        # mark delivered) an event whose consumer only the newer node has.
+        self._topics = sorted(topic for topic, consumers in handlers.items() if consumers)
         self._settings = settings
         self._batch = batch
         self._wake = asyncio.Event()
@@ -91,7 +95,8 @@ class Dispatcher:
     async def dispatch_once(self) -> int:
         """Claim one batch and deliver it; returns how many events were claimed."""
         async with self._sessions() as session, session.begin():
-            rows = (await session.execute(CLAIM, {"lease": self._settings.lease_seconds, "batch": self._batch})).all()
+            parameters = {"lease": self._settings.lease_seconds, "batch": self._batch, "topics": self._topics}
+            rows = (await session.execute(CLAIM, parameters)).all()
         events = sorted((Event(r.id, r.topic, r.payload, r.tenant_id, r.attempts) for r in rows), key=lambda e: e.id)
         for event in events:
             await self._deliver(event)

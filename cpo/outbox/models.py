@@ -14,9 +14,10 @@ from cpo.db.base import Base
 class OutboxEvent(Base):
     __tablename__ = "outbox_events"
     __table_args__ = (
-        # The dispatcher's claim query scans only what is still to deliver, oldest first.
+        # The dispatcher's claim query scans only what is still to deliver, per topic, oldest first.
         Index(
             "ix_outbox_events_pending",
+            "topic",
             "available_at",
             "id",
             postgresql_where=text("delivered_at IS NULL AND dead_at IS NULL"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import httpx
@@ -40,7 +41,11 @@ def test_serve_on_embedded_postgres_keeps_data_across_a_restart(tmp_path: Path) 
         assert current.returncode == 0 and "0001" in current.stdout
     finally:
         code = first.stop()
-    assert code == 0, f"SIGTERM should stop cleanly:\n{(tmp_path / 'serve-1.log').read_text()[-3000:]}"
+    log = (tmp_path / "serve-1.log").read_text()
+    assert code == 0, f"SIGTERM should stop cleanly:\n{log[-3000:]}"
+    requests = [json.loads(line) for line in log.splitlines() if '"logger": "cpo.access"' in line]
+    assert requests and {"method", "route", "status", "ms"} <= set(requests[0])
+    assert "first@example.com" not in log and token.stdout.strip() not in log, "no personal data or secrets in logs"
 
     second = Platform(env, tmp_path / "serve-2.log")
     try:
@@ -55,6 +60,7 @@ def test_serve_on_embedded_postgres_keeps_data_across_a_restart(tmp_path: Path) 
         assert login.status_code in (302, 303) and "cpo_session" in login.headers.get("set-cookie", "")
     finally:
         assert second.stop() == 0
+    assert "first@example.com" not in (tmp_path / "serve-2.log").read_text(), "sign-ins log no e-mail"
 
 
 def test_bad_settings_and_bad_input_are_clear_errors(tmp_path: Path) -> None:

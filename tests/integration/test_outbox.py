@@ -178,3 +178,21 @@ async def test_killing_the_dispatcher_mid_delivery_loses_and_skips_nothing(
         await asyncio.wait_for(task, 5)
     assert sorted(set(before) | set(after)) == ids, "every event delivered at least once"
     assert ids[9] in after and after == sorted(after), "the interrupted one again, then the rest in order"
+
+
+async def test_a_node_only_takes_events_it_has_a_consumer_for(sessions: Sessions, db_url: str) -> None:
+    handled: list[str] = []
+
+    async def handler(event: Event) -> None:
+        handled.append(event.topic)
+
+    await emit_many(sessions, ["known", "added.in.a.newer.release", "known"])
+    older_node = Dispatcher(sessions, db_url, {"known": [handler]}, OutboxSettings())
+    assert await older_node.dispatch_once() == 2
+    assert handled == ["known", "known"]
+    assert await undelivered(sessions) == 1, "left for the node that knows its consumer"
+    newer_node = Dispatcher(
+        sessions, db_url, {"known": [handler], "added.in.a.newer.release": [handler]}, OutboxSettings()
+    )
+    assert await newer_node.dispatch_once() == 1
+    assert await undelivered(sessions) == 0

@@ -10,7 +10,7 @@ from litestar import Request, Response, Router
 from litestar.di import Provide
 from litestar.response import Redirect, Template
 
-from cpo.errors import DomainError, Forbidden, NotFound
+from cpo.errors import Conflict, DomainError, Forbidden, NotFound
 from cpo.web.ui.session import SignInRequired, language_of, provide_ui_user
 
 HERE = Path(__file__).parent
@@ -24,6 +24,8 @@ def _sign_in(request: Request[Any, Any, Any], exc: SignInRequired) -> Response[A
 
 def _error_page(request: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
     status = 404 if isinstance(exc, NotFound) else 403 if isinstance(exc, Forbidden) else 400
+    if isinstance(exc, Conflict):
+        status = 409
     return Template(
         "error.html",
         context={"lang": language_of(request), "status": status, "message": str(exc), "user": None},

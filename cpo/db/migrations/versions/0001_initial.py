@@ -94,7 +94,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_outbox_events_pending",
         "outbox_events",
-        ["available_at", "id"],
+        ["topic", "available_at", "id"],
         unique=False,
         postgresql_where=sa.text("delivered_at IS NULL AND dead_at IS NULL"),
     )
