@@ -7,12 +7,18 @@ import asyncio
 import getpass
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING
 
 import cpo
 from cpo.errors import DomainError
 from cpo.logs import configure_logging
 from cpo.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from cpo.tenants.models import Tenant
 
 
 def _database_url(settings: Settings) -> str:
@@ -98,64 +104,49 @@ def _password(args: argparse.Namespace) -> str:
     return first
 
 
+def _in_tenant(settings: Settings, slug: str | None, use: Callable[[AsyncSession, Tenant], Awaitable[str]]) -> str:
+    """Run ``use`` in one transaction on the migrated database, within the named (or default) tenant."""
+    from cpo.db.engine import make_engine, make_sessionmaker
+    from cpo.db.migrate import upgrade
+    from cpo.tenants.service import ensure_tenant, find_tenant
+
+    url = _database_url(settings)
+    upgrade(url)
+
+    async def run() -> str:
+        engine = make_engine(url, pool_size=1)
+        try:
+            async with make_sessionmaker(engine)() as session, session.begin():
+                tenant = await (find_tenant(session, slug) if slug else ensure_tenant(session, settings.default_tenant))
+                return await use(session, tenant)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
 def cmd_admin(settings: Settings, args: argparse.Namespace) -> int:
     from cpo.accounts.service import create_account
 
     password = _password(args)
 
-    async def run() -> str:
-        from cpo.db.engine import make_engine, make_sessionmaker
-        from cpo.tenants.service import ensure_tenant, find_tenant
+    async def create(session: AsyncSession, tenant: Tenant) -> str:
+        name = args.name or args.email
+        account = await create_account(session, tenant.id, args.email, name, password, args.role, args.language)
+        return f"created {account.role} {account.email} in tenant {tenant.slug}"
 
-        url = _database_url(settings)
-        from cpo.db.migrate import upgrade
-
-        await asyncio.to_thread(upgrade, url)
-        engine = make_engine(url, pool_size=1)
-        try:
-            async with make_sessionmaker(engine)() as session, session.begin():
-                slug = args.tenant or settings.default_tenant
-                tenant = await (ensure_tenant(session, slug) if not args.tenant else find_tenant(session, slug))
-                account = await create_account(
-                    session,
-                    tenant.id,
-                    args.email,
-                    args.name or args.email,
-                    password,
-                    args.role,
-                    args.language,
-                )
-                return f"created {account.role} {account.email} in tenant {tenant.slug}"
-        finally:
-            await engine.dispose()
-
-    print(asyncio.run(run()))
+    print(_in_tenant(settings, args.tenant, create))
     return 0
 
 
 def cmd_tokens(settings: Settings, args: argparse.Namespace) -> int:
     from cpo.accounts.service import create_api_token
 
-    async def run() -> str:
-        from cpo.db.engine import make_engine, make_sessionmaker
-        from cpo.db.migrate import upgrade
-        from cpo.tenants.service import ensure_tenant, find_tenant
+    async def create(session: AsyncSession, tenant: Tenant) -> str:
+        token, _ = await create_api_token(session, tenant.id, args.role, args.name)
+        return token
 
-        url = _database_url(settings)
-        await asyncio.to_thread(upgrade, url)
-        engine = make_engine(url, pool_size=1)
-        try:
-            async with make_sessionmaker(engine)() as session, session.begin():
-                if args.tenant:
-                    tenant = await find_tenant(session, args.tenant)
-                else:
-                    tenant = await ensure_tenant(session, settings.default_tenant)
-                token, _ = await create_api_token(session, tenant.id, args.role, args.name)
-                return token
-        finally:
-            await engine.dispose()
-
-    print(asyncio.run(run()))
+    print(_in_tenant(settings, args.tenant, create))
     return 0
 
 
