@@ -108,7 +108,7 @@ def _in_tenant(settings: Settings, slug: str | None, use: Callable[[AsyncSession
     """Run ``use`` in one transaction on the migrated database, within the named (or default) tenant."""
     from cpo.db.engine import make_engine, make_sessionmaker
     from cpo.db.migrate import upgrade
-    from cpo.tenants.service import ensure_tenant, find_tenant
+    from cpo.tenants.service import ensure_tenant, find_tenant_by_slug_or_name
 
     url = _database_url(settings)
     upgrade(url)
@@ -117,7 +117,11 @@ def _in_tenant(settings: Settings, slug: str | None, use: Callable[[AsyncSession
         engine = make_engine(url, pool_size=1)
         try:
             async with make_sessionmaker(engine)() as session, session.begin():
-                tenant = await (find_tenant(session, slug) if slug else ensure_tenant(session, settings.default_tenant))
+                tenant = await (
+                    find_tenant_by_slug_or_name(session, slug)
+                    if slug
+                    else ensure_tenant(session, settings.default_tenant)
+                )
                 return await use(session, tenant)
         finally:
             await engine.dispose()
@@ -177,7 +181,7 @@ def parser() -> argparse.ArgumentParser:
     create_user.add_argument(
         "--role", default="platform_admin", choices=["platform_admin", "tenant_admin", "read_only"]
     )
-    create_user.add_argument("--tenant", help="tenant slug (default: the default tenant)")
+    create_user.add_argument("--tenant", help="tenant slug or name (default: the default tenant)")
     create_user.add_argument("--language", default="en", choices=["en", "nl"])
     create_user.add_argument(
         "--password-stdin",
@@ -190,7 +194,7 @@ def parser() -> argparse.ArgumentParser:
     token_commands = tokens.add_subparsers(dest="tokens_command", required=True, metavar="ACTION")
     create_token = token_commands.add_parser("create", help="print a new API token on standard output")
     create_token.add_argument("--role", required=True, choices=["platform_admin", "tenant_admin", "read_only"])
-    create_token.add_argument("--tenant", help="tenant slug (default: the default tenant)")
+    create_token.add_argument("--tenant", help="tenant slug or name (default: the default tenant)")
     create_token.add_argument("--name", default="cli")
     create_token.set_defaults(run=cmd_tokens)
     return main

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,6 +22,17 @@ async def find_tenant(session: AsyncSession, slug: str) -> Tenant:
     if tenant is None:
         raise NotFound("tenant", slug)
     return tenant
+
+
+async def find_tenant_by_slug_or_name(session: AsyncSession, key: str) -> Tenant:
+    """The tenant with this slug, else the one with this name (any case): what a person types."""
+    try:
+        return await find_tenant(session, key)
+    except NotFound:
+        rows = (await session.execute(select(Tenant).where(func.lower(Tenant.name) == key.lower()))).scalars().all()
+        if len(rows) != 1:
+            raise NotFound("tenant", key) from None
+        return rows[0]
 
 
 async def get_tenant(session: AsyncSession, tenant_id: uuid.UUID) -> Tenant:

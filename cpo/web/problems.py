@@ -66,8 +66,9 @@ def validation_errors(exc: ValidationException) -> list[dict[str, str]]:
             error = field_error(message, key)
             if not error["field"] and key and key != "data":
                 error["field"] = key
-            if item.get("source") in ("query", "path", "header"):
-                error["field"] = f"{item['source']}.{error['field'] or key}"
+            source = getattr(item.get("source"), "value", item.get("source"))
+            if source in ("query", "path", "header", "cookie"):
+                error["field"] = f"{source}.{error['field'] or key}"
             errors.append(error)
     return errors
 

@@ -198,3 +198,13 @@ async def test_deleting_refuses_a_site_with_stations_and_cascades_a_station(
     async with sessions() as session:
         assert await session.scalar(select(func.count()).select_from(Evse)) == 0
     assert (await client.delete(f"/api/v1/sites/{site['id']}", headers=tenant_a.admin)).status_code == 204
+
+
+async def test_malformed_ids_and_query_parameters_are_4xx_not_500(client: Client, tenant_a: Tenancy) -> None:
+    assert (await client.get("/api/v1/sites/not-a-uuid", headers=tenant_a.admin)).status_code in (400, 404)
+    bad_query = await client.get("/api/v1/stations?site_id=nope", headers=tenant_a.admin)
+    assert bad_query.status_code == 400 and bad_query.json()["errors"][0]["field"] == "query.site_id"
+    bad_body = await client.post("/api/v1/stations", json={"site_id": "nope", "identity": "X"}, headers=tenant_a.admin)
+    assert bad_body.status_code == 400 and bad_body.json()["errors"][0]["field"] == "site_id"
+    not_an_object = await client.post("/api/v1/sites", json=[1, 2], headers=tenant_a.admin)
+    assert not_an_object.status_code == 400

@@ -37,6 +37,10 @@ def test_serve_on_embedded_postgres_keeps_data_across_a_restart(tmp_path: Path) 
             stdin="a long passphrase\n",
         )
         assert admin.returncode == 0 and "platform_admin" in admin.stdout, admin.stderr
+        by_name = run_cpo(["tokens", "create", "--role", "read_only", "--tenant", "Default"], env)
+        assert by_name.returncode == 0, by_name.stderr
+        reader = {"Authorization": f"Bearer {by_name.stdout.strip()}"}
+        assert len(httpx.get(first.url + "/api/v1/sites", headers=reader, timeout=10).json()) == 1
         current = run_cpo(["db", "current"], env)
         assert current.returncode == 0 and "0001" in current.stdout
     finally:
