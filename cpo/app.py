@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -9,17 +10,19 @@ from typing import Any
 
 from litestar import Litestar, MediaType, Request, Response, get
 from litestar.config.compression import CompressionConfig
+from litestar.connection import ASGIConnection
 from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.datastructures import ResponseHeader, State
 from litestar.di import Provide
-from litestar.exceptions import NotFoundException
+from litestar.exceptions import NotAuthorizedException, NotFoundException
+from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
-from litestar.status_codes import HTTP_404_NOT_FOUND
+from litestar.status_codes import HTTP_404_NOT_FOUND, HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.template.config import TemplateConfig
 from swagger_ui_bundle import swagger_ui_path
 
@@ -32,14 +35,26 @@ from cpo.web.access_log import access_log_middleware
 from cpo.web.api import api_router
 from cpo.web.deps import provide_db
 from cpo.web.ops import healthz, readyz
-from cpo.web.problems import problem
+from cpo.web.problems import internal_error_response, problem
 from cpo.web.ui import UI_STATIC, UI_TEMPLATES, ui_router
 from cpo.web.ui.i18n import install_i18n
+from cpo.web.ui.throttle import LoginThrottle
+
+
+def metrics_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """With CPO_METRICS_TOKEN set, scrapers must send it as a bearer token."""
+    expected = connection.app.state.settings.server.metrics_token
+    if expected is None:
+        return
+    sent = connection.headers.get("authorization", "").removeprefix("Bearer ").strip()
+    if not hmac.compare_digest(sent.encode(), expected.encode()):
+        raise NotAuthorizedException("metrics need the bearer token from CPO_METRICS_TOKEN")
 
 
 class Metrics(PrometheusController):
     path = "/metrics"
     include_in_schema = False
+    guards = [metrics_guard]
 
 
 @get("/", include_in_schema=False, sync_to_thread=False)
@@ -109,15 +124,24 @@ def create_app(settings: Settings, handlers: Handlers | None = None) -> Litestar
             ),
         ],
         dependencies={"db": Provide(provide_db)},
-        exception_handlers={NotFoundException: not_found},
+        exception_handlers={NotFoundException: not_found, HTTP_500_INTERNAL_SERVER_ERROR: internal_error_response},
         lifespan=[lifespan],
         openapi_config=openapi,
         template_config=TemplateConfig(
             directory=UI_TEMPLATES, engine=JinjaTemplateEngine, engine_callback=engine_callback
         ),
-        middleware=[access_log_middleware, PrometheusConfig(app_name="cpo", prefix="cpo").middleware],
+        middleware=[
+            access_log_middleware,
+            PrometheusConfig(
+                app_name="cpo",
+                prefix="cpo",
+                # Label by route template, never by raw path: ids and probes must not grow new series.
+                group_path=True,
+                exclude_unhandled_paths=True,
+            ).middleware,
+        ],
         compression_config=CompressionConfig(backend="gzip", minimum_size=1024),
-        state=State({"settings": settings}),
+        state=State({"settings": settings, "login_throttle": LoginThrottle()}),
         request_max_body_size=1024 * 1024,
         response_headers=[
             ResponseHeader(name="X-Content-Type-Options", value="nosniff"),

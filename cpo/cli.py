@@ -130,13 +130,14 @@ def _in_tenant(settings: Settings, slug: str | None, use: Callable[[AsyncSession
 
 
 def cmd_admin(settings: Settings, args: argparse.Namespace) -> int:
-    from cpo.accounts.service import create_account
+    from cpo.accounts.service import count_accounts, create_account
 
     password = _password(args)
 
     async def create(session: AsyncSession, tenant: Tenant) -> str:
         name = args.name or args.email
-        account = await create_account(session, tenant.id, args.email, name, password, args.role, args.language)
+        role = args.role or ("tenant_admin" if await count_accounts(session) else "platform_admin")
+        account = await create_account(session, tenant.id, args.email, name, password, role, args.language)
         return f"created {account.role} {account.email} in tenant {tenant.slug}"
 
     print(_in_tenant(settings, args.tenant, create))
@@ -179,7 +180,9 @@ def parser() -> argparse.ArgumentParser:
     create_user.add_argument("--email", required=True)
     create_user.add_argument("--name")
     create_user.add_argument(
-        "--role", default="platform_admin", choices=["platform_admin", "tenant_admin", "read_only"]
+        "--role",
+        choices=["platform_admin", "tenant_admin", "read_only"],
+        help="default: platform_admin for the very first account, tenant_admin after that",
     )
     create_user.add_argument("--tenant", help="tenant slug or name (default: the default tenant)")
     create_user.add_argument("--language", default="en", choices=["en", "nl"])

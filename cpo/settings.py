@@ -28,6 +28,8 @@ class ServerSettings:
     workers: int = 1
     public_url: str | None = None
     """How stations and browsers reach this node (e.g. ``https://cpo.example.com``)."""
+    metrics_token: str | None = None
+    """When set, ``/metrics`` wants ``Authorization: Bearer <token>``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +139,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             port=integer("PORT", 8080, 0, 65535),
             workers=integer("WORKERS", 1, 1, 64),
             public_url=get("PUBLIC_URL"),
+            metrics_token=get("METRICS_TOKEN"),
         ),
         security=SecuritySettings(
             session_hours=integer("SESSION_HOURS", 12, 1, 24 * 30),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cpo.accounts.models import Account, ApiToken, LoginSession
@@ -13,7 +13,7 @@ from cpo.accounts.roles import ROLES, Principal, Role
 from cpo.db.base import utcnow
 from cpo.db.queries import flush_or_conflict, get_scoped
 from cpo.errors import InvalidInput, Unauthenticated
-from cpo.secrets import hash_password, hash_token, new_secret, verify_password
+from cpo.secrets import hash_password, hash_password_async, hash_token, new_secret, verify_password_async
 
 TOKEN_PREFIX = "cpo_"  # noqa: S105 - a marker that makes leaked tokens easy to scan for, not a secret
 LANGUAGES = ("en", "nl")
@@ -48,7 +48,7 @@ async def create_account(
         tenant_id=tenant_id,
         email=email,
         name=name or email,
-        password_hash=hash_password(password),
+        password_hash=await hash_password_async(password),
         role=_check_role(role),
         language=language,
         active=True,
@@ -58,12 +58,16 @@ async def create_account(
     return account
 
 
+async def count_accounts(session: AsyncSession) -> int:
+    return int(await session.scalar(select(func.count()).select_from(Account)) or 0)
+
+
 async def authenticate(session: AsyncSession, email: str, password: str) -> Account:
     account = (
         await session.execute(select(Account).where(Account.email == email.strip().lower()))
     ).scalar_one_or_none()
     stored = account.password_hash if account else _DUMMY_HASH
-    if not verify_password(password, stored) or account is None or not account.active:
+    if not await verify_password_async(password, stored) or account is None or not account.active:
         raise Unauthenticated("wrong e-mail or password")
     return account
 
@@ -117,6 +121,8 @@ async def create_api_token(
     expires_at: datetime | None = None,
 ) -> tuple[str, ApiToken]:
     """A new bearer token; returns it in clear (the only time) with its stored record."""
+    if expires_at is not None and (expires_at.tzinfo is None or expires_at <= utcnow()):
+        raise InvalidInput("expires_at", "must be a future time with a time zone (UTC: ending in Z)")
     token = TOKEN_PREFIX + new_secret()
     record = ApiToken(
         id=uuid.uuid4(),

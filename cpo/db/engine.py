@@ -26,6 +26,8 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEn
         max_overflow=pool_size,
         pool_pre_ping=True,
         echo=echo,
+        # Errors never carry the statement's values (password hashes, names, e-mails) into logs.
+        hide_parameters=True,
     )
 
 

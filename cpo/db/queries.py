@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -13,15 +13,28 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cpo.errors import Conflict, NotFound
 
 M = TypeVar("M")
+Lock = Literal["parent", "delete"]
 
 
-async def get_scoped(session: AsyncSession, model: type[M], tenant_id: uuid.UUID, id_: uuid.UUID, kind: str) -> M:
-    """The row of this tenant with this id; another tenant's row is as absent as a missing one."""
-    row = (
-        await session.execute(
-            select(model).where(model.tenant_id == tenant_id, model.id == id_)  # type: ignore[attr-defined]
-        )
-    ).scalar_one_or_none()
+async def get_scoped(
+    session: AsyncSession,
+    model: type[M],
+    tenant_id: uuid.UUID,
+    id_: uuid.UUID,
+    kind: str,
+    lock: Lock | None = None,
+) -> M:
+    """The row of this tenant with this id; another tenant's row is as absent as a missing one.
+
+    ``lock="parent"`` (FOR KEY SHARE) keeps the row from being deleted while a child is added to it;
+    ``lock="delete"`` (FOR UPDATE) waits for such additions before deciding whether it may go.
+    """
+    query = select(model).where(model.tenant_id == tenant_id, model.id == id_)  # type: ignore[attr-defined]
+    if lock == "parent":
+        query = query.with_for_update(read=True, key_share=True)
+    elif lock == "delete":
+        query = query.with_for_update()
+    row = (await session.execute(query)).scalar_one_or_none()
     if row is None:
         raise NotFound(kind, id_)
     return row

@@ -39,9 +39,12 @@ class Event:
 Handler = Callable[[Event], Awaitable[None]]
 Handlers = Mapping[str, Sequence[Handler]]
 
+# Each claim round has its own token: a dispatcher whose lease ran out (and whose events another node has
+# claimed since) can no longer mark them delivered or failed.
 CLAIM = text(
     """
-    UPDATE outbox_events SET claimed_until = now() + make_interval(secs => :lease), attempts = attempts + 1
+    UPDATE outbox_events
+    SET claimed_until = now() + make_interval(secs => :lease), claimed_by = :token, attempts = attempts + 1
     WHERE id IN (
         SELECT id FROM outbox_events
         WHERE delivered_at IS NULL AND dead_at IS NULL AND available_at <= now()
@@ -54,15 +57,23 @@ CLAIM = text(
     RETURNING id, topic, payload, tenant_id, attempts
     """
 )
-DELIVERED = text("UPDATE outbox_events SET delivered_at = now(), claimed_until = NULL WHERE id = :id")
+DELIVERED = text(
+    "UPDATE outbox_events SET delivered_at = now(), claimed_until = NULL, claimed_by = NULL"
+    " WHERE id = :id AND claimed_by = :token"
+)
 FAILED = text(
     """
     UPDATE outbox_events
-    SET claimed_until = NULL, last_error = :error,
+    SET claimed_until = NULL, claimed_by = NULL, last_error = :error,
         available_at = now() + make_interval(secs => :delay),
         dead_at = CASE WHEN attempts >= :max_attempts THEN now() END
-    WHERE id = :id
+    WHERE id = :id AND claimed_by = :token
     """
+)
+# Claimed but not started (stopping, or the lease too short for the rest): back to the pool, not an attempt.
+RELEASED = text(
+    "UPDATE outbox_events SET claimed_until = NULL, claimed_by = NULL, attempts = attempts - 1"
+    " WHERE id = ANY(CAST(:ids AS bigint[])) AND claimed_by = :token"
 )
 
 
@@ -93,35 +104,45 @@ class Dispatcher:
         self._stopping = False
 
     async def dispatch_once(self) -> int:
-        """Claim one batch and deliver it; returns how many events were claimed."""
+        """Claim one batch and deliver it in order; returns how many events were claimed."""
+        token = uuid.uuid4()
+        lease = self._settings.lease_seconds
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + lease
         async with self._sessions() as session, session.begin():
-            parameters = {"lease": self._settings.lease_seconds, "batch": self._batch, "topics": self._topics}
+            parameters = {"lease": lease, "batch": self._batch, "topics": self._topics, "token": token}
             rows = (await session.execute(CLAIM, parameters)).all()
         events = sorted((Event(r.id, r.topic, r.payload, r.tenant_id, r.attempts) for r in rows), key=lambda e: e.id)
-        for event in events:
-            await self._deliver(event)
+        for index, event in enumerate(events):
+            # Leave a margin so our writes land before the lease runs out and another node takes over.
+            remaining = deadline - loop.time() - max(1.0, lease * 0.1)
+            if remaining <= 0 or self._stopping:
+                await self._release(events[index:], token)
+                break
+            await self._deliver(event, token, remaining)
         return len(events)
 
-    async def _deliver(self, event: Event) -> None:
+    async def _release(self, events: Sequence[Event], token: uuid.UUID) -> None:
+        async with self._sessions() as session, session.begin():
+            await session.execute(RELEASED, {"ids": [e.id for e in events], "token": token})
+
+    async def _deliver(self, event: Event, token: uuid.UUID, time_limit: float) -> None:
         try:
-            for handler in self._handlers.get(event.topic, ()):
-                await handler(event)
+            async with asyncio.timeout(time_limit):
+                for handler in self._handlers.get(event.topic, ()):
+                    await handler(event)
         except Exception as error:
             delay = retry_delay(event.attempt)
             log.warning(
                 "outbox delivery failed",
-                extra={
-                    "event_id": event.id,
-                    "topic": event.topic,
-                    "attempt": event.attempt,
-                    "retry_in": delay,
-                },
+                extra={"event_id": event.id, "topic": event.topic, "attempt": event.attempt, "retry_in": delay},
             )
             async with self._sessions() as session, session.begin():
                 await session.execute(
                     FAILED,
                     {
                         "id": event.id,
+                        "token": token,
                         "error": f"{type(error).__name__}: {error}"[:2000],
                         "delay": delay,
                         "max_attempts": self._settings.max_attempts,
@@ -129,7 +150,7 @@ class Dispatcher:
                 )
             return
         async with self._sessions() as session, session.begin():
-            await session.execute(DELIVERED, {"id": event.id})
+            await session.execute(DELIVERED, {"id": event.id, "token": token})
 
     async def run(self) -> None:
         """Deliver until ``stop()``; survives database outages by retrying."""

@@ -32,6 +32,7 @@ class OutboxEvent(Base):
     available_at: Mapped[datetime] = mapped_column(server_default=func.now())
     # A claim is a lease: a dispatcher that dies mid-delivery lets it run out and another takes over.
     claimed_until: Mapped[datetime | None]
+    claimed_by: Mapped[uuid.UUID | None]
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     last_error: Mapped[str | None] = mapped_column(Text)
     delivered_at: Mapped[datetime | None]

@@ -130,13 +130,15 @@ class StationIn(Struct, forbid_unknown_fields=True):
 
 
 class StationUpdate(Struct, forbid_unknown_fields=True):
+    """A full replacement: security profile and registration must be restated, never silently reset."""
+
     site_id: uuid.UUID
+    security_profile: SecurityProfile
+    registration_status: RegistrationStatus
     vendor: Annotated[str, Meta(max_length=50)] | None = None
     model: Annotated[str, Meta(max_length=50)] | None = None
     serial_number: Annotated[str, Meta(max_length=50)] | None = None
     firmware_version: Annotated[str, Meta(max_length=50)] | None = None
-    security_profile: SecurityProfile = 1
-    registration_status: RegistrationStatus = "Accepted"
 
 
 class StationOut(Struct):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from decimal import Decimal
 
@@ -9,12 +10,13 @@ import msgspec
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cpo.db.queries import flush_or_conflict, get_scoped
-from cpo.errors import Conflict
+from cpo.db.queries import Lock, flush_or_conflict, get_scoped
+from cpo.errors import Conflict, InvalidInput
 from cpo.outbox.service import emit
-from cpo.secrets import hash_password, new_station_password
+from cpo.secrets import hash_password_async, new_station_password
 from cpo.sites.models import Connector, Evse, Site, Station
 from cpo.sites.schemas import ConnectorIn, EvseIn, SiteIn, StationIn, StationUpdate
+from cpo.tenants.models import Tenant
 
 STATION_CONFLICTS = {"uq_stations_identity": ("identity", "a station with this identity exists already")}
 EVSE_CONFLICTS = {
@@ -43,8 +45,8 @@ async def list_sites(session: AsyncSession, tenant_id: uuid.UUID) -> list[Site]:
     return list((await session.execute(query)).scalars())
 
 
-async def get_site(session: AsyncSession, tenant_id: uuid.UUID, site_id: uuid.UUID) -> Site:
-    return await get_scoped(session, Site, tenant_id, site_id, "site")
+async def get_site(session: AsyncSession, tenant_id: uuid.UUID, site_id: uuid.UUID, lock: Lock | None = None) -> Site:
+    return await get_scoped(session, Site, tenant_id, site_id, "site", lock)
 
 
 def _apply_site(site: Site, data: SiteIn) -> None:
@@ -79,7 +81,7 @@ async def update_site(session: AsyncSession, tenant_id: uuid.UUID, site_id: uuid
 
 
 async def delete_site(session: AsyncSession, tenant_id: uuid.UUID, site_id: uuid.UUID) -> None:
-    site = await get_site(session, tenant_id, site_id)
+    site = await get_site(session, tenant_id, site_id, lock="delete")
     stations = await session.scalar(
         select(func.count()).select_from(Station).where(Station.tenant_id == tenant_id, Station.site_id == site_id)
     )
@@ -99,13 +101,15 @@ async def list_stations(session: AsyncSession, tenant_id: uuid.UUID, site_id: uu
     return list((await session.execute(query.order_by(Station.identity))).scalars())
 
 
-async def get_station(session: AsyncSession, tenant_id: uuid.UUID, station_id: uuid.UUID) -> Station:
-    return await get_scoped(session, Station, tenant_id, station_id, "station")
+async def get_station(
+    session: AsyncSession, tenant_id: uuid.UUID, station_id: uuid.UUID, lock: Lock | None = None
+) -> Station:
+    return await get_scoped(session, Station, tenant_id, station_id, "station", lock)
 
 
 async def create_station(session: AsyncSession, tenant_id: uuid.UUID, data: StationIn) -> tuple[Station, str]:
     """Create a station; returns it with its password in clear, the only time it is ever available."""
-    await get_site(session, tenant_id, data.site_id)
+    await get_site(session, tenant_id, data.site_id, lock="parent")
     password = data.password or new_station_password()
     station = Station(
         id=uuid.uuid4(),
@@ -118,7 +122,7 @@ async def create_station(session: AsyncSession, tenant_id: uuid.UUID, data: Stat
         firmware_version=data.firmware_version,
         security_profile=data.security_profile,
         registration_status=data.registration_status,
-        password_hash=hash_password(password),
+        password_hash=await hash_password_async(password),
     )
     session.add(station)
     await flush_or_conflict(session, STATION_CONFLICTS)
@@ -131,7 +135,7 @@ async def update_station(
 ) -> Station:
     station = await get_station(session, tenant_id, station_id)
     if data.site_id != station.site_id:
-        await get_site(session, tenant_id, data.site_id)
+        await get_site(session, tenant_id, data.site_id, lock="parent")
     station.site_id = data.site_id
     station.vendor = data.vendor
     station.model = data.model
@@ -147,7 +151,7 @@ async def update_station(
 async def rotate_station_password(session: AsyncSession, tenant_id: uuid.UUID, station_id: uuid.UUID) -> str:
     station = await get_station(session, tenant_id, station_id)
     password = new_station_password()
-    station.password_hash = hash_password(password)
+    station.password_hash = await hash_password_async(password)
     await session.flush()
     await emit(session, "station.password_rotated", {"id": station.id}, tenant_id)
     return password
@@ -168,8 +172,27 @@ async def list_evses(session: AsyncSession, tenant_id: uuid.UUID, station_id: uu
     return list((await session.execute(query.order_by(Evse.ocpp_evse_id))).scalars())
 
 
-async def get_evse(session: AsyncSession, tenant_id: uuid.UUID, evse_id: uuid.UUID) -> Evse:
-    return await get_scoped(session, Evse, tenant_id, evse_id, "EVSE")
+async def get_evse(session: AsyncSession, tenant_id: uuid.UUID, evse_id: uuid.UUID, lock: Lock | None = None) -> Evse:
+    return await get_scoped(session, Evse, tenant_id, evse_id, "EVSE", lock)
+
+
+def default_evse_uid(identity: str, number: int) -> str:
+    """``<identity>-<number>``; identities too long for OCPI's 36 characters are shortened by a hash."""
+    suffix = f"-{number}"
+    if len(identity) + len(suffix) <= 36:
+        return identity + suffix
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:10]
+    return f"{identity[: 36 - len(suffix) - 11]}~{digest}{suffix}"
+
+
+async def _check_evse_id_owner(session: AsyncSession, tenant_id: uuid.UUID, evse_id: str | None) -> None:
+    """An eMI3 EVSE ID starts with its operator's country and party id: only ours, once we have one."""
+    tenant = await session.get(Tenant, tenant_id)
+    if evse_id is None or tenant is None or not (tenant.country_code and tenant.party_id):
+        return
+    prefix = evse_id.replace("*", "")[:5]
+    if prefix != f"{tenant.country_code}{tenant.party_id}":
+        raise InvalidInput("evse_id", f"must start with this operator's id {tenant.country_code}*{tenant.party_id}")
 
 
 def _apply_evse(evse: Evse, data: EvseIn) -> None:
@@ -182,13 +205,14 @@ def _apply_evse(evse: Evse, data: EvseIn) -> None:
 
 
 async def create_evse(session: AsyncSession, tenant_id: uuid.UUID, station_id: uuid.UUID, data: EvseIn) -> Evse:
-    station = await get_station(session, tenant_id, station_id)
+    station = await get_station(session, tenant_id, station_id, lock="parent")
     evse = Evse(
         id=uuid.uuid4(),
         tenant_id=tenant_id,
         station_id=station.id,
-        uid=data.uid or f"{station.identity}-{data.ocpp_evse_id}"[:36],
+        uid=data.uid or default_evse_uid(station.identity, data.ocpp_evse_id),
     )
+    await _check_evse_id_owner(session, tenant_id, data.evse_id)
     _apply_evse(evse, data)
     session.add(evse)
     await flush_or_conflict(session, EVSE_CONFLICTS)
@@ -201,6 +225,7 @@ async def update_evse(session: AsyncSession, tenant_id: uuid.UUID, evse_id: uuid
     if data.uid is not None and data.uid != evse.uid:
         # OCPI: an EVSE's uid never changes once published; a new uid is a new EVSE.
         raise Conflict("the uid of an EVSE cannot change", "uid")
+    await _check_evse_id_owner(session, tenant_id, data.evse_id)
     _apply_evse(evse, data)
     await flush_or_conflict(session, EVSE_CONFLICTS)
     await emit(session, "evse.updated", {"id": evse.id, "station_id": evse.station_id}, tenant_id)
@@ -256,7 +281,7 @@ def _apply_connector(connector: Connector, data: ConnectorIn) -> None:
 async def create_connector(
     session: AsyncSession, tenant_id: uuid.UUID, evse_id: uuid.UUID, data: ConnectorIn
 ) -> Connector:
-    evse = await get_evse(session, tenant_id, evse_id)
+    evse = await get_evse(session, tenant_id, evse_id, lock="parent")
     connector = Connector(id=uuid.uuid4(), tenant_id=tenant_id, evse_id=evse.id)
     _apply_connector(connector, data)
     session.add(connector)

@@ -11,9 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cpo.accounts.roles import Principal
 from cpo.accounts.service import resolve_api_token
-from cpo.errors import Unauthenticated
+from cpo.errors import Forbidden, Unauthenticated
 from cpo.runtime import Runtime
-from cpo.tenants.service import find_tenant
+from cpo.tenants.service import find_tenant, get_tenant
 
 TENANT_HEADER = "CPO-Tenant"
 
@@ -39,6 +39,11 @@ async def provide_principal(request: Request[Any, Any, Any], state: State) -> Pr
         principal = await resolve_api_token(session, token.strip())
         slug = request.headers.get(TENANT_HEADER)
         if slug:
+            if not principal.is_platform_admin:
+                # Checked before any lookup, so the answer never tells which tenants exist.
+                own = await get_tenant(session, principal.tenant_id)
+                if slug != own.slug:
+                    raise Forbidden("only a platform administrator may act for another tenant")
             tenant = await find_tenant(session, slug)
             principal = principal.acting_for(tenant.id)
     return principal

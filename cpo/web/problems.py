@@ -6,6 +6,7 @@ import logging
 import re
 from typing import Any
 
+import asyncpg
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
 from litestar.status_codes import (
@@ -16,6 +17,7 @@ from litestar.status_codes import (
     HTTP_409_CONFLICT,
     HTTP_500_INTERNAL_SERVER_ERROR,
 )
+from sqlalchemy.exc import DBAPIError
 
 from cpo.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound, Unauthenticated
 
@@ -100,6 +102,17 @@ def http_error_response(request: Request[Any, Any, Any], exc: HTTPException) -> 
     return problem(exc.status_code, exc.detail)
 
 
+def is_bad_data(exc: Exception) -> bool:
+    """PostgreSQL refused a value itself (a NUL character, a number out of range): the client's fault."""
+    return isinstance(exc, DBAPIError) and isinstance(getattr(exc.orig, "__cause__", None), asyncpg.DataError)
+
+
+def database_error_response(request: Request[Any, Any, Any], exc: DBAPIError) -> Response[Any]:
+    if is_bad_data(exc):
+        return problem(HTTP_400_BAD_REQUEST, "a value cannot be stored (for example a NUL character in a text)")
+    return internal_error_response(request, exc)
+
+
 def internal_error_response(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     log.exception("unhandled error", extra={"path": request.url.path})
     return Response(
@@ -113,6 +126,7 @@ API_EXCEPTION_HANDLERS: dict[Any, Any] = {
     DomainError: domain_error_response,
     ValidationException: validation_response,
     HTTPException: http_error_response,
+    DBAPIError: database_error_response,
     HTTP_500_INTERNAL_SERVER_ERROR: internal_error_response,
 }
 

@@ -56,6 +56,14 @@ async def test_tokens_are_created_once_stored_hashed_and_revocable(
 async def test_tenant_admins_cannot_mint_platform_admin_tokens(client: Client, tenant_a: Tenancy) -> None:
     response = await client.post("/api/v1/tokens", json={"role": "platform_admin"}, headers=tenant_a.admin)
     assert response.status_code == 403
+    past = await client.post(
+        "/api/v1/tokens", json={"role": "read_only", "expires_at": "2020-01-01T00:00:00Z"}, headers=tenant_a.admin
+    )
+    assert past.status_code == 400 and past.json()["errors"][0]["field"] == "expires_at"
+    naive = await client.post(
+        "/api/v1/tokens", json={"role": "read_only", "expires_at": "2099-01-01T00:00:00"}, headers=tenant_a.admin
+    )
+    assert naive.status_code == 400
     response = await client.post("/api/v1/tokens", json={"role": "root"}, headers=tenant_a.admin)
     assert response.status_code == 400 and response.json()["errors"][0]["field"] == "role"
 

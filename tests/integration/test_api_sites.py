@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
@@ -208,3 +209,50 @@ async def test_malformed_ids_and_query_parameters_are_4xx_not_500(client: Client
     assert bad_body.status_code == 400 and bad_body.json()["errors"][0]["field"] == "site_id"
     not_an_object = await client.post("/api/v1/sites", json=[1, 2], headers=tenant_a.admin)
     assert not_an_object.status_code == 400
+
+
+async def test_nul_characters_are_400_and_nothing_leaks_into_logs(
+    client: Client, tenant_a: Tenancy, caplog: pytest.LogCaptureFixture
+) -> None:
+    site = await create_site(client, tenant_a.admin)
+    response = await client.post(
+        "/api/v1/stations",
+        json={"site_id": site["id"], "identity": "NUL-1", "vendor": "A\u0000B"},
+        headers=tenant_a.admin,
+    )
+    assert response.status_code == 400
+    assert "scrypt$" not in caplog.text
+    assert (await client.get("/api/v1/stations", headers=tenant_a.admin)).json() == []
+
+
+async def test_station_update_must_restate_security_profile_and_registration(client: Client, tenant_a: Tenancy) -> None:
+    site = await create_site(client, tenant_a.admin)
+    body = {"site_id": site["id"], "identity": "SEC-3", "security_profile": 3, "registration_status": "Rejected"}
+    station = (await client.post("/api/v1/stations", json=body, headers=tenant_a.admin)).json()
+    lazy = await client.put(f"/api/v1/stations/{station['id']}", json={"site_id": site["id"]}, headers=tenant_a.admin)
+    assert lazy.status_code == 400 and lazy.json()["errors"][0]["field"] == "security_profile"
+    unchanged = (await client.get(f"/api/v1/stations/{station['id']}", headers=tenant_a.admin)).json()
+    assert unchanged["security_profile"] == 3 and unchanged["registration_status"] == "Rejected"
+
+
+async def test_evse_ids_must_carry_the_operators_party_once_it_has_one(
+    client: Client, tenant_a: Tenancy, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    from cpo.tenants.models import Tenant
+
+    async with sessions() as session, session.begin():
+        tenant = await session.get(Tenant, tenant_a.id)
+        assert tenant is not None
+        tenant.country_code, tenant.party_id = "BE", "ABC"
+    site = await create_site(client, tenant_a.admin)
+    station = await create_station(client, tenant_a.admin, site["id"], "P-" + "X" * 40)
+    path = f"/api/v1/stations/{station['id']}/evses"
+    foreign = await client.post(path, json={"ocpp_evse_id": 1, "evse_id": "NL*TNM*E1"}, headers=tenant_a.admin)
+    assert foreign.status_code == 400 and foreign.json()["errors"][0]["field"] == "evse_id"
+    ours = [
+        await client.post(path, json={"ocpp_evse_id": n, "evse_id": f"BE*ABC*E{n}"}, headers=tenant_a.admin)
+        for n in (1, 2)
+    ]
+    assert [r.status_code for r in ours] == [201, 201]
+    uids = [r.json()["uid"] for r in ours]
+    assert len(set(uids)) == 2 and all(len(u) <= 36 for u in uids), "long identities still give distinct uids"

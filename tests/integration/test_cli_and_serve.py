@@ -37,6 +37,12 @@ def test_serve_on_embedded_postgres_keeps_data_across_a_restart(tmp_path: Path) 
             stdin="a long passphrase\n",
         )
         assert admin.returncode == 0 and "platform_admin" in admin.stdout, admin.stderr
+        second_admin = run_cpo(
+            ["admin", "create-user", "--email", "second@example.com", "--password-stdin"],
+            env,
+            stdin="another passphrase\n",
+        )
+        assert "tenant_admin" in second_admin.stdout, "only the very first account defaults to platform admin"
         by_name = run_cpo(["tokens", "create", "--role", "read_only", "--tenant", "Default"], env)
         assert by_name.returncode == 0, by_name.stderr
         reader = {"Authorization": f"Bearer {by_name.stdout.strip()}"}
@@ -56,10 +62,12 @@ def test_serve_on_embedded_postgres_keeps_data_across_a_restart(tmp_path: Path) 
         second.wait_ready()
         sites = httpx.get(second.url + "/api/v1/sites", headers=headers, timeout=10).json()
         assert [s["name"] for s in sites] == [SITE["name"]]
-        login = httpx.post(
-            second.url + "/ui/login",
-            data={"email": "first@example.com", "password": "a long passphrase", "next": "/ui/"},
-            timeout=10,
+        browser = httpx.Client(base_url=second.url, timeout=10)
+        form = browser.get("/ui/login").text
+        csrf = form.split('name="csrf" value="')[1].split('"')[0]
+        login = browser.post(
+            "/ui/login",
+            data={"email": "first@example.com", "password": "a long passphrase", "next": "/ui/", "csrf": csrf},
         )
         assert login.status_code in (302, 303) and "cpo_session" in login.headers.get("set-cookie", "")
     finally:

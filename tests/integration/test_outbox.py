@@ -8,11 +8,12 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections import Counter
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cpo.outbox.dispatcher import Dispatcher, Event, retry_delay
@@ -196,3 +197,46 @@ async def test_a_node_only_takes_events_it_has_a_consumer_for(sessions: Sessions
     )
     assert await newer_node.dispatch_once() == 1
     assert await undelivered(sessions) == 0
+
+
+async def test_a_handler_that_outlives_the_lease_is_cut_off_and_retried(sessions: Sessions, db_url: str) -> None:
+    async def hangs(event: Event) -> None:
+        await asyncio.sleep(60)
+
+    (event_id,) = await emit_many(sessions, ["slow"])
+    dispatcher = Dispatcher(sessions, db_url, {"slow": [hangs]}, OutboxSettings(lease_seconds=2.0))
+    started = time.monotonic()
+    assert await dispatcher.dispatch_once() == 1
+    assert time.monotonic() - started < 2.0, "given up before the lease ran out, so no other node races it"
+    async with sessions() as session:
+        row = await session.get(OutboxEvent, event_id)
+        assert row is not None and row.delivered_at is None and row.claimed_by is None
+        assert row.last_error is not None and row.last_error.startswith("TimeoutError")
+
+
+async def test_stopping_hands_back_the_events_it_has_not_started(sessions: Sessions, db_url: str) -> None:
+    dispatcher: Dispatcher
+
+    async def first_then_stop(event: Event) -> None:
+        dispatcher.stop()
+
+    ids = await emit_many(sessions, ["t"] * 5)
+    dispatcher = Dispatcher(sessions, db_url, {"t": [first_then_stop]}, OutboxSettings())
+    assert await dispatcher.dispatch_once() == 5
+    async with sessions() as session:
+        rows = (await session.execute(select(OutboxEvent).order_by(OutboxEvent.id))).scalars().all()
+    assert [r.id for r in rows if r.delivered_at is not None] == ids[:1]
+    assert all(r.claimed_until is None and r.attempts == 0 for r in rows[1:]), "free for another node at once"
+
+
+async def test_a_dispatcher_whose_claim_was_taken_over_cannot_mark_the_event(sessions: Sessions, db_url: str) -> None:
+    from cpo.outbox.dispatcher import DELIVERED
+
+    (event_id,) = await emit_many(sessions, ["t"])
+    async with sessions() as session, session.begin():
+        await session.execute(
+            text("UPDATE outbox_events SET claimed_by = :other, claimed_until = now() + interval '1 minute'"),
+            {"other": uuid.uuid4()},
+        )
+        result = await session.execute(DELIVERED, {"id": event_id, "token": uuid.uuid4()})
+        assert result.rowcount == 0  # type: ignore[attr-defined]

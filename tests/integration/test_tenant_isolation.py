@@ -64,7 +64,7 @@ async def test_every_endpoint_keeps_tenant_b_out_of_tenant_a(
         ("GET", "/api/v1/stations"): ("/api/v1/stations", None, "list"),
         ("POST", "/api/v1/stations"): ("/api/v1/stations", {"site_id": site["id"], "identity": "B-on-A"}, 404),
         ("GET", "/api/v1/stations/{station_id:uuid}"): (f"/api/v1/stations/{station['id']}", None, 404),
-        ("PUT", "/api/v1/stations/{station_id:uuid}"): (f"/api/v1/stations/{station['id']}", {"site_id": site["id"]}, 404),
+        ("PUT", "/api/v1/stations/{station_id:uuid}"): (f"/api/v1/stations/{station['id']}", {"site_id": site["id"], "security_profile": 1, "registration_status": "Accepted"}, 404),
         ("DELETE", "/api/v1/stations/{station_id:uuid}"): (f"/api/v1/stations/{station['id']}", None, 404),
         ("POST", "/api/v1/stations/{station_id:uuid}/password"): (f"/api/v1/stations/{station['id']}/password", None, 404),
         ("GET", "/api/v1/stations/{station_id:uuid}/evses"): (f"/api/v1/stations/{station['id']}/evses", None, 404),
@@ -117,6 +117,10 @@ async def test_only_platform_admins_may_act_for_another_tenant(
     await build_tenant_a(client, tenant_a, sessions)
     as_admin_of_b = await client.get("/api/v1/sites", headers=tenant_b.admin | {"CPO-Tenant": "alpha"})
     assert as_admin_of_b.status_code == 403
+    guessing = await client.get("/api/v1/sites", headers=tenant_b.admin | {"CPO-Tenant": "nobody"})
+    assert guessing.status_code == 403, "the same answer whether the tenant exists or not"
+    own = await client.get("/api/v1/sites", headers=tenant_b.admin | {"CPO-Tenant": "bravo"})
+    assert own.status_code == 200
     as_platform_admin = await client.get("/api/v1/sites", headers=tenant_b.platform | {"CPO-Tenant": "alpha"})
     assert as_platform_admin.status_code == 200 and len(as_platform_admin.json()) == 1
     unknown = await client.get("/api/v1/sites", headers=tenant_b.platform | {"CPO-Tenant": "nobody"})

@@ -32,8 +32,13 @@ def csrf_of(html: str) -> str:
     return match.group(1)
 
 
+async def login_csrf(client: Client) -> str:
+    return csrf_of((await client.get("/ui/login")).text)
+
+
 async def sign_in(client: Client, email: str) -> str:
-    response = await client.post("/ui/login", data={"email": email, "password": ADMIN_PASSWORD, "next": "/ui/"})
+    data = {"email": email, "password": ADMIN_PASSWORD, "next": "/ui/", "csrf": await login_csrf(client)}
+    response = await client.post("/ui/login", data=data)
     assert response.status_code in (200, 302, 303), response.text
     dashboard = await client.get("/ui/")
     assert dashboard.status_code == 200
@@ -43,14 +48,41 @@ async def sign_in(client: Client, email: str) -> str:
 async def test_pages_require_sign_in_and_wrong_passwords_are_refused(client: Client, ui_admin: str) -> None:
     response = await client.get("/ui/sites", follow_redirects=False)
     assert response.status_code in (302, 303) and response.headers["location"].startswith("/ui/login")
-    wrong = await client.post("/ui/login", data={"email": ui_admin, "password": "nope", "next": "/ui/"})
+    csrf = await login_csrf(client)
+    wrong = await client.post("/ui/login", data={"email": ui_admin, "password": "nope", "next": "/ui/", "csrf": csrf})
     assert wrong.status_code == 401 and "Wrong e-mail or password" in wrong.text
     elsewhere = await client.post(
         "/ui/login",
-        data={"email": ui_admin, "password": ADMIN_PASSWORD, "next": "https://evil.example/"},
+        data={"email": ui_admin, "password": ADMIN_PASSWORD, "next": "https://evil.example/", "csrf": csrf},
         follow_redirects=False,
     )
     assert elsewhere.headers["location"] == "/ui/"
+
+
+async def test_sign_in_needs_the_login_form_token(client: Client, ui_admin: str) -> None:
+    """Login CSRF: another site cannot sign a browser in to an account of its choosing."""
+    await login_csrf(client)
+    forged = await client.post("/ui/login", data={"email": ui_admin, "password": ADMIN_PASSWORD, "csrf": "guess"})
+    assert forged.status_code == 403
+    assert "cpo_session" not in forged.headers.get("set-cookie", "")
+
+
+async def test_repeated_wrong_passwords_are_throttled(client: Client, ui_admin: str) -> None:
+    csrf = await login_csrf(client)
+    for _ in range(10):
+        wrong = await client.post("/ui/login", data={"email": ui_admin, "password": "guess", "csrf": csrf})
+        assert wrong.status_code == 401
+    right = await client.post("/ui/login", data={"email": ui_admin, "password": ADMIN_PASSWORD, "csrf": csrf})
+    assert right.status_code == 429 and "Too many failed attempts" in right.text
+
+
+async def test_odd_bytes_in_forms_are_4xx_not_500(client: Client, ui_admin: str) -> None:
+    csrf = await login_csrf(client)
+    nul = await client.post("/ui/login", data={"email": "a\x00@example.com", "password": "x", "csrf": csrf})
+    assert nul.status_code == 400
+    await sign_in(client, ui_admin)
+    accented = await client.post("/ui/sites/new", data=SITE_FORM | {"csrf": "é"})
+    assert accented.status_code == 403
 
 
 async def test_forms_without_the_csrf_token_change_nothing(

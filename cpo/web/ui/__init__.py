@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -9,10 +10,14 @@ from urllib.parse import quote
 from litestar import Request, Response, Router
 from litestar.di import Provide
 from litestar.response import Redirect, Template
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from sqlalchemy.exc import DBAPIError
 
-from cpo.errors import Conflict, DomainError, Forbidden, NotFound
+from cpo.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
+from cpo.web.problems import is_bad_data
 from cpo.web.ui.session import SignInRequired, language_of, provide_ui_user
 
+log = logging.getLogger("cpo.web")
 HERE = Path(__file__).parent
 UI_TEMPLATES = HERE / "templates"
 UI_STATIC = HERE / "static"
@@ -33,6 +38,14 @@ def _error_page(request: Request[Any, Any, Any], exc: DomainError) -> Response[A
     )
 
 
+def _server_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    if is_bad_data(exc):
+        return _error_page(request, InvalidInput("form", "a value cannot be stored (e.g. a NUL character)"))
+    log.exception("unhandled error in the UI", extra={"route": request.scope.get("path_template")})
+    context = {"lang": language_of(request), "status": 500, "message": "internal error", "user": None}
+    return Template("error.html", context=context, status_code=500)
+
+
 def ui_router() -> Router:
     from cpo.web.ui.pages import AuthPages, DashboardPage, SitePages
     from cpo.web.ui.station_pages import StationPages
@@ -41,6 +54,11 @@ def ui_router() -> Router:
         path="/ui",
         route_handlers=[AuthPages, DashboardPage, SitePages, StationPages],
         dependencies={"user": Provide(provide_ui_user)},
-        exception_handlers={SignInRequired: _sign_in, DomainError: _error_page},
+        exception_handlers={
+            SignInRequired: _sign_in,
+            DomainError: _error_page,
+            DBAPIError: _server_error,
+            HTTP_500_INTERNAL_SERVER_ERROR: _server_error,
+        },
         include_in_schema=False,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import uuid
 from typing import Any
 from urllib.parse import urlsplit
@@ -14,15 +15,22 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cpo.accounts.service import authenticate, end_login_session, start_login_session
 from cpo.errors import Unauthenticated
+from cpo.secrets import new_secret
 from cpo.sites import service as sites
 from cpo.sites.models import Connector, Evse, Site, Station
 from cpo.sites.schemas import SiteIn
 from cpo.web.deps import runtime_of
 from cpo.web.ui.forms import FormErrors, form_values, parse_form
 from cpo.web.ui.i18n import LANGUAGES
-from cpo.web.ui.session import LANGUAGE_COOKIE, SESSION_COOKIE, UiUser, language_of
+from cpo.web.ui.session import LANGUAGE_COOKIE, LOGIN_CSRF_COOKIE, SESSION_COOKIE, UiUser, language_of
+from cpo.web.ui.throttle import LoginThrottle
 
 WEEKDAYS = range(1, 8)
+
+
+def _login_csrf_cookie(token: str, state: State) -> Cookie:
+    secure = runtime_of(state).settings.security.secure_cookies
+    return Cookie(key=LOGIN_CSRF_COOKIE, value=token, httponly=True, samesite="strict", secure=secure, path="/ui/login")
 
 
 def _safe_next(target: str | None) -> str:
@@ -36,8 +44,11 @@ class AuthPages(Controller):
     path = "/"
 
     @get("/login")
-    async def login_form(self, request: Request[Any, Any, Any], next: str | None = None) -> Template:
-        return Template("login.html", context={"lang": language_of(request), "next": _safe_next(next), "user": None})
+    async def login_form(self, request: Request[Any, Any, Any], state: State, next: str | None = None) -> Template:
+        # Login CSRF (double submit): the form carries the value of a cookie a foreign site cannot read or set.
+        token = request.cookies.get(LOGIN_CSRF_COOKIE) or new_secret(24)
+        context = {"lang": language_of(request), "next": _safe_next(next), "user": None, "csrf": token}
+        return Template("login.html", context=context, cookies=[_login_csrf_cookie(token, state)])
 
     @post("/login")
     async def login(self, request: Request[Any, Any, Any], db: AsyncSession, state: State) -> Template | Redirect:
@@ -45,33 +56,36 @@ class AuthPages(Controller):
         email, password = str(form.get("email", "")), str(form.get("password", ""))
         target = _safe_next(str(form.get("next", "")))
         settings = runtime_of(state).settings
+        throttle: LoginThrottle = state.login_throttle
+        address = request.client.host if request.client else "unknown"
+        token = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+        sent = str(form.get("csrf", ""))
+        context = {"lang": language_of(request), "next": target, "email": email, "user": None, "csrf": token}
+        if not token or not hmac.compare_digest(sent.encode(), token.encode()):
+            return Template("login.html", context=context | {"error": "login.stale"}, status_code=403)
+        if (wait := throttle.blocked_for(address)) > 0:
+            minutes = max(1, round(wait / 60))
+            return Template(
+                "login.html", context=context | {"error": "login.throttled", "minutes": minutes}, status_code=429
+            )
         try:
             async with db.begin():
                 account = await authenticate(db, email, password)
                 secret, _ = await start_login_session(db, account, settings.security.session_hours)
         except Unauthenticated:
-            context = {
-                "lang": language_of(request),
-                "next": target,
-                "error": True,
-                "email": email,
-                "user": None,
-            }
-            return Template("login.html", context=context, status_code=401)
-        return Redirect(
-            target,
-            cookies=[
-                Cookie(
-                    key=SESSION_COOKIE,
-                    value=secret,
-                    httponly=True,
-                    samesite="lax",
-                    secure=settings.security.secure_cookies,
-                    max_age=settings.security.session_hours * 3600,
-                    path="/",
-                )
-            ],
+            throttle.failed(address)
+            return Template("login.html", context=context | {"error": "login.failed"}, status_code=401)
+        throttle.succeeded(address)
+        session_cookie = Cookie(
+            key=SESSION_COOKIE,
+            value=secret,
+            httponly=True,
+            samesite="lax",
+            secure=settings.security.secure_cookies,
+            max_age=settings.security.session_hours * 3600,
+            path="/",
         )
+        return Redirect(target, cookies=[session_cookie])
 
     @post("/logout")
     async def logout(self, request: Request[Any, Any, Any], db: AsyncSession, user: UiUser) -> Redirect:

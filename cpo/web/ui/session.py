@@ -18,6 +18,7 @@ from cpo.web.ui.i18n import pick_language
 
 SESSION_COOKIE = "cpo_session"
 LANGUAGE_COOKIE = "cpo_lang"
+LOGIN_CSRF_COOKIE = "cpo_login_csrf"
 
 
 class SignInRequired(DomainError):
@@ -66,6 +67,6 @@ async def provide_ui_user(request: Request[Any, Any, Any], state: State) -> UiUs
     if request.method == "POST":
         form = await request.form()
         sent = form.get("csrf")
-        if not isinstance(sent, str) or not hmac.compare_digest(sent, login.csrf_token):
+        if not isinstance(sent, str) or not hmac.compare_digest(sent.encode(), login.csrf_token.encode()):
             raise Forbidden("the form is stale or forged (CSRF check failed); reload the page")
     return user
