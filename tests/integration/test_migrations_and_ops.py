@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
+from dataclasses import replace
 
 import asyncpg
 from alembic.autogenerate import compare_metadata
@@ -12,9 +14,11 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from cpo.app import create_app
 from cpo.db.engine import make_engine, plain_url
 from cpo.db.migrate import head_revisions, upgrade
 from cpo.db.models import Base
+from cpo.settings import Settings
 from tests.conftest import database_url
 
 Client = AsyncTestClient[Litestar]
@@ -78,3 +82,21 @@ async def test_openapi_document_lists_the_api_and_docs_load_assets_locally(clien
     assert "cdn" not in page.text.lower() and "/static/swagger/swagger-ui-bundle.js" in page.text
     asset = await client.get("/static/swagger/swagger-ui-bundle.js")
     assert asset.status_code == 200 and len(asset.content) > 100_000
+
+
+async def test_metrics_label_routes_not_raw_paths(client: Client) -> None:
+    ids = [str(uuid.uuid4()) for _ in range(3)]
+    for id_ in ids:
+        await client.get(f"/api/v1/sites/{id_}")
+    await client.get("/no/such/path/at/all")
+    text = (await client.get("/metrics")).text
+    assert not any(id_ in text for id_ in ids) and "/no/such/path" not in text
+    assert 'path="/api/v1/sites/{site_id}"' in text
+
+
+async def test_metrics_can_require_a_token(settings: Settings) -> None:
+    guarded = create_app(replace(settings, server=replace(settings.server, metrics_token="scrape-me")), {})
+    async with AsyncTestClient(app=guarded) as client:
+        assert (await client.get("/metrics")).status_code == 401
+        assert (await client.get("/metrics", headers={"Authorization": "Bearer wrong"})).status_code == 401
+        assert (await client.get("/metrics", headers={"Authorization": "Bearer scrape-me"})).status_code == 200
