@@ -1,0 +1,1 @@
+"""Charging: station presence and status, badges, sessions (transactions), meter values, commands."""

@@ -1,0 +1,331 @@
+"""Charging sessions from OCPP transactions, idempotent against everything stations resend (DESIGN 3)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cpo.charging.badges import Authorization, authorize
+from cpo.charging.meter import Reading, energy_register, power, state_of_charge
+from cpo.charging.models import OCPP16_TRANSACTION_IDS, ChargingSession, MeterSample
+from cpo.charging.presence import record_event
+from cpo.outbox.service import emit
+from cpo.sites.models import Evse, Station
+
+SUPERSEDED = "SupersededByNewTransaction"
+
+
+async def _evse_uuid(session: AsyncSession, station: Station, number: int | None) -> uuid.UUID | None:
+    if not number:
+        return None
+    query = select(Evse.id).where(Evse.station_id == station.id, Evse.ocpp_evse_id == number)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+def _session_event(charging: ChargingSession) -> dict[str, Any]:
+    return {
+        "id": charging.id, "station_id": charging.station_id, "transaction_id": charging.transaction_id,
+        "evse": charging.ocpp_evse_id, "connector": charging.ocpp_connector_id,
+        "energy_wh": str(charging.energy_wh), "status": charging.status,
+    }  # fmt: skip
+
+
+async def store_readings(
+    session: AsyncSession,
+    station: Station,
+    readings: Sequence[Reading],
+    charging: ChargingSession | None,
+    evse: int | None,
+    connector: int | None,
+) -> None:
+    """Keep every sample; move the session's live figures (energy, power, SoC) to the newest reading."""
+    rows = [
+        {
+            "tenant_id": station.tenant_id,
+            "station_id": station.id,
+            "session_id": charging.id if charging else None,
+            "ocpp_evse_id": evse,
+            "ocpp_connector_id": connector,
+            "sampled_at": reading.at,
+            "measurand": s.measurand,
+            "phase": s.phase,
+            "unit": s.unit,
+            "location": s.location,
+            "context": s.context,
+            "value": s.value,
+            "raw_value": s.raw,
+            "signed": s.signed,
+        }
+        for reading in readings
+        for s in reading.samples
+    ]
+    if rows:
+        await session.execute(insert(MeterSample), rows)
+    if charging is None:
+        return
+    for reading in sorted(readings, key=lambda r: r.at):
+        register = energy_register(reading)
+        if register is not None:
+            if charging.meter_start_wh is None:
+                charging.meter_start_wh = register
+            if charging.status == "active" or charging.meter_stop_wh is None:
+                charging.energy_wh = max(Decimal(0), register - charging.meter_start_wh)
+        if (watts := power(reading)) is not None and charging.status == "active":
+            charging.power_w = watts
+        if (soc := state_of_charge(reading)) is not None:
+            charging.soc_percent = soc
+
+
+# --- OCPP 1.6 ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    transaction_id: int
+    authorization: Authorization
+
+
+async def start_transaction_16(
+    session: AsyncSession,
+    station: Station,
+    connector: int,
+    id_tag: str,
+    meter_start_wh: int,
+    at: datetime,
+) -> Started:
+    """StartTransaction: a new session with a new integer id, or the same one for a resent start."""
+    auth = await authorize(session, station.tenant_id, id_tag)
+    key = f"{connector}|{at.isoformat()}|{meter_start_wh}|{id_tag}"
+    existing = (
+        await session.execute(
+            select(ChargingSession).where(ChargingSession.station_id == station.id, ChargingSession.start_key == key)
+        )
+    ).scalar_one_or_none()
+    if existing is not None and existing.ocpp16_id is not None:
+        return Started(existing.ocpp16_id, auth)
+    number = int(await session.scalar(select(OCPP16_TRANSACTION_IDS.next_value())) or 0)
+    inserted = await session.execute(
+        insert(ChargingSession)
+        .values(
+            id=uuid.uuid4(),
+            tenant_id=station.tenant_id,
+            station_id=station.id,
+            ocpp_version="1.6",
+            transaction_id=str(number),
+            ocpp16_id=number,
+            start_key=key,
+            ocpp_evse_id=connector,
+            ocpp_connector_id=1,
+            evse_id=await _evse_uuid(session, station, connector),
+            id_tag=id_tag,
+            badge_id=auth.badge_id,
+            authorization=auth.status,
+            status="active",
+            started_at=at,
+            meter_start_wh=Decimal(meter_start_wh),
+            energy_wh=Decimal(0),
+        )
+        .on_conflict_do_nothing(index_elements=["station_id", "start_key"])
+        .returning(ChargingSession.id)
+    )
+    new_id = inserted.scalar_one_or_none()
+    if new_id is None:  # the same start, committed by a concurrent resend a moment ago
+        winner = (
+            await session.execute(
+                select(ChargingSession.ocpp16_id).where(
+                    ChargingSession.station_id == station.id, ChargingSession.start_key == key
+                )
+            )
+        ).scalar_one()
+        return Started(int(winner or 0), auth)
+    charging = await session.get(ChargingSession, new_id)
+    assert charging is not None
+    await _supersede(session, station, charging)
+    await emit(session, "session.started", _session_event(charging), station.tenant_id)
+    return Started(number, auth)
+
+
+async def _supersede(session: AsyncSession, station: Station, charging: ChargingSession) -> None:
+    """A connector runs one transaction at a time: an older one still open lost its stop; close it."""
+    older = (
+        await session.execute(
+            select(ChargingSession).where(
+                ChargingSession.station_id == station.id,
+                ChargingSession.ocpp_evse_id == charging.ocpp_evse_id,
+                ChargingSession.status == "active",
+                ChargingSession.started_at < charging.started_at,
+                ChargingSession.id != charging.id,
+            )
+        )
+    ).scalars()
+    for stale in older:
+        stale.status, stale.stopped_at, stale.stop_reason = "completed", charging.started_at, SUPERSEDED
+        stale.power_w = None
+        await record_event(session, station, "session.superseded", {"session": str(stale.id), "by": str(charging.id)})
+        await emit(session, "session.completed", _session_event(stale), station.tenant_id)
+
+
+async def stop_transaction_16(
+    session: AsyncSession,
+    station: Station,
+    transaction_id: int,
+    meter_stop_wh: int,
+    at: datetime,
+    reason: str | None,
+    id_tag: str | None,
+    readings: Sequence[Reading],
+    payload: dict[str, Any],
+) -> Authorization | None:
+    """StopTransaction: always acknowledged. Unknown ids and repeats are recorded, never refused."""
+    auth = await authorize(session, station.tenant_id, id_tag) if id_tag else None
+    charging = (
+        await session.execute(
+            select(ChargingSession)
+            .where(ChargingSession.station_id == station.id, ChargingSession.ocpp16_id == transaction_id)
+            .with_for_update()
+        )
+    ).scalar_one_or_none()
+    if charging is None:
+        await record_event(session, station, "StopTransaction.unknown", payload)
+        await store_readings(session, station, readings, None, None, None)
+        return auth
+    if charging.status == "completed":
+        same = charging.stopped_at == at and charging.meter_stop_wh == Decimal(meter_stop_wh)
+        await record_event(session, station, "StopTransaction." + ("duplicate" if same else "conflicting"), payload)
+        return auth
+    await store_readings(session, station, readings, charging, charging.ocpp_evse_id, charging.ocpp_connector_id)
+    charging.status, charging.stopped_at = "completed", at
+    charging.stop_reason = reason or "Local"
+    charging.meter_stop_wh = Decimal(meter_stop_wh)
+    charging.power_w = None
+    start = charging.meter_start_wh or Decimal(0)
+    charging.energy_wh = max(Decimal(0), charging.meter_stop_wh - start)
+    if charging.meter_stop_wh < start:
+        await record_event(session, station, "StopTransaction.meter_below_start", payload)
+    await emit(session, "session.completed", _session_event(charging), station.tenant_id)
+    return auth
+
+
+async def meter_values_16(
+    session: AsyncSession, station: Station, connector: int, transaction_id: int | None, readings: Sequence[Reading]
+) -> None:
+    charging = None
+    query = select(ChargingSession).where(ChargingSession.station_id == station.id)
+    if transaction_id is not None:
+        charging = (
+            await session.execute(query.where(ChargingSession.ocpp16_id == transaction_id).with_for_update())
+        ).scalar_one_or_none()
+    elif connector:
+        charging = (
+            await session.execute(
+                query.where(ChargingSession.ocpp_evse_id == connector, ChargingSession.status == "active")
+                .order_by(ChargingSession.started_at.desc())
+                .limit(1)
+                .with_for_update()
+            )
+        ).scalar_one_or_none()
+    await store_readings(session, station, readings, charging, connector or None, 1 if connector else None)
+
+
+# --- OCPP 2.0.1 ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionEvent:
+    event_type: str  # Started | Updated | Ended
+    at: datetime
+    trigger_reason: str
+    seq_no: int
+    transaction_id: str
+    charging_state: str | None = None
+    stopped_reason: str | None = None
+    offline: bool = False
+    id_token: str | None = None
+    id_token_type: str | None = None
+    evse: int | None = None
+    connector: int | None = None
+    readings: tuple[Reading, ...] = ()
+
+
+async def transaction_event_201(
+    session: AsyncSession, station: Station, event: TransactionEvent, payload: dict[str, Any]
+) -> Authorization | None:
+    """TransactionEvent: upserted on (station, transactionId); seqNo spots repeats and gaps."""
+    auth = None
+    if event.id_token is not None:
+        if event.id_token_type == "NoAuthorization":  # noqa: S105 - a token type, not a password
+            auth = Authorization("Accepted")
+        else:
+            auth = await authorize(session, station.tenant_id, event.id_token)
+    statement = insert(ChargingSession).values(
+        id=uuid.uuid4(), tenant_id=station.tenant_id, station_id=station.id, ocpp_version="2.0.1",
+        transaction_id=event.transaction_id, status="active", started_at=event.at, energy_wh=Decimal(0),
+        offline=event.offline,
+    )  # fmt: skip
+    await session.execute(statement.on_conflict_do_nothing(index_elements=["station_id", "transaction_id"]))
+    charging = (
+        await session.execute(
+            select(ChargingSession)
+            .where(ChargingSession.station_id == station.id, ChargingSession.transaction_id == event.transaction_id)
+            .with_for_update()
+        )
+    ).scalar_one()
+    new = charging.last_seq_no is None and charging.created_at == charging.updated_at
+    if charging.last_seq_no is not None and event.seq_no <= charging.last_seq_no:
+        await record_event(session, station, "TransactionEvent.repeated_or_late", payload)
+        # A late message still carries real meter values; its state changes are already superseded.
+        if event.seq_no != charging.last_seq_no:
+            await store_readings(session, station, event.readings, charging, event.evse, event.connector)
+        return auth
+    if charging.last_seq_no is not None and event.seq_no > charging.last_seq_no + 1:
+        await record_event(session, station, "TransactionEvent.gap", {"after": charging.last_seq_no, **payload})
+    charging.last_seq_no = event.seq_no
+    if event.event_type == "Started" or new:
+        charging.started_at = min(charging.started_at, event.at)
+    if event.evse is not None:
+        charging.ocpp_evse_id = event.evse
+        charging.evse_id = await _evse_uuid(session, station, event.evse)
+    if event.connector is not None:
+        charging.ocpp_connector_id = event.connector
+    if event.id_token is not None and auth is not None:
+        charging.id_tag, charging.id_token_type = event.id_token, event.id_token_type
+        charging.badge_id, charging.authorization = auth.badge_id, auth.status
+    if event.charging_state is not None:
+        charging.charging_state = event.charging_state
+    charging.offline = charging.offline or event.offline
+    await store_readings(session, station, event.readings, charging, event.evse, event.connector)
+    if event.event_type == "Ended" and charging.status == "active":
+        charging.status, charging.stopped_at = "completed", event.at
+        charging.stop_reason = event.stopped_reason or "Local"
+        charging.power_w = None
+        ends = [r for r in event.readings if energy_register(r) is not None]
+        if ends:
+            charging.meter_stop_wh = energy_register(max(ends, key=lambda r: r.at))
+        elif charging.meter_start_wh is not None:
+            charging.meter_stop_wh = charging.meter_start_wh + charging.energy_wh
+        await emit(session, "session.completed", _session_event(charging), station.tenant_id)
+    elif new:
+        await emit(session, "session.started", _session_event(charging), station.tenant_id)
+    return auth
+
+
+async def active_sessions(session: AsyncSession, tenant_id: uuid.UUID) -> list[ChargingSession]:
+    query = (
+        select(ChargingSession)
+        .where(ChargingSession.tenant_id == tenant_id, ChargingSession.status == "active")
+        .order_by(ChargingSession.started_at.desc())
+    )
+    return list((await session.execute(query)).scalars())
+
+
+async def count_samples(session: AsyncSession, session_id: uuid.UUID) -> int:
+    query = select(func.count()).select_from(MeterSample).where(MeterSample.session_id == session_id)
+    return int(await session.scalar(query) or 0)
