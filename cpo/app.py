@@ -39,6 +39,8 @@ from cpo.web.problems import internal_error_response, problem
 from cpo.web.ui import UI_STATIC, UI_TEMPLATES, ui_router
 from cpo.web.ui.i18n import install_i18n
 from cpo.web.ui.throttle import LoginThrottle
+from ocpp_gateway.endpoint import ocpp_endpoint
+from ocpp_gateway.gateway import Gateway
 
 
 def metrics_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
@@ -85,9 +87,14 @@ def create_app(settings: Settings, handlers: Handlers | None = None) -> Litestar
             migrate_schema=settings.database.migrate_on_start,
         )
         app.state.runtime = runtime
+        gateway = Gateway(runtime.sessions, runtime.database_url, settings.ocpp)
+        await gateway.start()
+        app.state.gateway = gateway
+        app.state.commands = gateway  # the ChargerCommands port of the core
         try:
             yield
         finally:
+            await gateway.stop()
             await runtime.stop()
 
     def engine_callback(engine: JinjaTemplateEngine) -> None:
@@ -117,6 +124,7 @@ def create_app(settings: Settings, handlers: Handlers | None = None) -> Litestar
             readyz,
             Metrics,
             api_router(),
+            ocpp_endpoint,
             ui_router(),
             create_static_files_router("/static/ui", directories=[UI_STATIC], include_in_schema=False),
             create_static_files_router(

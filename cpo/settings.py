@@ -47,6 +47,21 @@ class OutboxSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class OcppSettings:
+    heartbeat_seconds: int = 300
+    """The interval stations are told to send Heartbeat at."""
+    retry_boot_seconds: int = 60
+    """When a Pending or Rejected station should boot again."""
+    liveness_factor: float = 2.5
+    """A station silent for this many heartbeat intervals is disconnected and offline."""
+    node_beat_seconds: float = 5.0
+    node_timeout_seconds: float = 30.0
+    """A node silent this long is dead: its stations show offline everywhere."""
+    call_timeout_seconds: float = 30.0
+    max_frame_bytes: int = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     data_dir: Path = Path("var")
     log_level: str = "INFO"
@@ -56,6 +71,7 @@ class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     security: SecuritySettings = field(default_factory=SecuritySettings)
     outbox: OutboxSettings = field(default_factory=OutboxSettings)
+    ocpp: OcppSettings = field(default_factory=OcppSettings)
 
     @property
     def base_url(self) -> str:
@@ -150,5 +166,13 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             lease_seconds=number("OUTBOX_LEASE_SECONDS", 60.0),
             poll_seconds=number("OUTBOX_POLL_SECONDS", 5.0),
             max_attempts=integer("OUTBOX_MAX_ATTEMPTS", 25, 1, 1000),
+        ),
+        ocpp=OcppSettings(
+            heartbeat_seconds=integer("OCPP_HEARTBEAT_SECONDS", 300, 10, 86400),
+            retry_boot_seconds=integer("OCPP_RETRY_BOOT_SECONDS", 60, 5, 86400),
+            node_beat_seconds=number("OCPP_NODE_BEAT_SECONDS", 5.0),
+            node_timeout_seconds=number("OCPP_NODE_TIMEOUT_SECONDS", 30.0),
+            call_timeout_seconds=number("OCPP_CALL_TIMEOUT_SECONDS", 30.0),
+            max_frame_bytes=integer("OCPP_MAX_FRAME_BYTES", 1_000_000, 1024, 64_000_000),
         ),
     )

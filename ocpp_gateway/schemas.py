@@ -105,7 +105,8 @@ def _numeric(base: type, node: dict[str, Any]) -> Any:
         "le": node.get("maximum"),
         "multiple_of": node.get("multipleOf") if base is int else None,
     }
-    bounds = {k: v for k, v in bounds.items() if v is not None}
+    # The schemas write integer bounds as 0.0; msgspec wants the field's own type.
+    bounds = {k: base(v) for k, v in bounds.items() if v is not None}
     return Annotated[base, Meta(**bounds)] if bounds else base
 
 

@@ -329,3 +329,18 @@ async def active_sessions(session: AsyncSession, tenant_id: uuid.UUID) -> list[C
 async def count_samples(session: AsyncSession, session_id: uuid.UUID) -> int:
     query = select(func.count()).select_from(MeterSample).where(MeterSample.session_id == session_id)
     return int(await session.scalar(query) or 0)
+
+
+async def active_session_on(session: AsyncSession, station_id: uuid.UUID, evse: int) -> ChargingSession | None:
+    query = (
+        select(ChargingSession)
+        .where(
+            ChargingSession.station_id == station_id,
+            ChargingSession.ocpp_evse_id == evse,
+            ChargingSession.status == "active",
+        )
+        .order_by(ChargingSession.started_at.desc())
+        .limit(1)
+        .with_for_update()
+    )
+    return (await session.execute(query)).scalar_one_or_none()

@@ -1,0 +1,335 @@
+"""The node's OCPP gateway: its station connections, their liveness, and commands across nodes.
+
+Every node runs one. A station's websocket lives on exactly one node (``station_presence.node_id``); a
+command for it from any node travels as a row in ``station_commands`` plus a NOTIFY to the holding node,
+and the answer comes back the same way (DESIGN decision 5).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import msgspec
+from sqlalchemy import select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from cpo.charging import presence
+from cpo.charging.commands import Command, CommandResult, CommandStatus
+from cpo.charging.models import StationCommand, StationPresence
+from cpo.db.base import utcnow
+from cpo.db.engine import plain_url
+from cpo.errors import NotFound
+from cpo.settings import OcppSettings
+from cpo.sites.models import Station
+from ocpp_gateway import frames
+from ocpp_gateway.connection import StationCallError, StationConnection, StationGone
+from ocpp_gateway.frames import Call, FrameError
+from ocpp_gateway.group_commit import GroupCommitter
+from ocpp_gateway.handlers import BEFORE_ACCEPTANCE, HANDLERS
+from ocpp_gateway.schemas import UnknownAction, known_action, request_type
+from ocpp_gateway.translate import translate
+
+log = logging.getLogger("ocpp_gateway")
+DONE_CHANNEL = "cpo_command_done"
+
+
+class Gateway:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], database_url: str, settings: OcppSettings) -> None:
+        self.sessions = sessions
+        self.settings = settings
+        self.node_id = uuid.uuid4().hex[:16]
+        self.meter_writer = GroupCommitter(sessions)
+        self._url = plain_url(database_url)
+        self._connections: dict[uuid.UUID, StationConnection] = {}
+        self._waiters: dict[uuid.UUID, asyncio.Future[None]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._background: list[asyncio.Task[None]] = []
+        self._listening = asyncio.Event()
+
+    @property
+    def channel(self) -> str:
+        return f"cpo_node_{self.node_id}"
+
+    def connection(self, station_id: uuid.UUID) -> StationConnection | None:
+        return self._connections.get(station_id)
+
+    @property
+    def connected(self) -> int:
+        return len(self._connections)
+
+    # --- lifecycle -------------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        async with self.sessions() as db, db.begin():
+            await presence.node_alive(db, self.node_id, socket.gethostname())
+        self.meter_writer.start()
+        self._background = [
+            asyncio.create_task(self._beat(), name="ocpp-node-beat"),
+            asyncio.create_task(self._listen(), name="ocpp-node-listen"),
+        ]
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._listening.wait(), timeout=10)
+
+    async def stop(self) -> None:
+        """Going away: close our sockets (stations reconnect elsewhere) and say so at once."""
+        for connection in list(self._connections.values()):
+            await connection.close(1001)
+        for task in [*self._background, *self._tasks]:
+            task.cancel()
+        await asyncio.gather(*self._background, *self._tasks, return_exceptions=True)
+        await self.meter_writer.stop()
+        with contextlib.suppress(Exception):
+            async with self.sessions() as db, db.begin():
+                await presence.forget_node(db, self.node_id)
+
+    def _spawn(self, coroutine: Any, name: str) -> None:
+        """A tracked task: kept referenced, and its failure logged rather than lost."""
+        task = asyncio.create_task(coroutine, name=name)
+        self._tasks.add(task)
+
+        def finished(done: asyncio.Task[Any]) -> None:
+            self._tasks.discard(done)
+            if not done.cancelled() and done.exception() is not None:
+                log.error("background task failed", exc_info=done.exception(), extra={"task": name})
+
+        task.add_done_callback(finished)
+
+    # --- connections -----------------------------------------------------------------------------------------
+
+    async def register(self, connection: StationConnection) -> None:
+        """A station connected here; any older connection of it (here or elsewhere) is replaced."""
+        old = self._connections.get(connection.station.id)
+        if old is not None:
+            await old.close(1000)
+        async with self.sessions() as db, db.begin():
+            station = Station(id=connection.station.id, tenant_id=connection.station.tenant_id)
+            connection.connection_id = await presence.mark_connected(db, station, self.node_id, connection.version)
+        self._connections[connection.station.id] = connection
+
+    async def unregister(self, connection: StationConnection) -> None:
+        connection.shut()
+        if self._connections.get(connection.station.id) is connection:
+            del self._connections[connection.station.id]
+        with contextlib.suppress(Exception):
+            async with self.sessions() as db, db.begin():
+                station = Station(id=connection.station.id, tenant_id=connection.station.tenant_id)
+                await presence.mark_disconnected(db, station, connection.connection_id)
+
+    async def receive(self, connection: StationConnection, raw: str | bytes) -> None:
+        """One incoming frame: answers to our calls resolve at once; station calls queue for the worker."""
+        connection.last_seen = time.monotonic()
+        if len(raw) > self.settings.max_frame_bytes:
+            error = FrameError(
+                "format", f"frame over {self.settings.max_frame_bytes} bytes", frames.guess_message_id(raw)
+            )
+            await connection.answer_error(error)
+            return
+        try:
+            frame = frames.parse_frame(raw)
+        except FrameError as error:
+            await connection.answer_error(error)
+            return
+        if isinstance(frame, Call):
+            connection.queue_call(frame)
+        else:
+            connection.deliver(frame)
+
+    async def work(self, connection: StationConnection) -> None:
+        """Handle the station's calls one after another, in the order they came (OCPP-J: one in flight)."""
+        while (call := await connection.next_call()) is not None:
+            try:
+                answer = await self.handle(connection, call)
+            except FrameError as error:
+                await connection.answer_error(error)
+                continue
+            except Exception:
+                log.exception("handler failed", extra={"action": call.action, "station": connection.station.identity})
+                await connection.answer_error(FrameError("internal", "internal error; try again", call.message_id))
+                continue
+            with contextlib.suppress(Exception):
+                await connection.send(frames.encode_result(call.message_id, answer))
+
+    async def handle(self, connection: StationConnection, call: Call) -> dict[str, Any]:
+        handlers = HANDLERS[connection.version]
+        handler = handlers.get(call.action)
+        if handler is None:
+            kind = "not_supported" if known_action(connection.version, call.action) else "not_implemented"
+            raise FrameError(kind, f"{call.action} is not handled here", call.message_id)
+        if connection.registration_status != "Accepted" and call.action not in BEFORE_ACCEPTANCE:
+            raise FrameError("security", "the station is not accepted yet; send BootNotification", call.message_id)
+        try:
+            request = msgspec.convert(call.payload, request_type(connection.version, call.action))
+        except UnknownAction:
+            raise FrameError("not_implemented", call.action, call.message_id) from None
+        except msgspec.ValidationError as error:
+            text_ = str(error)
+            raise FrameError(frames.kind_of_validation_error(text_), text_, call.message_id) from None
+        return await handler(self, connection, request)
+
+    # --- liveness --------------------------------------------------------------------------------------------
+
+    async def _beat(self) -> None:
+        interval = self.settings.node_beat_seconds
+        silent_limit = self.settings.heartbeat_seconds * self.settings.liveness_factor
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                now = datetime.now(UTC)
+                seen = {}
+                for station_id, connection in list(self._connections.items()):
+                    idle = time.monotonic() - connection.last_seen
+                    if idle > silent_limit:
+                        log.info("closing a silent station", extra={"station": connection.station.identity})
+                        await connection.close(1001)
+                        continue
+                    seen[station_id] = now - timedelta(seconds=idle)
+                async with self.sessions() as db, db.begin():
+                    await presence.node_alive(db, self.node_id, socket.gethostname())
+                    await presence.touch(db, seen)
+                    replaced = await self._replaced_elsewhere(db)
+                    await presence.sweep_dead_nodes(db, timedelta(seconds=self.settings.node_timeout_seconds))
+                for connection in replaced:
+                    await connection.close(1000)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("node beat failed")
+
+    async def _replaced_elsewhere(self, db: AsyncSession) -> list[StationConnection]:
+        """Local sockets whose station has since connected again (maybe to another node)."""
+        if not self._connections:
+            return []
+        rows = await db.execute(
+            select(StationPresence.station_id, StationPresence.connection_id).where(
+                StationPresence.station_id.in_(list(self._connections))
+            )
+        )
+        return [
+            self._connections[station_id]
+            for station_id, connection_id in rows
+            if station_id in self._connections and self._connections[station_id].connection_id != connection_id
+        ]
+
+    # --- commands --------------------------------------------------------------------------------------------
+
+    async def send(self, station_id: uuid.UUID, command: Command, requested_by: str | None = None) -> CommandResult:
+        """ChargerCommands: translate, record, deliver to whichever node holds the station, wait."""
+        async with self.sessions() as db, db.begin():
+            station = await db.get(Station, station_id)
+            if station is None:
+                raise NotFound("station", station_id)
+            where = await db.get(StationPresence, station_id)
+            online = where is not None and where.online and where.ocpp_version is not None
+            version = where.ocpp_version if where is not None and where.ocpp_version else "2.0.1"
+            action, payload = translate(version, command)  # type: ignore[arg-type]
+            row = StationCommand(
+                id=uuid.uuid4(), tenant_id=station.tenant_id, station_id=station_id, action=action, payload=payload,
+                status="pending" if online else "offline", requested_by=requested_by,
+                node_id=where.node_id if where is not None else None,
+            )  # fmt: skip
+            db.add(row)
+        if not online or where is None:
+            return CommandResult("offline", command_id=row.id, error="the station is not connected")
+        if where.node_id == self.node_id:
+            return await self._execute(row.id)
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters[row.id] = waiter
+        try:
+            async with self.sessions() as db, db.begin():
+                await db.execute(
+                    text("SELECT pg_notify(:channel, :id)"), {"channel": f"cpo_node_{where.node_id}", "id": str(row.id)}
+                )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(waiter, self.settings.call_timeout_seconds + 5)
+        finally:
+            self._waiters.pop(row.id, None)
+        async with self.sessions() as db, db.begin():
+            # Whoever holds the station had its chance; a row still pending timed out on the way.
+            await db.execute(
+                update(StationCommand)
+                .where(StationCommand.id == row.id, StationCommand.status == "pending")
+                .values(status="timeout", error="no answer from the node holding the station", answered_at=utcnow())
+            )
+            final = await db.get(StationCommand, row.id)
+        assert final is not None
+        return _result_of(final)
+
+    async def _execute(self, command_id: uuid.UUID) -> CommandResult:
+        """Run a recorded command on a local connection and store its outcome."""
+        async with self.sessions() as db, db.begin():
+            row = await db.get(StationCommand, command_id)
+            if row is None:
+                raise NotFound("command", command_id)
+            station_id, action, payload = row.station_id, row.action, row.payload
+        connection = self._connections.get(station_id)
+        status: CommandStatus
+        response, error = None, None
+        if connection is None:
+            status, error = "offline", "the station is not connected"
+        else:
+            try:
+                response = await connection.call(action, payload, self.settings.call_timeout_seconds)
+                status = "answered"
+            except TimeoutError:
+                status, error = "timeout", f"no answer within {self.settings.call_timeout_seconds:g} s"
+            except StationGone:
+                status, error = "offline", "the station disconnected"
+            except StationCallError as failure:
+                status, error = "rejected", str(failure)
+        async with self.sessions() as db, db.begin():
+            await db.execute(
+                update(StationCommand)
+                .where(StationCommand.id == command_id)
+                .values(status=status, response=response, error=error, answered_at=utcnow())
+            )
+            await db.execute(text("SELECT pg_notify(:channel, :id)"), {"channel": DONE_CHANNEL, "id": str(command_id)})
+        return CommandResult(status, response, error, command_id)
+
+    async def _listen(self) -> None:
+        """LISTEN for commands addressed to this node and for answers to commands we sent elsewhere."""
+        while True:
+            connection: asyncpg.Connection | None = None
+            try:
+                connection = await asyncpg.connect(self._url)
+                lost = asyncio.Event()
+                connection.add_termination_listener(lambda _, lost=lost: lost.set())
+                await connection.add_listener(self.channel, self._on_command)
+                await connection.add_listener(DONE_CHANNEL, self._on_done)
+                self._listening.set()
+                while not lost.is_set():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(lost.wait(), timeout=30)
+                    if not lost.is_set():
+                        await connection.fetchval("SELECT 1", timeout=10)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("command listener lost its connection; retrying")
+                await asyncio.sleep(1)
+            finally:
+                if connection is not None and not connection.is_closed():
+                    with contextlib.suppress(Exception):
+                        await asyncio.shield(connection.close(timeout=2))
+
+    def _on_command(self, _connection: Any, _pid: int, _channel: str, payload: str) -> None:
+        with contextlib.suppress(ValueError):
+            self._spawn(self._execute(uuid.UUID(payload)), "ocpp-command")
+
+    def _on_done(self, _connection: Any, _pid: int, _channel: str, payload: str) -> None:
+        with contextlib.suppress(ValueError):
+            waiter = self._waiters.get(uuid.UUID(payload))
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+
+
+def _result_of(row: StationCommand) -> CommandResult:
+    status: CommandStatus = row.status if row.status != "pending" else "timeout"  # type: ignore[assignment]
+    return CommandResult(status, row.response, row.error, row.id)
