@@ -82,6 +82,22 @@ async def db_url(pg_server: str, template_database: str) -> AsyncIterator[str]:
         await admin.close()
 
 
+async def create_database(pg_server: str, name: str) -> str:
+    admin = await asyncpg.connect(plain_url(pg_server))
+    try:
+        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        await admin.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
+    finally:
+        await admin.close()
+    return database_url(pg_server, name)
+
+
+@pytest.fixture(scope="module")
+async def module_db_url(pg_server: str, template_database: str) -> str:
+    """A database at head shared by one test module (for a server process that the module's tests share)."""
+    return await create_database(pg_server, f"module_{os.getpid()}_{next(_numbers)}")
+
+
 @pytest.fixture
 async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
     engine = make_engine(db_url, pool_size=2)

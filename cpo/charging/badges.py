@@ -51,11 +51,17 @@ async def authorize(session: AsyncSession, tenant_id: uuid.UUID, id_tag: str | N
 
 
 async def add_badge(
-    session: AsyncSession, tenant_id: uuid.UUID, uid: str, user_email: str | None = None, status: str = "valid"
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    uid: str,
+    user_email: str | None = None,
+    status: str = "valid",
+    flush: bool = True,
 ) -> Badge:
     badge = Badge(id=uuid.uuid4(), tenant_id=tenant_id, uid=canonical_uid(uid), user_email=user_email, status=status)
     session.add(badge)
-    await session.flush()
+    if flush:
+        await session.flush()
     return badge
 
 
