@@ -271,7 +271,7 @@ async def test_pending_stations_may_only_boot(server: Server) -> None:
     async with connect(server, station) as cp:
         boot = await cp.call(call.BootNotification(charge_point_vendor="V", charge_point_model="M"))
         assert boot.status == "Pending" and boot.interval == 60
-        with pytest.raises(Exception, match="SecurityError|not accepted"):
+        with pytest.raises(Exception, match=r"SecurityError|not accepted"):
             await cp.call(
                 call.StatusNotification(connector_id=1, error_code="NoError", status="Available"), suppress=False
             )
