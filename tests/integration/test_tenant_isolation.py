@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from litestar import Litestar
@@ -10,6 +12,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cpo.accounts.models import ApiToken
+from cpo.charging.models import ChargingSession
+from cpo.charging.sessions import start_transaction_16
+from cpo.sites.models import Station
 from tests.conftest import SITE, Tenancy
 
 Client = AsyncTestClient[Litestar]
@@ -31,9 +36,19 @@ async def build_tenant_a(client: Client, a: Tenancy, sessions: async_sessionmake
         await client.post(f"/api/v1/stations/{station['id']}/evses", json={"ocpp_evse_id": 1}, headers=a.admin)
     ).json()
     connector = (await client.post(f"/api/v1/evses/{evse['id']}/connectors", json=CONNECTOR, headers=a.admin)).json()
-    async with sessions() as session:
+    badge = (await client.post("/api/v1/badges", json={"uid": "A1B2C3"}, headers=a.admin)).json()
+    async with sessions() as session, session.begin():
         token_id = (await session.execute(select(ApiToken.id).where(ApiToken.tenant_id == a.id))).scalars().first()
-    return {"site": site, "station": station, "evse": evse, "connector": connector, "token_id": str(token_id)}
+        row = await session.get(Station, uuid.UUID(station["id"]))
+        assert row is not None
+        started = await start_transaction_16(session, row, 1, "A1B2C3", 0, datetime(2026, 11, 27, tzinfo=UTC))
+        charging_id = (
+            await session.execute(select(ChargingSession.id).where(ChargingSession.ocpp16_id == started.transaction_id))
+        ).scalar_one()
+    return {
+        "site": site, "station": station, "evse": evse, "connector": connector, "token_id": str(token_id),
+        "badge": badge, "session_id": str(charging_id),
+    }  # fmt: skip
 
 
 def api_routes(app: Litestar) -> set[tuple[str, str]]:
@@ -50,7 +65,7 @@ async def test_every_endpoint_keeps_tenant_b_out_of_tenant_a(
 ) -> None:
     a = await build_tenant_a(client, tenant_a, sessions)
     site, station, evse, connector = a["site"], a["station"], a["evse"], a["connector"]
-    a_ids = {site["id"], station["id"], evse["id"], connector["id"], a["token_id"]}
+    a_ids = {site["id"], station["id"], evse["id"], connector["id"], a["token_id"], a["badge"]["id"], a["session_id"]}
     b = tenant_b.admin
     site_b = SITE | {"name": "B's"}
 
@@ -84,13 +99,24 @@ async def test_every_endpoint_keeps_tenant_b_out_of_tenant_a(
         ("GET", "/api/v1/tenants"): ("/api/v1/tenants", None, "list"),
         ("POST", "/api/v1/tenants"): ("/api/v1/tenants", {"slug": "charlie", "name": "C"}, 403),
         ("GET", "/api/v1/tenants/current"): ("/api/v1/tenants/current", None, 200),
+        ("GET", "/api/v1/stations/{station_id:uuid}/status"): (f"/api/v1/stations/{station['id']}/status", None, 404),
+        ("POST", "/api/v1/stations/{station_id:uuid}/commands"): (
+            f"/api/v1/stations/{station['id']}/commands", {"name": "reset"}, 404),
+        ("GET", "/api/v1/sessions"): ("/api/v1/sessions", None, "list"),
+        ("GET", "/api/v1/sessions/{session_id:uuid}"): (f"/api/v1/sessions/{a['session_id']}", None, 404),
+        ("GET", "/api/v1/badges"): ("/api/v1/badges", None, "list"),
+        ("POST", "/api/v1/badges"): ("/api/v1/badges", {"uid": "A1B2C3"}, 201),
+        ("PUT", "/api/v1/badges/{badge_id:uuid}"): (f"/api/v1/badges/{a['badge']['id']}", {"uid": "FF"}, 404),
+        ("DELETE", "/api/v1/badges/{badge_id:uuid}"): (f"/api/v1/badges/{a['badge']['id']}", None, 404),
     }  # fmt: skip
     # A new endpoint must be added here before this test passes again.
     assert set(cases) == api_routes(app)
 
-    before = {k: (await client.get(p, headers=tenant_a.admin)).json() for k, p in (
+    pages = (
         ("site", f"/api/v1/sites/{site['id']}"), ("station", f"/api/v1/stations/{station['id']}"),
-        ("evse", f"/api/v1/evses/{evse['id']}"), ("connector", f"/api/v1/connectors/{connector['id']}"))}  # fmt: skip
+        ("evse", f"/api/v1/evses/{evse['id']}"), ("connector", f"/api/v1/connectors/{connector['id']}"),
+        ("badge", "/api/v1/badges"), ("session", f"/api/v1/sessions/{a['session_id']}"))  # fmt: skip
+    before = {k: (await client.get(p, headers=tenant_a.admin)).json() for k, p in pages}
 
     for (method, _), (path, body, expected) in cases.items():
         response = await client.request(method, path, json=body, headers=b)
@@ -103,9 +129,7 @@ async def test_every_endpoint_keeps_tenant_b_out_of_tenant_a(
         else:
             assert response.status_code == expected, (method, path, text)
 
-    after = {k: (await client.get(p, headers=tenant_a.admin)).json() for k, p in (
-        ("site", f"/api/v1/sites/{site['id']}"), ("station", f"/api/v1/stations/{station['id']}"),
-        ("evse", f"/api/v1/evses/{evse['id']}"), ("connector", f"/api/v1/connectors/{connector['id']}"))}  # fmt: skip
+    after = {k: (await client.get(p, headers=tenant_a.admin)).json() for k, p in pages}
     assert after == before
     token_still_works = await client.get("/api/v1/sites", headers=tenant_a.admin)
     assert token_still_works.status_code == 200
