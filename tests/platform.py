@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -50,7 +51,12 @@ class Platform:
         self.log_path = log
         self._log = open(log, "ab")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
-            [*cpo_command(), "serve"], env=self.env, stdout=self._log, stderr=subprocess.STDOUT, cwd=ROOT
+            [*cpo_command(), "serve"],
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            start_new_session=True,  # its own process group: kill() takes the workers down too
         )
 
     def wait_ready(self, timeout: float = 60.0) -> None:
@@ -65,6 +71,12 @@ class Platform:
                 pass
             time.sleep(0.2)
         raise TimeoutError(f"cpo serve not ready after {timeout}s:\n{self.log_path.read_text()}")
+
+    def kill(self) -> None:
+        """Die without a word, workers and all, as a crashed machine would."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(10)
 
     def stop(self, timeout: float = 30.0) -> int:
         if self.process.poll() is None:

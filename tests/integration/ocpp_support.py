@@ -106,6 +106,7 @@ def start_server(tmp: Path, database_url: str, **extra: str) -> Server:
         {"CPO_DATABASE_URL": database_url, "CPO_OCPP_NODE_BEAT_SECONDS": "0.5", "CPO_OCPP_NODE_TIMEOUT_SECONDS": "3",
          "CPO_OCPP_CALL_TIMEOUT_SECONDS": "5", **extra},
     )  # fmt: skip
+    tmp.mkdir(parents=True, exist_ok=True)
     platform = Platform(env, tmp / f"serve-{env['CPO_PORT']}.log")
     platform.wait_ready()
     token = run_cpo(["tokens", "create", "--role", "tenant_admin"], env)
