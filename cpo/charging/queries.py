@@ -58,3 +58,17 @@ async def get_session(session: AsyncSession, tenant_id: uuid.UUID, session_id: u
 
 async def get_badge(session: AsyncSession, tenant_id: uuid.UUID, badge_id: uuid.UUID) -> Badge:
     return await get_scoped(session, Badge, tenant_id, badge_id, "badge")
+
+
+async def states_by_station(session: AsyncSession, tenant_id: uuid.UUID) -> dict[uuid.UUID, list[ConnectorState]]:
+    rows = (
+        await session.execute(
+            select(ConnectorState)
+            .where(ConnectorState.tenant_id == tenant_id)
+            .order_by(ConnectorState.ocpp_evse_id, ConnectorState.ocpp_connector_id)
+        )
+    ).scalars()
+    result: dict[uuid.UUID, list[ConnectorState]] = {}
+    for row in rows:
+        result.setdefault(row.station_id, []).append(row)
+    return result

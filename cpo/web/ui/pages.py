@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cpo.accounts.service import authenticate, end_login_session, start_login_session
+from cpo.charging.models import ChargingSession, StationPresence
 from cpo.errors import Unauthenticated
 from cpo.secrets import new_secret
 from cpo.sites import service as sites
@@ -107,28 +108,42 @@ class DashboardPage(Controller):
 
     @get("/")
     async def dashboard(self, db: AsyncSession, user: UiUser) -> Template:
-        tenant_id = user.principal.tenant_id
-        async with db.begin():
-            counts = {}
-            for name, model in (
-                ("sites", Site),
-                ("stations", Station),
-                ("evses", Evse),
-                ("connectors", Connector),
-            ):
-                counts[name] = await db.scalar(
-                    select(func.count()).select_from(model).where(model.tenant_id == tenant_id)
+        return Template("dashboard.html", context=user.context(**await dashboard_figures(db, user)))
+
+    @get("/live/tiles")
+    async def live_tiles(self, db: AsyncSession, user: UiUser) -> Template:
+        return Template("_tiles.html", context=user.context(**await dashboard_figures(db, user)))
+
+
+async def dashboard_figures(db: AsyncSession, user: UiUser) -> dict[str, Any]:
+    tenant_id = user.principal.tenant_id
+    async with db.begin():
+        counts: dict[str, int] = {}
+        for name, model in (("sites", Site), ("stations", Station), ("evses", Evse), ("connectors", Connector)):
+            query = select(func.count()).select_from(model).where(model.tenant_id == tenant_id)
+            counts[name] = int(await db.scalar(query) or 0)
+        online = (
+            select(func.count())
+            .select_from(StationPresence)
+            .where(StationPresence.tenant_id == tenant_id, StationPresence.online.is_(True))
+        )
+        counts["online"] = int(await db.scalar(online) or 0)
+        charging = (
+            select(func.count())
+            .select_from(ChargingSession)
+            .where(ChargingSession.tenant_id == tenant_id, ChargingSession.status == "active")
+        )
+        counts["charging"] = int(await db.scalar(charging) or 0)
+        by_status = dict(
+            (
+                await db.execute(
+                    select(Station.registration_status, func.count())
+                    .where(Station.tenant_id == tenant_id)
+                    .group_by(Station.registration_status)
                 )
-            by_status = dict(
-                (
-                    await db.execute(
-                        select(Station.registration_status, func.count())
-                        .where(Station.tenant_id == tenant_id)
-                        .group_by(Station.registration_status)
-                    )
-                ).all()
-            )
-        return Template("dashboard.html", context=user.context(counts=counts, by_status=by_status))
+            ).all()
+        )
+    return {"counts": counts, "by_status": by_status}
 
 
 def _site_values(values: dict[str, Any]) -> dict[str, Any]:

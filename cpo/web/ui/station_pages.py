@@ -23,6 +23,7 @@ from cpo.sites.vocabulary import (
 )
 from cpo.web.deps import runtime_of
 from cpo.web.ui.forms import FormErrors, form_values, parse_form
+from cpo.web.ui.live_pages import station_rows
 from cpo.web.ui.session import UiUser
 
 VOCABULARY = {
@@ -43,10 +44,7 @@ class StationPages(Controller):
 
     @get("/stations")
     async def list_stations(self, db: AsyncSession, user: UiUser) -> Template:
-        async with db.begin():
-            rows = await sites.list_stations(db, user.principal.tenant_id)
-            site_names = {s.id: s.name for s in await sites.list_sites(db, user.principal.tenant_id)}
-        return Template("stations/list.html", context=user.context(stations=rows, site_names=site_names))
+        return Template("stations/list.html", context=user.context(**await station_rows(db, user)))
 
     async def _form(
         self,

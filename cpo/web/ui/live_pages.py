@@ -1,0 +1,48 @@
+"""UI pages that update themselves: stations online and their status, sessions with energy and power."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, get
+from litestar.response import Template
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cpo.charging import queries
+from cpo.sites import service as sites
+from cpo.web.ui.session import UiUser
+
+
+async def station_rows(db: AsyncSession, user: UiUser) -> dict[str, Any]:
+    tenant_id = user.principal.tenant_id
+    async with db.begin():
+        stations = await sites.list_stations(db, tenant_id)
+        site_names = {s.id: s.name for s in await sites.list_sites(db, tenant_id)}
+        presence = await queries.presence_by_station(db, tenant_id)
+        states = await queries.states_by_station(db, tenant_id)
+    return {"stations": stations, "site_names": site_names, "presence": presence, "states": states}
+
+
+async def session_rows(db: AsyncSession, user: UiUser, recent: bool) -> dict[str, Any]:
+    tenant_id = user.principal.tenant_id
+    async with db.begin():
+        active = await queries.list_sessions(db, tenant_id, "active", limit=500)
+        done = await queries.list_sessions(db, tenant_id, "completed", limit=50) if recent else []
+        names = {s.id: s.identity for s in await sites.list_stations(db, tenant_id)}
+    return {"active": active, "recent": done, "station_names": names}
+
+
+class LivePages(Controller):
+    path = "/"
+
+    @get("/live/stations")
+    async def live_stations(self, db: AsyncSession, user: UiUser) -> Template:
+        return Template("stations/_rows.html", context=user.context(**await station_rows(db, user)))
+
+    @get("/sessions")
+    async def sessions_page(self, db: AsyncSession, user: UiUser) -> Template:
+        return Template("sessions/list.html", context=user.context(**await session_rows(db, user, recent=True)))
+
+    @get("/live/sessions")
+    async def live_sessions(self, db: AsyncSession, user: UiUser) -> Template:
+        return Template("sessions/_active.html", context=user.context(**await session_rows(db, user, recent=False)))

@@ -1,0 +1,15 @@
+// Live regions: an element with data-live="URL" gets its content from URL every data-every seconds
+// (default 5), without reloading the page. Paused while the tab is hidden.
+(function () {
+  function refresh(el) {
+    if (document.hidden) return;
+    fetch(el.dataset.live, { headers: { "X-Live": "1" }, credentials: "same-origin" })
+      .then(function (r) { if (r.redirected) { location.reload(); return null; } return r.ok ? r.text() : null; })
+      .then(function (html) { if (html !== null) { el.innerHTML = html; el.dataset.updated = Date.now(); } })
+      .catch(function () {});
+  }
+  document.querySelectorAll("[data-live]").forEach(function (el) {
+    var every = parseFloat(el.dataset.every || "5") * 1000;
+    setInterval(function () { refresh(el); }, every);
+  });
+})();
