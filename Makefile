@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint typecheck check bench clean
+.PHONY: help run serve test lint typecheck check bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -16,7 +16,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-run: $(STAMP) ## set up and serve the platform on the embedded PostgreSQL (http://localhost:8080/ui/)
+run: $(STAMP) ## set up and serve the platform on the embedded PostgreSQL, with a live demo site (http://localhost:8080/ui/)
+	$(BIN)/cpo serve --demo
+
+serve: $(STAMP) ## the same without the demo stations
 	$(BIN)/cpo serve
 
 test: $(STAMP) ## set up and run the whole test suite

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import csv
 import getpass
+import logging
 import os
+import signal
+import subprocess
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import cpo
-from cpo.errors import DomainError
+from cpo.errors import DomainError, InvalidInput
 from cpo.logs import configure_logging
 from cpo.settings import Settings, load_settings
 
@@ -52,6 +58,14 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         f"  Health:    {shown.base_url}/healthz  {shown.base_url}/readyz  {shown.base_url}/metrics",
         flush=True,
     )
+    simulator = None
+    if args.demo:
+        # The demo's stations run beside the server, as a separate process that connects like real ones.
+        simulator = subprocess.Popen(  # noqa: S603 - our own command
+            [sys.executable, "-m", "cpo.cli", "simulate", "--demo", "--count", str(args.demo_stations),
+             "--url", f"ws://127.0.0.1:{port}/ocpp/"],
+        )  # fmt: skip
+        print(f"  Demo:      {args.demo_stations} simulated stations at {shown.base_url}/ui/stations", flush=True)
     server = Granian(
         "cpo.app:app_from_environment",
         factory=True,
@@ -63,7 +77,13 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         log_access=False,
         respawn_failed_workers=True,
     )
-    server.serve()
+    try:
+        server.serve()
+    finally:
+        if simulator is not None:
+            simulator.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                simulator.wait(10)
     return 0
 
 
@@ -155,6 +175,99 @@ def cmd_tokens(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_report(created: list[str], refused: list[tuple[int, str]], extra: str = "") -> int:
+    print(f"created or updated: {len(created)}{extra}")
+    for line, reason in refused:
+        print(f"refused line {line}: {reason}", file=sys.stderr)
+    return 0 if not refused else 4
+
+
+def cmd_badges_import(settings: Settings, args: argparse.Namespace) -> int:
+    from cpo.charging.badges import import_badges
+
+    text = Path(args.file).read_text(encoding="utf-8-sig")
+    result: list[Any] = []
+
+    async def load(session: AsyncSession, tenant: Tenant) -> str:
+        report = await import_badges(session, tenant.id, text)
+        result.append(report)
+        return tenant.slug
+
+    _in_tenant(settings, args.tenant, load)
+    report = result[0]
+    return _print_report(report.created + report.updated, report.refused, f" ({len(report.created)} new)")
+
+
+def cmd_stations_import(settings: Settings, args: argparse.Namespace) -> int:
+    from cpo.sites.imports import import_stations
+
+    text = Path(args.file).read_text(encoding="utf-8-sig")
+    result: list[Any] = []
+
+    async def load(session: AsyncSession, tenant: Tenant) -> str:
+        result.append(await import_stations(session, tenant.id, text))
+        return tenant.slug
+
+    _in_tenant(settings, args.tenant, load)
+    report = result[0]
+    for name in report.sites_created:
+        print(f"new site {name!r}: complete its address, coordinates and time zone in the UI")
+    return _print_report(report.created, report.refused)
+
+
+def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
+    from ocpp_gateway.simulator.station import Faults, StationPlan, run_stations
+
+    plans: list[StationPlan] = []
+    if args.demo:
+        from cpo.demo import DEMO_BADGES, prepare_demo
+
+        demo: list[Any] = []
+
+        async def setup(session: AsyncSession, tenant: Tenant) -> str:
+            demo.extend(await prepare_demo(session, tenant.id, args.count))
+            return tenant.slug
+
+        _in_tenant(settings, args.tenant, setup)
+        plans = [
+            StationPlan(s.identity, s.password, s.version, badge=DEMO_BADGES[i % len(DEMO_BADGES)], seed=i)
+            for i, s in enumerate(demo)
+        ]
+    elif args.stations_file:
+        with open(args.stations_file, encoding="utf-8-sig") as handle:
+            for i, row in enumerate(csv.DictReader(handle)):
+                version = row.get("version") or (
+                    "1.6" if args.version == "1.6" or (args.version == "mixed" and i % 2 == 0) else "2.0.1"
+                )
+                plans.append(
+                    StationPlan(row["id"], row["password"], version, badge=row.get("badge") or args.badge, seed=i)
+                )
+    else:
+        raise InvalidInput("stations", "give --demo or --stations-file FILE (columns id, password[, version, badge])")
+    for i, plan in enumerate(plans):
+        plan.meter_seconds = args.meter_seconds
+        plan.faults = Faults(
+            offline_every_seconds=args.offline_every,
+            faulted=i < args.faulted,
+            ignore_profiles=args.faulted <= i < args.faulted + args.ignore_profiles,
+        )
+    url = args.url or settings.ocpp_url
+    logging.getLogger("ocpp").setLevel(logging.WARNING)  # the library logs every frame at INFO
+    print(f"simulating {len(plans)} station(s) against {url}", flush=True)
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        if args.duration:
+            loop.call_later(args.duration, stop.set)
+        await run_stations(plans, url, stop)
+
+    asyncio.run(run())
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     main = argparse.ArgumentParser(
         prog="cpo",
@@ -168,6 +281,8 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to bind (CPO_HOST, default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (CPO_PORT, default 8080)")
     serve.add_argument("--workers", type=int, help="worker processes (CPO_WORKERS, default 1)")
+    serve.add_argument("--demo", action="store_true", help="also run a demo site with simulated stations and badges")
+    serve.add_argument("--demo-stations", type=int, default=10, help="how many demo stations (default 10)")
     serve.set_defaults(run=cmd_serve)
 
     db = commands.add_parser("db", help="database schema migrations")
@@ -200,6 +315,37 @@ def parser() -> argparse.ArgumentParser:
     create_token.add_argument("--tenant", help="tenant slug or name (default: the default tenant)")
     create_token.add_argument("--name", default="cli")
     create_token.set_defaults(run=cmd_tokens)
+
+    badges = commands.add_parser("badges", help="badges (RFID cards and other tokens)")
+    badge_commands = badges.add_subparsers(dest="badges_command", required=True, metavar="ACTION")
+    badge_import = badge_commands.add_parser("import", help="load badges from CSV (columns uid[, user_email, status])")
+    badge_import.add_argument("file")
+    badge_import.add_argument("--tenant", help="tenant slug or name (default: the default tenant)")
+    badge_import.set_defaults(run=cmd_badges_import)
+
+    stations = commands.add_parser("stations", help="charging stations")
+    station_commands = stations.add_subparsers(dest="stations_command", required=True, metavar="ACTION")
+    station_import = station_commands.add_parser(
+        "import", help="register stations from CSV (columns id, password, site[, evses, connector_type, max_power_kw])"
+    )
+    station_import.add_argument("file")
+    station_import.add_argument("--tenant", help="tenant slug or name (default: the default tenant)")
+    station_import.set_defaults(run=cmd_stations_import)
+
+    simulate = commands.add_parser("simulate", help="run virtual OCPP 1.6 / 2.0.1 stations with EVs")
+    simulate.add_argument("--demo", action="store_true", help="set up the demo site, stations and badges, and run them")
+    simulate.add_argument("--stations-file", help="CSV with columns id, password[, version, badge]")
+    simulate.add_argument("--count", type=int, default=10, help="demo stations (default 10)")
+    simulate.add_argument("--version", choices=["1.6", "2.0.1", "mixed"], default="mixed")
+    simulate.add_argument("--badge", default="DEMO0001", help="the badge EVs present when the file names none")
+    simulate.add_argument("--url", help="OCPP base URL (default: this node's, e.g. ws://localhost:8080/ocpp/)")
+    simulate.add_argument("--tenant", help="tenant for --demo (default: the default tenant)")
+    simulate.add_argument("--meter-seconds", type=float, default=10.0, help="seconds between meter values")
+    simulate.add_argument("--offline-every", type=float, help="fault: drop the connection every N seconds")
+    simulate.add_argument("--faulted", type=int, default=0, help="fault: this many stations report Faulted")
+    simulate.add_argument("--ignore-profiles", type=int, default=0, help="fault: this many stations ignore profiles")
+    simulate.add_argument("--duration", type=float, help="stop after N seconds (default: until interrupted)")
+    simulate.set_defaults(run=cmd_simulate)
     return main
 
 
