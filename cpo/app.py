@@ -41,6 +41,7 @@ from cpo.web.ui.i18n import install_i18n
 from cpo.web.ui.throttle import LoginThrottle
 from ocpp_gateway.endpoint import ocpp_endpoint
 from ocpp_gateway.gateway import Gateway
+from ocpp_gateway.mtls import ClientCertificatePort
 
 
 def metrics_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
@@ -91,9 +92,15 @@ def create_app(settings: Settings, handlers: Handlers | None = None) -> Litestar
         await gateway.start()
         app.state.gateway = gateway
         app.state.commands = gateway  # the ChargerCommands port of the core
+        client_port = None
+        if settings.tls.enabled and settings.tls.client_ca_file and settings.tls.client_port:
+            client_port = ClientCertificatePort(gateway, settings.tls, settings.server.host)
+            await client_port.start()
         try:
             yield
         finally:
+            if client_port is not None:
+                await client_port.stop()
             await gateway.stop()
             await runtime.stop()
 

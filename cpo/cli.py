@@ -35,7 +35,7 @@ def _database_url(settings: Settings) -> str:
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from granian import Granian
-    from granian.constants import Interfaces
+    from granian.constants import Interfaces, SSLProtocols
 
     from cpo.db.migrate import upgrade
 
@@ -50,11 +50,17 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     os.environ["CPO_HOST"], os.environ["CPO_PORT"] = host, str(port)
     shown = load_settings()
     database = "configured PostgreSQL" if settings.database.url else f"embedded PostgreSQL in {settings.data_dir}"
+    mtls = (
+        f"  OCPP mTLS: wss://{host}:{settings.tls.client_port}/ocpp/{{station identity}}\n"
+        if settings.tls.client_port
+        else ""
+    )
     print(
         f"CPO platform {cpo.__version__} on {host}:{port} ({workers} worker(s), {database})\n"
         f"  UI:        {shown.base_url}/ui/\n"
         f"  API docs:  {shown.base_url}/api/docs\n"
         f"  OCPP:      {shown.ocpp_url}{{station identity}}\n"
+        f"{mtls}"
         f"  Health:    {shown.base_url}/healthz  {shown.base_url}/readyz  {shown.base_url}/metrics",
         flush=True,
     )
@@ -76,6 +82,10 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         websockets=True,
         log_access=False,
         respawn_failed_workers=True,
+        # Security profile 2: TLS on the main port (Granian wants the key in PKCS#8 PEM).
+        ssl_cert=settings.tls.cert_file,
+        ssl_key=settings.tls.key_file,
+        ssl_protocol_min=SSLProtocols.tls12,
     )
     try:
         server.serve()

@@ -62,6 +62,24 @@ class OcppSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class TlsSettings:
+    cert_file: Path | None = None
+    """Server certificate (PEM): with the key, the main port speaks TLS (wss://, security profile 2)."""
+    key_file: Path | None = None
+    client_ca_file: Path | None = None
+    """CA that signs station certificates: turns on the client-certificate port (security profile 3)."""
+    client_port: int | None = None
+    client_organization: str | None = None
+    """If set, a station certificate's O must be this (OCPP security A00.FR.404)."""
+    trust_proxy: bool = False
+    """Behind a TLS-terminating proxy: believe its X-Forwarded-Proto and X-Client-Cert-* headers."""
+
+    @property
+    def enabled(self) -> bool:
+        return self.cert_file is not None and self.key_file is not None
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     data_dir: Path = Path("var")
     log_level: str = "INFO"
@@ -72,13 +90,15 @@ class Settings:
     security: SecuritySettings = field(default_factory=SecuritySettings)
     outbox: OutboxSettings = field(default_factory=OutboxSettings)
     ocpp: OcppSettings = field(default_factory=OcppSettings)
+    tls: TlsSettings = field(default_factory=TlsSettings)
 
     @property
     def base_url(self) -> str:
         if self.server.public_url:
             return self.server.public_url.rstrip("/")
         host = "localhost" if self.server.host in ("0.0.0.0", "::", "127.0.0.1") else self.server.host  # noqa: S104
-        return f"http://{host}:{self.server.port}"
+        scheme = "https" if self.tls.enabled else "http"
+        return f"{scheme}://{host}:{self.server.port}"
 
     @property
     def ocpp_url(self) -> str:
@@ -132,6 +152,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         value = get(name)
         return default if value is None else _float(ENV_PREFIX + name, value)
 
+    def path(name: str) -> Path | None:
+        value = get(name)
+        if value is None:
+            return None
+        if not Path(value).is_file():
+            raise InvalidInput(ENV_PREFIX + name, f"no such file: {value}")
+        return Path(value)
+
     log_level = (get("LOG_LEVEL") or "INFO").upper()
     if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise InvalidInput("CPO_LOG_LEVEL", "must be DEBUG, INFO, WARNING or ERROR")
@@ -166,6 +194,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             lease_seconds=number("OUTBOX_LEASE_SECONDS", 60.0),
             poll_seconds=number("OUTBOX_POLL_SECONDS", 5.0),
             max_attempts=integer("OUTBOX_MAX_ATTEMPTS", 25, 1, 1000),
+        ),
+        tls=TlsSettings(
+            cert_file=path("TLS_CERT"),
+            key_file=path("TLS_KEY"),
+            client_ca_file=path("TLS_CLIENT_CA"),
+            client_port=integer("TLS_CLIENT_PORT", 0, 0, 65535) or None,
+            client_organization=get("TLS_CLIENT_ORGANIZATION"),
+            trust_proxy=flag("TRUST_PROXY", False),
         ),
         ocpp=OcppSettings(
             heartbeat_seconds=integer("OCPP_HEARTBEAT_SECONDS", 300, 10, 86400),

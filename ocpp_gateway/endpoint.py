@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import contextlib
 import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 from litestar import WebSocket, websocket
@@ -14,6 +14,7 @@ from litestar.exceptions import WebSocketDisconnect
 
 from cpo.charging import presence
 from cpo.secrets import verify_password_async
+from cpo.settings import TlsSettings
 from ocpp_gateway.connection import StationConnection, StationRef
 from ocpp_gateway.gateway import Gateway
 from ocpp_gateway.schemas import Version
@@ -56,6 +57,12 @@ async def refuse(socket: WebSocket[Any, Any, Any], status: int, reason: str) -> 
             await socket.close(code=1008, reason=reason)
 
 
+def arrived_over_tls(socket: WebSocket[Any, Any, Any], tls: TlsSettings) -> bool:
+    if socket.scope.get("scheme") == "wss":
+        return True
+    return tls.trust_proxy and socket.headers.get("x-forwarded-proto", "").lower() in ("https", "wss")
+
+
 @websocket("/ocpp/{identity:str}", name="ocpp")
 async def ocpp_endpoint(socket: WebSocket[Any, Any, Any], identity: str) -> None:
     gateway: Gateway = socket.app.state.gateway
@@ -71,6 +78,15 @@ async def ocpp_endpoint(socket: WebSocket[Any, Any, Any], identity: str) -> None
                 log.info("station registered itself, pending acceptance", extra={"station": identity})
     if station is None:
         await refuse(socket, 404, "unknown charging station")
+        return
+    tls: TlsSettings = socket.app.state.settings.tls
+    # One profile per station, never downgraded (A00.FR.002/005): 3 uses the client-certificate port,
+    # 2 needs TLS here (served by us, or by a trusted proxy in front).
+    if station.security_profile == 3:
+        await refuse(socket, 401, "security profile 3: connect to the client-certificate port")
+        return
+    if station.security_profile == 2 and not arrived_over_tls(socket, tls):
+        await refuse(socket, 401, "security profile 2 needs wss:// (TLS)")
         return
     # Security profiles 1 and 2: HTTP Basic, user = identity, checked before the upgrade (A00.FR.204).
     if station.password_hash is not None:
@@ -103,21 +119,15 @@ async def ocpp_endpoint(socket: WebSocket[Any, Any, Any], identity: str) -> None
         close_socket=close_socket,
         registration_status=station.registration_status,
     )
-    await gateway.register(connection)
-    worker = asyncio.create_task(gateway.work(connection), name=f"ocpp-{identity}")
-    try:
-        while True:
-            message = await socket.receive()
-            if message["type"] == "websocket.disconnect":
-                break
-            text = message.get("text")
-            data = message.get("bytes")
-            raw: str | bytes = text if isinstance(text, str) else data if isinstance(data, bytes) else b""
-            await gateway.receive(connection, raw)
-    except WebSocketDisconnect:
-        pass
-    finally:
-        await gateway.unregister(connection)
-        worker.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await worker
+
+    async def incoming() -> AsyncIterator[str | bytes]:
+        with contextlib.suppress(WebSocketDisconnect):
+            while True:
+                message = await socket.receive()
+                if message["type"] == "websocket.disconnect":
+                    return
+                text = message.get("text")
+                data = message.get("bytes")
+                yield text if isinstance(text, str) else data if isinstance(data, bytes) else b""
+
+    await gateway.serve(connection, incoming())

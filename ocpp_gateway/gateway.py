@@ -13,6 +13,7 @@ import logging
 import socket
 import time
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -122,6 +123,19 @@ class Gateway:
             async with self.sessions() as db, db.begin():
                 station = Station(id=connection.station.id, tenant_id=connection.station.tenant_id)
                 await presence.mark_disconnected(db, station, connection.connection_id)
+
+    async def serve(self, connection: StationConnection, incoming: AsyncIterator[str | bytes]) -> None:
+        """The life of one connection, whatever websocket server carries it."""
+        await self.register(connection)
+        worker = asyncio.create_task(self.work(connection), name=f"ocpp-{connection.station.identity}")
+        try:
+            async for raw in incoming:
+                await self.receive(connection, raw)
+        finally:
+            await self.unregister(connection)
+            worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await worker
 
     async def receive(self, connection: StationConnection, raw: str | bytes) -> None:
         """One incoming frame: answers to our calls resolve at once; station calls queue for the worker."""

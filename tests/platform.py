@@ -7,6 +7,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -45,9 +46,11 @@ def run_cpo(args: Sequence[str], env: Mapping[str, str], stdin: str | None = Non
 class Platform:
     """``cpo serve`` in the background; ``stop()`` sends SIGTERM like a process manager would."""
 
-    def __init__(self, env: Mapping[str, str], log: Path) -> None:
+    def __init__(self, env: Mapping[str, str], log: Path, verify: ssl.SSLContext | bool = True) -> None:
         self.env = dict(env)
-        self.url = f"http://127.0.0.1:{env['CPO_PORT']}"
+        scheme = "https" if env.get("CPO_TLS_CERT") else "http"
+        self.url = f"{scheme}://127.0.0.1:{env['CPO_PORT']}"
+        self.verify = verify
         self.log_path = log
         self._log = open(log, "ab")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
@@ -65,7 +68,7 @@ class Platform:
             if self.process.poll() is not None:
                 raise RuntimeError(f"cpo serve exited with {self.process.returncode}:\n{self.log_path.read_text()}")
             try:
-                if httpx.get(self.url + "/readyz", timeout=2).status_code == 200:
+                if httpx.get(self.url + "/readyz", timeout=2, verify=self.verify).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass

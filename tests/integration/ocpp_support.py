@@ -81,10 +81,15 @@ class Server:
 
     @property
     def ws_url(self) -> str:
-        return self.url.replace("http://", "ws://") + "/ocpp/"
+        return self.url.replace("https://", "wss://").replace("http://", "ws://") + "/ocpp/"
 
     def api(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(base_url=self.url, headers={"Authorization": f"Bearer {self.token}"}, timeout=60)
+        return httpx.AsyncClient(
+            base_url=self.url,
+            headers={"Authorization": f"Bearer {self.token}"},
+            timeout=60,
+            verify=self.platform.verify,
+        )
 
     async def new_station(self, prefix: str = "CP", **fields: Any) -> dict[str, Any]:
         async with self.api() as api:
@@ -100,14 +105,14 @@ class Server:
             assert response.status_code in (201, 409), response.text
 
 
-def start_server(tmp: Path, database_url: str, **extra: str) -> Server:
+def start_server(tmp: Path, database_url: str, verify: Any = True, **extra: str) -> Server:
     env = platform_env(
         tmp / "var", free_port(),
         {"CPO_DATABASE_URL": database_url, "CPO_OCPP_NODE_BEAT_SECONDS": "0.5", "CPO_OCPP_NODE_TIMEOUT_SECONDS": "3",
          "CPO_OCPP_CALL_TIMEOUT_SECONDS": "5", **extra},
     )  # fmt: skip
     tmp.mkdir(parents=True, exist_ok=True)
-    platform = Platform(env, tmp / f"serve-{env['CPO_PORT']}.log")
+    platform = Platform(env, tmp / f"serve-{env['CPO_PORT']}.log", verify)
     platform.wait_ready()
     token = run_cpo(["tokens", "create", "--role", "tenant_admin"], env)
     assert token.returncode == 0, token.stderr

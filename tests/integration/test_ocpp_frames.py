@@ -42,6 +42,14 @@ async def test_unknown_identity_is_404_and_wrong_password_401(server: Server) ->
         assert refused.value.response.status_code == 401
 
 
+async def test_profile_2_stations_are_refused_without_tls(server: Server) -> None:
+    station = await server.new_station(security_profile=2)
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        async with connect(server, station):
+            pass
+    assert refused.value.response.status_code == 401
+
+
 async def test_subprotocols_newest_common_one_or_none_and_close(server: Server) -> None:
     station = await server.new_station()
     headers = {"Authorization": basic(station["identity"], station["password"])}
