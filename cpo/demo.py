@@ -10,7 +10,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cpo.charging.models import Badge
-from cpo.secrets import hash_password_async, new_station_password
+from cpo.secrets import hash_station_password_async, new_station_password
 from cpo.sites import service
 from cpo.sites.models import Site, Station
 from cpo.sites.schemas import ConnectorIn, EvseIn, OpeningTimes, RegularHours, SiteIn, StationIn
@@ -65,7 +65,7 @@ async def prepare_demo(session: AsyncSession, tenant_id: uuid.UUID, count: int =
                             max_amperage=32, max_electric_power=22000),
             )  # fmt: skip
         elif station.tenant_id == tenant_id:
-            station.password_hash = await hash_password_async(password)
+            station.password_hash = await hash_station_password_async(password)
         else:
             continue  # the identity belongs to another tenant: leave it alone
         stations.append(DemoStation(identity, password, version))

@@ -10,6 +10,10 @@ import secrets
 
 # scrypt cost: about 16 MiB and some tens of milliseconds per check, which is the point.
 _N, _R, _P = 2**14, 8, 1
+# Station passwords are checked on every (re)connect: after a node restart thousands arrive at once. A
+# lighter cost (about 2 MiB, a few ms) keeps such a storm within seconds on one core, while a stolen hash
+# still costs an attacker thousands of times more per guess than a plain hash would.
+STATION_N = 2**11
 
 
 def _b64(data: bytes) -> str:
@@ -20,10 +24,10 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def hash_password(password: str) -> str:
+def hash_password(password: str, n: int = _N) -> str:
     salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, n=_N, r=_R, p=_P, dklen=32)
-    return f"scrypt${_N}${_R}${_P}${_b64(salt)}${_b64(digest)}"
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=n, r=_R, p=_P, dklen=32)
+    return f"scrypt${n}${_R}${_P}${_b64(salt)}${_b64(digest)}"
 
 
 def verify_password(password: str, stored: str) -> bool:
@@ -42,6 +46,10 @@ def verify_password(password: str, stored: str) -> bool:
 async def hash_password_async(password: str) -> str:
     """``hash_password`` in a worker thread: scrypt must not stall the event loop."""
     return await asyncio.to_thread(hash_password, password)
+
+
+async def hash_station_password_async(password: str) -> str:
+    return await asyncio.to_thread(hash_password, password, STATION_N)
 
 
 async def verify_password_async(password: str, stored: str) -> bool:

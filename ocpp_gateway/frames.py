@@ -13,6 +13,7 @@ from ocpp_gateway.schemas import Version
 CALL, CALLRESULT, CALLERROR = 2, 3, 4
 MAX_ID_LENGTH = 36
 _ENCODER = msgspec.json.Encoder()
+_ARRAY = msgspec.json.Decoder(list[msgspec.Raw])
 _ID_NEAR_START = re.compile(r'^\s*\[\s*2\s*,\s*"([^"\\]{1,36})"')
 
 
@@ -76,7 +77,8 @@ def kind_of_validation_error(message: str) -> str:
 class Call:
     message_id: str
     action: str
-    payload: dict[str, Any]
+    payload: msgspec.Raw
+    """Still JSON: decoded straight into the action's type, never into dicts first."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,29 +105,39 @@ def guess_message_id(raw: str | bytes) -> str:
     return match.group(1) if match else "-1"
 
 
+def _element(raw: msgspec.Raw, kind: type[Any]) -> Any:
+    try:
+        return msgspec.json.decode(raw, type=kind)
+    except msgspec.DecodeError:
+        return None
+
+
 def parse_frame(raw: str | bytes) -> Frame:
     try:
-        frame = msgspec.json.decode(raw)
+        parts = _ARRAY.decode(raw)
     except msgspec.DecodeError:
-        raise FrameError("format", "not valid JSON", guess_message_id(raw)) from None
-    if not isinstance(frame, list) or len(frame) < 3 or not isinstance(frame[0], int):
+        raise FrameError("format", "not valid JSON, or not a JSON array", guess_message_id(raw)) from None
+    if len(parts) < 3:
         raise FrameError("format", "a frame is a JSON array [MessageTypeId, MessageId, ...]", guess_message_id(raw))
-    kind, message_id = frame[0], frame[1]
-    if not isinstance(message_id, str) or not 0 < len(message_id) <= MAX_ID_LENGTH:
+    kind, message_id = _element(parts[0], int), _element(parts[1], str)
+    if kind is None:
+        raise FrameError("format", "the MessageTypeId must be an integer", guess_message_id(raw))
+    if message_id is None or not 0 < len(message_id) <= MAX_ID_LENGTH:
         raise FrameError("format", "the MessageId must be a string of 1 to 36 characters")
     if kind == CALL:
-        if len(frame) != 4 or not isinstance(frame[2], str):
+        action = _element(parts[2], str)
+        if len(parts) != 4 or action is None:
             raise FrameError("format", "a CALL is [2, MessageId, Action, Payload]", message_id)
-        if not isinstance(frame[3], dict):
+        if bytes(parts[3]).lstrip()[:1] != b"{":
             raise FrameError("format", "the payload of a CALL is a JSON object", message_id)
-        return Call(message_id, frame[2], frame[3])
+        return Call(message_id, action, parts[3])
     if kind == CALLRESULT:
-        payload = frame[2]
+        payload = _element(parts[2], dict[str, Any])
         return CallResult(message_id, payload if isinstance(payload, dict) else {})
     if kind == CALLERROR:
-        code = frame[2] if isinstance(frame[2], str) else "GenericError"
-        description = frame[3] if len(frame) > 3 and isinstance(frame[3], str) else ""
-        details = frame[4] if len(frame) > 4 and isinstance(frame[4], dict) else {}
+        code = _element(parts[2], str) or "GenericError"
+        description = (_element(parts[3], str) if len(parts) > 3 else None) or ""
+        details = (_element(parts[4], dict[str, Any]) if len(parts) > 4 else None) or {}
         return CallError(message_id, code, description, details)
     raise FrameError("message_type", f"unknown MessageTypeId {kind}", message_id)
 

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from cpo.charging import presence
 from cpo.charging.commands import Command, CommandResult, CommandStatus
 from cpo.charging.models import StationCommand, StationPresence
+from cpo.charging.sessions import MeterReport, store_meter_reports
 from cpo.db.base import utcnow
 from cpo.db.engine import plain_url
 from cpo.errors import NotFound
@@ -47,7 +48,7 @@ class Gateway:
         self.sessions = sessions
         self.settings = settings
         self.node_id = uuid.uuid4().hex[:16]
-        self.meter_writer = GroupCommitter(sessions)
+        self.meter_writer: GroupCommitter[MeterReport] = GroupCommitter(sessions, store_meter_reports)
         self._url = plain_url(database_url)
         self._connections: dict[uuid.UUID, StationConnection] = {}
         self._waiters: dict[uuid.UUID, asyncio.Future[None]] = {}
@@ -180,10 +181,10 @@ class Gateway:
         if connection.registration_status != "Accepted" and call.action not in BEFORE_ACCEPTANCE:
             raise FrameError("security", "the station is not accepted yet; send BootNotification", call.message_id)
         try:
-            request = msgspec.convert(call.payload, request_type(connection.version, call.action))
+            request = msgspec.json.decode(call.payload, type=request_type(connection.version, call.action))
         except UnknownAction:
             raise FrameError("not_implemented", call.action, call.message_id) from None
-        except msgspec.ValidationError as error:
+        except msgspec.DecodeError as error:
             text_ = str(error)
             raise FrameError(frames.kind_of_validation_error(text_), text_, call.message_id) from None
         return await handler(self, connection, request)

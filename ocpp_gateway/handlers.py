@@ -29,6 +29,11 @@ def now_text() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def _utc(at: datetime) -> datetime:
+    """OCPP times are UTC; some stations drop the 'Z'. Read a zoneless time as UTC rather than refuse it."""
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
 def _plain(value: Any) -> Any:
     return msgspec.to_builtins(value)
 
@@ -81,7 +86,7 @@ def _readings_16(meter_values: list[Any] | None) -> tuple[Reading, ...]:
         for sv in item.sampledValue:
             signed = {"format": "SignedData", "value": sv.value} if sv.format == "SignedData" else None
             samples.append(make_sample(sv.measurand, sv.value, sv.unit, sv.phase, sv.location, sv.context, signed))
-        readings.append(Reading(item.timestamp, tuple(samples)))
+        readings.append(Reading(_utc(item.timestamp), tuple(samples)))
     return tuple(readings)
 
 
@@ -94,7 +99,7 @@ async def status_16(gw: Gateway, conn: StationConnection, req: Any) -> dict[str,
     # 1.6: connector 0 is the whole station; connector N is EVSE N with its one connector.
     evse, connector = (0, 0) if req.connectorId == 0 else (req.connectorId, 1)
     error = None if req.errorCode == "NoError" else req.errorCode
-    at = req.timestamp or datetime.now(UTC)
+    at = _utc(req.timestamp) if req.timestamp else datetime.now(UTC)
     async with gw.sessions() as db, db.begin():
         await presence.record_status(db, _ref(conn), evse, connector, req.status, at, error, req.info)
     return {}
@@ -109,7 +114,7 @@ async def authorize_16(gw: Gateway, conn: StationConnection, req: Any) -> dict[s
 async def start_16(gw: Gateway, conn: StationConnection, req: Any) -> dict[str, Any]:
     async with gw.sessions() as db, db.begin():
         started = await sessions.start_transaction_16(
-            db, _ref(conn), req.connectorId, req.idTag, req.meterStart, req.timestamp
+            db, _ref(conn), req.connectorId, req.idTag, req.meterStart, _utc(req.timestamp)
         )
     return {"transactionId": started.transaction_id, "idTagInfo": {"status": started.authorization.status}}
 
@@ -117,17 +122,23 @@ async def start_16(gw: Gateway, conn: StationConnection, req: Any) -> dict[str, 
 async def stop_16(gw: Gateway, conn: StationConnection, req: Any) -> dict[str, Any]:
     async with gw.sessions() as db, db.begin():
         auth = await sessions.stop_transaction_16(
-            db, _ref(conn), req.transactionId, req.meterStop, req.timestamp, req.reason, req.idTag,
+            db, _ref(conn), req.transactionId, req.meterStop, _utc(req.timestamp), req.reason, req.idTag,
             _readings_16(req.transactionData), _plain(req),
         )  # fmt: skip
     return {"idTagInfo": {"status": auth.status}} if auth else {}
 
 
 async def meter_values_16(gw: Gateway, conn: StationConnection, req: Any) -> dict[str, Any]:
-    readings = _readings_16(req.meterValue)
-    await gw.meter_writer.write(
-        lambda db: sessions.meter_values_16(db, _ref(conn), req.connectorId, req.transactionId, readings)
+    evse = req.connectorId or None
+    report = sessions.MeterReport(
+        conn.station.id,
+        conn.station.tenant_id,
+        _readings_16(req.meterValue),
+        req.transactionId,
+        evse,
+        1 if evse else None,
     )
+    await gw.meter_writer.write(report)
     return {}
 
 
@@ -165,7 +176,9 @@ def _sample_201(sv: Any) -> Any:
 
 
 def _readings_201(meter_values: list[Any] | None) -> tuple[Reading, ...]:
-    return tuple(Reading(mv.timestamp, tuple(_sample_201(sv) for sv in mv.sampledValue)) for mv in meter_values or [])
+    return tuple(
+        Reading(_utc(mv.timestamp), tuple(_sample_201(sv) for sv in mv.sampledValue)) for mv in meter_values or []
+    )
 
 
 async def boot_201(gw: Gateway, conn: StationConnection, req: Any) -> dict[str, Any]:
@@ -175,7 +188,9 @@ async def boot_201(gw: Gateway, conn: StationConnection, req: Any) -> dict[str, 
 
 async def status_201(gw: Gateway, conn: StationConnection, req: Any) -> dict[str, Any]:
     async with gw.sessions() as db, db.begin():
-        await presence.record_status(db, _ref(conn), req.evseId, req.connectorId, req.connectorStatus, req.timestamp)
+        await presence.record_status(
+            db, _ref(conn), req.evseId, req.connectorId, req.connectorStatus, _utc(req.timestamp)
+        )
     return {}
 
 
@@ -189,7 +204,7 @@ async def transaction_event_201(gw: Gateway, conn: StationConnection, req: Any) 
     info = req.transactionInfo
     event = sessions.TransactionEvent(
         event_type=req.eventType,
-        at=req.timestamp,
+        at=_utc(req.timestamp),
         trigger_reason=req.triggerReason,
         seq_no=req.seqNo,
         transaction_id=info.transactionId,
@@ -208,14 +223,9 @@ async def transaction_event_201(gw: Gateway, conn: StationConnection, req: Any) 
 
 
 async def meter_values_201(gw: Gateway, conn: StationConnection, req: Any) -> dict[str, Any]:
-    readings = _readings_201(req.meterValue)
     evse = req.evseId or None
-
-    async def store(db: Any) -> None:
-        active = await sessions.active_session_on(db, conn.station.id, evse) if evse else None
-        await sessions.store_readings(db, _ref(conn), readings, active, evse, None)
-
-    await gw.meter_writer.write(store)
+    report = sessions.MeterReport(conn.station.id, conn.station.tenant_id, _readings_201(req.meterValue), None, evse)
+    await gw.meter_writer.write(report)
     return {}
 
 

@@ -6,14 +6,14 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cpo.charging.models import ConnectorState, Node, StationEvent, StationPresence, StatusEvent
 from cpo.db.base import utcnow
 from cpo.outbox.service import emit
-from cpo.secrets import hash_password_async
+from cpo.secrets import hash_station_password_async
 from cpo.sites.models import Site, Station
 from cpo.tenants.models import Tenant
 
@@ -49,7 +49,7 @@ async def auto_register(session: AsyncSession, identity: str, password: str) -> 
         identity=identity,
         security_profile=1,
         registration_status="Pending",
-        password_hash=await hash_password_async(password),
+        password_hash=await hash_station_password_async(password),
     )
     session.add(station)
     await session.flush()
@@ -89,10 +89,11 @@ async def mark_disconnected(session: AsyncSession, station: Station, connection_
 
 async def touch(session: AsyncSession, last_seen: dict[uuid.UUID, datetime]) -> None:
     """Store when each station was last heard from (batched by the node)."""
-    for station_id, seen in last_seen.items():
-        await session.execute(
-            update(StationPresence).where(StationPresence.station_id == station_id).values(last_seen=seen)
-        )
+    if not last_seen:
+        return
+    table = StationPresence.__table__
+    statement = update(table).where(table.c.station_id == bindparam("b_station")).values(last_seen=bindparam("b_seen"))  # type: ignore[arg-type]
+    await session.execute(statement, [{"b_station": k, "b_seen": v} for k, v in last_seen.items()])
 
 
 async def record_boot(

@@ -9,7 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Numeric, bindparam, func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -214,27 +214,6 @@ async def stop_transaction_16(
     return auth
 
 
-async def meter_values_16(
-    session: AsyncSession, station: Station, connector: int, transaction_id: int | None, readings: Sequence[Reading]
-) -> None:
-    charging = None
-    query = select(ChargingSession).where(ChargingSession.station_id == station.id)
-    if transaction_id is not None:
-        charging = (
-            await session.execute(query.where(ChargingSession.ocpp16_id == transaction_id).with_for_update())
-        ).scalar_one_or_none()
-    elif connector:
-        charging = (
-            await session.execute(
-                query.where(ChargingSession.ocpp_evse_id == connector, ChargingSession.status == "active")
-                .order_by(ChargingSession.started_at.desc())
-                .limit(1)
-                .with_for_update()
-            )
-        ).scalar_one_or_none()
-    await store_readings(session, station, readings, charging, connector or None, 1 if connector else None)
-
-
 # --- OCPP 2.0.1 ----------------------------------------------------------------------------------------------
 
 
@@ -331,16 +310,108 @@ async def count_samples(session: AsyncSession, session_id: uuid.UUID) -> int:
     return int(await session.scalar(query) or 0)
 
 
-async def active_session_on(session: AsyncSession, station_id: uuid.UUID, evse: int) -> ChargingSession | None:
-    query = (
-        select(ChargingSession)
-        .where(
-            ChargingSession.station_id == station_id,
-            ChargingSession.ocpp_evse_id == evse,
-            ChargingSession.status == "active",
-        )
-        .order_by(ChargingSession.started_at.desc())
-        .limit(1)
-        .with_for_update()
+@dataclass(frozen=True, slots=True)
+class MeterReport:
+    """One MeterValues message, ready to be stored together with many others."""
+
+    station_id: uuid.UUID
+    tenant_id: uuid.UUID
+    readings: tuple[Reading, ...]
+    transaction_16: int | None = None
+    evse: int | None = None
+    connector: int | None = None
+
+
+_LIVE_UPDATE = (
+    update(ChargingSession.__table__)  # type: ignore[arg-type]
+    .where(ChargingSession.__table__.c.id == bindparam("b_id"), ChargingSession.__table__.c.status == "active")
+    .values(
+        meter_start_wh=func.coalesce(ChargingSession.__table__.c.meter_start_wh, bindparam("b_start")),
+        energy_wh=bindparam("b_energy"),
+        power_w=func.coalesce(bindparam("b_power", type_=Numeric), ChargingSession.__table__.c.power_w),
+        soc_percent=func.coalesce(bindparam("b_soc", type_=Numeric), ChargingSession.__table__.c.soc_percent),
+        updated_at=func.now(),
     )
-    return (await session.execute(query)).scalar_one_or_none()
+)
+
+
+_LIVE_UPDATE_NO_ENERGY = (
+    update(ChargingSession.__table__)  # type: ignore[arg-type]
+    .where(ChargingSession.__table__.c.id == bindparam("b_id"), ChargingSession.__table__.c.status == "active")
+    .values(
+        power_w=func.coalesce(bindparam("b_power", type_=Numeric), ChargingSession.__table__.c.power_w),
+        soc_percent=func.coalesce(bindparam("b_soc", type_=Numeric), ChargingSession.__table__.c.soc_percent),
+        updated_at=func.now(),
+    )
+)
+
+
+async def store_meter_reports(session: AsyncSession, reports: Sequence[MeterReport]) -> None:
+    """Many MeterValues in a few statements: find their sessions, insert every sample, move live figures."""
+    table = ChargingSession.__table__
+    found: dict[tuple[str, uuid.UUID, int], Any] = {}
+    tx_ids = sorted({r.transaction_16 for r in reports if r.transaction_16 is not None})
+    if tx_ids:
+        rows = await session.execute(
+            select(table.c.id, table.c.station_id, table.c.ocpp16_id, table.c.meter_start_wh).where(
+                table.c.ocpp16_id.in_(tx_ids)
+            )
+        )
+        for row in rows:
+            found[("tx", row.station_id, row.ocpp16_id)] = row
+    by_evse = sorted({(r.station_id, r.evse) for r in reports if r.transaction_16 is None and r.evse})
+    if by_evse:
+        rows = await session.execute(
+            select(table.c.id, table.c.station_id, table.c.ocpp_evse_id, table.c.meter_start_wh)
+            .where(table.c.status == "active", tuple_(table.c.station_id, table.c.ocpp_evse_id).in_(by_evse))
+            .order_by(table.c.station_id, table.c.ocpp_evse_id, table.c.started_at.desc())
+            .distinct(table.c.station_id, table.c.ocpp_evse_id)
+        )
+        for row in rows:
+            found[("evse", row.station_id, row.ocpp_evse_id)] = row
+
+    samples: list[dict[str, Any]] = []
+    live: dict[uuid.UUID, dict[str, Any]] = {}
+    for report in reports:
+        if report.transaction_16 is not None:
+            charging = found.get(("tx", report.station_id, report.transaction_16))
+        else:
+            charging = found.get(("evse", report.station_id, report.evse or 0))
+        session_id = charging.id if charging is not None else None
+        for reading in sorted(report.readings, key=lambda r: r.at):
+            for s in reading.samples:
+                samples.append({
+                    "tenant_id": report.tenant_id, "station_id": report.station_id, "session_id": session_id,
+                    "ocpp_evse_id": report.evse, "ocpp_connector_id": report.connector, "sampled_at": reading.at,
+                    "measurand": s.measurand, "phase": s.phase, "unit": s.unit, "location": s.location,
+                    "context": s.context, "value": s.value, "raw_value": s.raw, "signed": s.signed,
+                })  # fmt: skip
+            if charging is None:
+                continue
+            figures = live.setdefault(
+                charging.id,
+                {
+                    "b_id": charging.id,
+                    "b_start": charging.meter_start_wh,
+                    "b_energy": None,
+                    "b_power": None,
+                    "b_soc": None,
+                },
+            )
+            if (register := energy_register(reading)) is not None:
+                if figures["b_start"] is None:
+                    figures["b_start"] = register
+                figures["b_energy"] = max(Decimal(0), register - figures["b_start"])
+            if (watts := power(reading)) is not None:
+                figures["b_power"] = watts
+            if (soc := state_of_charge(reading)) is not None:
+                figures["b_soc"] = soc
+    if samples:
+        # Core, not ORM, insert: the samples are never loaded as objects, and this is the hot path.
+        await session.execute(insert(MeterSample.__table__), samples)  # type: ignore[arg-type]
+    updates = [f for f in live.values() if f["b_energy"] is not None]
+    if updates:
+        await session.execute(_LIVE_UPDATE, updates)
+    others = [{k: f[k] for k in ("b_id", "b_power", "b_soc")} for f in live.values() if f["b_energy"] is None]
+    if others:
+        await session.execute(_LIVE_UPDATE_NO_ENERGY, others)

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cpo.db.queries import Lock, flush_or_conflict, get_scoped
 from cpo.errors import Conflict, InvalidInput
 from cpo.outbox.service import emit
-from cpo.secrets import hash_password_async, new_station_password
+from cpo.secrets import hash_station_password_async, new_station_password
 from cpo.sites.models import Connector, Evse, Site, Station
 from cpo.sites.schemas import ConnectorIn, EvseIn, SiteIn, StationIn, StationUpdate
 from cpo.tenants.models import Tenant
@@ -122,7 +122,7 @@ async def create_station(session: AsyncSession, tenant_id: uuid.UUID, data: Stat
         firmware_version=data.firmware_version,
         security_profile=data.security_profile,
         registration_status=data.registration_status,
-        password_hash=await hash_password_async(password),
+        password_hash=await hash_station_password_async(password),
     )
     session.add(station)
     await flush_or_conflict(session, STATION_CONFLICTS)
@@ -151,7 +151,7 @@ async def update_station(
 async def rotate_station_password(session: AsyncSession, tenant_id: uuid.UUID, station_id: uuid.UUID) -> str:
     station = await get_station(session, tenant_id, station_id)
     password = new_station_password()
-    station.password_hash = await hash_password_async(password)
+    station.password_hash = await hash_station_password_async(password)
     await session.flush()
     await emit(session, "station.password_rotated", {"id": station.id}, tenant_id)
     return password
