@@ -153,6 +153,7 @@ def create_app(settings: Settings, handlers: Handlers | None = None) -> Litestar
                 # Label by route template, never by raw path: ids and probes must not grow new series.
                 group_path=True,
                 exclude_unhandled_paths=True,
+                exclude=["^/ocpp/"],  # station websockets: counted by the gateway, not per frame here
             ).middleware,
         ],
         compression_config=CompressionConfig(backend="gzip", minimum_size=1024),

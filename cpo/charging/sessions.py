@@ -9,6 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+import msgspec
 from sqlalchemy import Numeric, bindparam, func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -310,6 +311,16 @@ async def count_samples(session: AsyncSession, session_id: uuid.UUID) -> int:
     return int(await session.scalar(query) or 0)
 
 
+async def copy_rows(session: AsyncSession, table: str, rows: list[dict[str, Any]]) -> None:
+    """Bulk insert through PostgreSQL's COPY, in the session's transaction: the fastest way rows go in."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    columns = list(rows[0])
+    await raw.driver_connection.copy_records_to_table(  # type: ignore[union-attr]
+        table, records=[tuple(row[c] for c in columns) for row in rows], columns=columns
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class MeterReport:
     """One MeterValues message, ready to be stored together with many others."""
@@ -384,7 +395,9 @@ async def store_meter_reports(session: AsyncSession, reports: Sequence[MeterRepo
                     "tenant_id": report.tenant_id, "station_id": report.station_id, "session_id": session_id,
                     "ocpp_evse_id": report.evse, "ocpp_connector_id": report.connector, "sampled_at": reading.at,
                     "measurand": s.measurand, "phase": s.phase, "unit": s.unit, "location": s.location,
-                    "context": s.context, "value": s.value, "raw_value": s.raw, "signed": s.signed,
+                    "context": s.context, "value": s.value, "raw_value": s.raw,
+                    # COPY hands jsonb to the driver's codec, which takes JSON text
+                    "signed": msgspec.json.encode(s.signed).decode() if s.signed is not None else None,
                 })  # fmt: skip
             if charging is None:
                 continue
@@ -407,8 +420,7 @@ async def store_meter_reports(session: AsyncSession, reports: Sequence[MeterRepo
             if (soc := state_of_charge(reading)) is not None:
                 figures["b_soc"] = soc
     if samples:
-        # Core, not ORM, insert: the samples are never loaded as objects, and this is the hot path.
-        await session.execute(insert(MeterSample.__table__), samples)  # type: ignore[arg-type]
+        await copy_rows(session, MeterSample.__tablename__, samples)
     updates = [f for f in live.values() if f["b_energy"] is not None]
     if updates:
         await session.execute(_LIVE_UPDATE, updates)

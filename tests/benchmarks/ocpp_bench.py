@@ -95,7 +95,10 @@ def percentile(values: list[float], share: float) -> float:
 
 @contextmanager
 def platform(stations: int, home: Path) -> Iterator[tuple[Platform, str]]:
-    env = platform_env(home / "var", free_port(), {"CPO_LOG_LEVEL": "WARNING", "CPO_OCPP_NODE_BEAT_SECONDS": "2"})
+    env = platform_env(
+        home / "var", free_port(),
+        {"CPO_LOG_LEVEL": "WARNING", "CPO_OCPP_NODE_BEAT_SECONDS": "2", "CPO_WORKERS": os.environ.get("BENCH_WORKERS", "1")},
+    )  # fmt: skip
     csv_file = home / "stations.csv"
     csv_file.write_text("id,password,site\n" + "".join(f"B-{n:05d},{PASSWORD},Bench\n" for n in range(stations)))
     started = time.monotonic()
