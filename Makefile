@@ -35,5 +35,8 @@ typecheck: $(STAMP) ## mypy, strict on the four packages
 
 check: lint typecheck test ## everything CI runs
 
+bench: $(STAMP) ## OCPP benchmarks: throughput vs a bare ocpp central system, 5,000 stations, a reconnect storm
+	$(BIN)/python -m tests.benchmarks.ocpp_bench all
+
 clean: ## remove the virtualenv, caches and test artifacts (not the data in ./var)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache artifacts *.egg-info

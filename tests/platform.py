@@ -46,7 +46,9 @@ def run_cpo(args: Sequence[str], env: Mapping[str, str], stdin: str | None = Non
 class Platform:
     """``cpo serve`` in the background; ``stop()`` sends SIGTERM like a process manager would."""
 
-    def __init__(self, env: Mapping[str, str], log: Path, verify: ssl.SSLContext | bool = True) -> None:
+    def __init__(
+        self, env: Mapping[str, str], log: Path, verify: ssl.SSLContext | bool = True, args: Sequence[str] = ()
+    ) -> None:
         self.env = dict(env)
         scheme = "https" if env.get("CPO_TLS_CERT") else "http"
         self.url = f"{scheme}://127.0.0.1:{env['CPO_PORT']}"
@@ -54,7 +56,7 @@ class Platform:
         self.log_path = log
         self._log = open(log, "ab")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
-            [*cpo_command(), "serve"],
+            [*cpo_command(), "serve", *args],
             env=self.env,
             stdout=self._log,
             stderr=subprocess.STDOUT,

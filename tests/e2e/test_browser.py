@@ -25,7 +25,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
         pytest.skip("no Chromium installed (apt-get install chromium); browser tests skipped locally")
     home = tmp_path_factory.mktemp("browser")
     env = platform_env(home / "var", free_port())
-    server = Platform(env, home / "serve.log")
+    server = Platform(env, home / "serve.log", args=["--demo", "--demo-stations", "3"])
     try:
         server.wait_ready()
         created = run_cpo(["admin", "create-user", "--email", EMAIL, "--name", "Bo Browser", "--password-stdin"], env,
@@ -117,3 +117,29 @@ def test_usable_on_a_phone(platform: Platform, browser: object, artifacts: Path)
     assert width <= 390, f"page is {width}px wide on a 390px screen"
     page.screenshot(path=str(artifacts / "stations-phone.png"), full_page=True)
     phone.close()
+
+
+def test_the_demo_shows_cars_charging_without_a_page_reload(
+    platform: Platform, browser: object, artifacts: Path
+) -> None:
+    from playwright.sync_api import Browser, expect
+
+    assert isinstance(browser, Browser)
+    page = browser.new_page()
+    page.goto(platform.url + "/ui/login")
+    page.fill("input[name=email]", EMAIL)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.goto(platform.url + "/ui/sessions")
+    page.evaluate("window.loadedOnce = true")  # gone if the page reloads
+    rows = page.locator("[data-testid=active-session]")
+    expect(rows.first).to_be_visible(timeout=75_000)
+    first_energy = rows.first.locator("[data-testid=energy]").inner_text()
+    expect(rows.first.locator("[data-testid=energy]")).not_to_have_text(first_energy, timeout=40_000)
+    assert page.evaluate("window.loadedOnce") is True, "the figures changed in place, without a reload"
+    page.goto(platform.url + "/ui/stations")
+    expect(page.locator("[data-testid=online]").first).to_be_visible()
+    page.screenshot(path=str(artifacts / "demo-stations.png"), full_page=True)
+    page.goto(platform.url + "/ui/sessions")
+    page.screenshot(path=str(artifacts / "demo-sessions.png"), full_page=True)
+    page.close()

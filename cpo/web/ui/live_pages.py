@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from litestar import Controller, get
@@ -23,6 +24,12 @@ async def station_rows(db: AsyncSession, user: UiUser) -> dict[str, Any]:
     return {"stations": stations, "site_names": site_names, "presence": presence, "states": states}
 
 
+async def station_live(db: AsyncSession, user: UiUser, station_id: uuid.UUID) -> dict[str, Any]:
+    async with db.begin():
+        where, states = await queries.station_status(db, user.principal.tenant_id, station_id)
+    return {"presence": where, "states": states}
+
+
 async def session_rows(db: AsyncSession, user: UiUser, recent: bool) -> dict[str, Any]:
     tenant_id = user.principal.tenant_id
     async with db.begin():
@@ -38,6 +45,10 @@ class LivePages(Controller):
     @get("/live/stations")
     async def live_stations(self, db: AsyncSession, user: UiUser) -> Template:
         return Template("stations/_rows.html", context=user.context(**await station_rows(db, user)))
+
+    @get("/live/stations/{station_id:uuid}")
+    async def live_station(self, db: AsyncSession, user: UiUser, station_id: uuid.UUID) -> Template:
+        return Template("stations/_live.html", context=user.context(**await station_live(db, user, station_id)))
 
     @get("/sessions")
     async def sessions_page(self, db: AsyncSession, user: UiUser) -> Template:

@@ -23,7 +23,7 @@ from cpo.sites.vocabulary import (
 )
 from cpo.web.deps import runtime_of
 from cpo.web.ui.forms import FormErrors, form_values, parse_form
-from cpo.web.ui.live_pages import station_rows
+from cpo.web.ui.live_pages import station_live, station_rows
 from cpo.web.ui.session import UiUser
 
 VOCABULARY = {
@@ -97,7 +97,7 @@ class StationPages(Controller):
         }  # fmt: skip
         context = user.context(
             station=station, sites=site_rows, evses=evses, connectors=connectors, values=values, errors={},
-            ocpp_url=ocpp_url(state, station), **VOCABULARY,
+            ocpp_url=ocpp_url(state, station), **VOCABULARY, **await station_live(db, user, station_id),
         )  # fmt: skip
         return Template("stations/detail.html", context=context)
 
