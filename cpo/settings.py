@@ -54,6 +54,8 @@ class OcppSettings:
     """When a Pending or Rejected station should boot again."""
     liveness_factor: float = 2.5
     """A station silent for this many heartbeat intervals is disconnected and offline."""
+    probe_seconds: float = 150.0
+    """A station silent this long is asked for a Heartbeat (TriggerMessage); no answer, and it is offline."""
     node_beat_seconds: float = 5.0
     node_timeout_seconds: float = 30.0
     """A node silent this long is dead: its stations show offline everywhere."""
@@ -206,6 +208,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ocpp=OcppSettings(
             heartbeat_seconds=integer("OCPP_HEARTBEAT_SECONDS", 300, 10, 86400),
             retry_boot_seconds=integer("OCPP_RETRY_BOOT_SECONDS", 60, 5, 86400),
+            probe_seconds=number("OCPP_PROBE_SECONDS", 150.0),
             node_beat_seconds=number("OCPP_NODE_BEAT_SECONDS", 5.0),
             node_timeout_seconds=number("OCPP_NODE_TIMEOUT_SECONDS", 30.0),
             call_timeout_seconds=number("OCPP_CALL_TIMEOUT_SECONDS", 30.0),

@@ -53,6 +53,7 @@ class StationConnection:
     registration_status: str = "Accepted"
     last_seen: float = field(default_factory=time.monotonic)
     closed: bool = False
+    probing: bool = False
     _send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     # OCPP-J: one call of ours in flight at a time per station.
     _call_lock: asyncio.Lock = field(default_factory=asyncio.Lock)

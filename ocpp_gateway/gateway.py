@@ -205,6 +205,8 @@ class Gateway:
                         log.info("closing a silent station", extra={"station": connection.station.identity})
                         await connection.close(1001)
                         continue
+                    if idle > self.settings.probe_seconds and not connection.probing:
+                        self._spawn(self._probe(connection), "ocpp-probe")
                     seen[station_id] = now - timedelta(seconds=idle)
                 async with self.sessions() as db, db.begin():
                     await presence.node_alive(db, self.node_id, socket.gethostname())
@@ -217,6 +219,22 @@ class Gateway:
                 raise
             except Exception:
                 log.exception("node beat failed")
+
+    async def _probe(self, connection: StationConnection) -> None:
+        """Is a quiet station still there? Through ASGI we cannot send websocket pings, so ask at the OCPP
+        level: any answer, even a CallError, proves the link; none within the call timeout, and we hang up."""
+        connection.probing = True
+        try:
+            await connection.call(
+                "TriggerMessage", {"requestedMessage": "Heartbeat"}, self.settings.call_timeout_seconds
+            )
+        except StationCallError:
+            pass
+        except (TimeoutError, StationGone):
+            log.info("a station stopped answering; closing", extra={"station": connection.station.identity})
+            await connection.close(1001)
+        finally:
+            connection.probing = False
 
     async def _replaced_elsewhere(self, db: AsyncSession) -> list[StationConnection]:
         """Local sockets whose station has since connected again (maybe to another node)."""

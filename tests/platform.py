@@ -37,9 +37,11 @@ def platform_env(data_dir: Path, port: int, extra: Mapping[str, str] | None = No
     return env
 
 
-def run_cpo(args: Sequence[str], env: Mapping[str, str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def run_cpo(
+    args: Sequence[str], env: Mapping[str, str], stdin: str | None = None, limit: float = 120
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*cpo_command(), *args], env=dict(env), input=stdin, capture_output=True, text=True, timeout=120, cwd=ROOT
+        [*cpo_command(), *args], env=dict(env), input=stdin, capture_output=True, text=True, timeout=limit, cwd=ROOT
     )
 
 

@@ -102,7 +102,7 @@ def platform(stations: int, home: Path) -> Iterator[tuple[Platform, str]]:
     csv_file = home / "stations.csv"
     csv_file.write_text("id,password,site\n" + "".join(f"B-{n:05d},{PASSWORD},Bench\n" for n in range(stations)))
     started = time.monotonic()
-    result = run_cpo(["stations", "import", str(csv_file)], env)
+    result = run_cpo(["stations", "import", str(csv_file)], env, limit=1800)
     assert result.returncode == 0, result.stderr[-2000:]
     (home / "badges.csv").write_text(f"uid\n{BADGE}\n")
     run_cpo(["badges", "import", str(home / "badges.csv")], env)

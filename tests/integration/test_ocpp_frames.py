@@ -125,6 +125,26 @@ async def test_a_reconnect_of_the_same_identity_replaces_the_old_socket(server: 
             assert command.json()["status"] == "answered", "commands go to the new socket"
 
 
+async def test_a_station_that_stops_answering_is_found_dead_and_marked_offline(server: Server) -> None:
+    station = await server.new_station()
+    alive = await server.new_station()
+    async with raw_socket(server, station) as ws, connect(server, alive) as cp:
+        await ws.send('[2, "boot", "BootNotification", {"chargePointVendor": "V", "chargePointModel": "M"}]')
+        await ws.recv()
+        await cp.call(call.BootNotification(charge_point_vendor="V", charge_point_model="M"))
+        # the raw station now reads nothing and answers nothing, like a socket whose other end is gone
+        async with server.api() as api:
+            deadline = asyncio.get_running_loop().time() + 20
+            while asyncio.get_running_loop().time() < deadline:
+                if not (await api.get(f"/api/v1/stations/{station['id']}/status")).json()["online"]:
+                    break
+                await asyncio.sleep(0.5)
+            else:
+                raise AssertionError("a dead station still shows online")
+            # the other one was probed too, answered (even if only NotImplemented), and stays online
+            assert (await api.get(f"/api/v1/stations/{alive['id']}/status")).json()["online"] is True
+
+
 async def test_a_station_registers_itself_when_its_tenant_allows(server: Server, module_db_url: str) -> None:
     from cpo.db.engine import make_engine, make_sessionmaker
     from cpo.tenants.models import Tenant
