@@ -10,6 +10,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -54,6 +55,7 @@ class StationConnection:
     last_seen: float = field(default_factory=time.monotonic)
     closed: bool = False
     probing: bool = False
+    last_seen_stored: datetime = field(default_factory=lambda: datetime.now(UTC))
     _send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     # OCPP-J: one call of ours in flight at a time per station.
     _call_lock: asyncio.Lock = field(default_factory=asyncio.Lock)

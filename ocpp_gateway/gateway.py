@@ -207,7 +207,12 @@ class Gateway:
                         continue
                     if idle > self.settings.probe_seconds and not connection.probing:
                         self._spawn(self._probe(connection), "ocpp-probe")
-                    seen[station_id] = now - timedelta(seconds=idle)
+                    heard = now - timedelta(seconds=idle)
+                    # last_seen is for people and for the dead-node sweep: minute resolution is plenty, and
+                    # writing it for thousands of busy stations every beat would cost more than their data.
+                    if heard - connection.last_seen_stored > timedelta(seconds=60):
+                        seen[station_id] = heard
+                        connection.last_seen_stored = heard
                 async with self.sessions() as db, db.begin():
                     await presence.node_alive(db, self.node_id, socket.gethostname())
                     await presence.touch(db, seen)

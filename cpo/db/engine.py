@@ -25,6 +25,8 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEn
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
+        # Under a reconnect storm thousands of messages want a connection at once: queue, do not fail.
+        pool_timeout=120,
         echo=echo,
         # Errors never carry the statement's values (password hashes, names, e-mails) into logs.
         hide_parameters=True,

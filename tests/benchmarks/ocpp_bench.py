@@ -144,6 +144,16 @@ async def connect_all(stations: list[Station], at_once: int = 200) -> None:
     await asyncio.gather(*(one(s) for s in stations))
 
 
+async def begin_all(stations: list[Station], at_once: int = 500) -> None:
+    gate = asyncio.Semaphore(at_once)
+
+    async def one(station: Station) -> None:
+        async with gate:
+            await station.begin()
+
+    await asyncio.gather(*(one(s) for s in stations))
+
+
 async def count_samples(database_url: str) -> int:
     connection = await asyncpg.connect(plain_url(database_url))
     try:
@@ -175,7 +185,7 @@ async def throughput(count: int = 200, seconds: float = 10.0) -> None:
             assert s.ws is not None
             await s.ws.close()
     port = free_port()
-    bare = subprocess.Popen(
+    bare = subprocess.Popen(  # noqa: ASYNC220 - started once, before the measurement
         [sys.executable, "-m", "tests.benchmarks.bare_central_system", str(port)], stdout=subprocess.PIPE, text=True
     )
     try:
@@ -208,11 +218,11 @@ async def scale(count: int = 5000, interval: float = 10.0, seconds: float = 40.0
         started = time.monotonic()
         # A tenth first, to warm every cache and pool; the rest then shows what one more station costs.
         await connect_all(stations[:first])
-        await asyncio.gather(*(s.begin() for s in stations[:first]))
+        await begin_all(stations[:first])
         await asyncio.sleep(2)
         rss_before = worker_rss(server)
         await connect_all(stations[first:])
-        await asyncio.gather(*(s.begin() for s in stations[first:]))
+        await begin_all(stations[first:])
         print(f"  connected, booted and started {count} transactions in {time.monotonic() - started:.1f} s", flush=True)
         await asyncio.sleep(2)
         rss_after = worker_rss(server)
