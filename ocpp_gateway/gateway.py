@@ -17,7 +17,6 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import asyncpg
 import msgspec
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -28,6 +27,7 @@ from cpo.charging.models import StationCommand, StationPresence
 from cpo.charging.sessions import MeterReport, store_meter_reports
 from cpo.db.base import utcnow
 from cpo.db.engine import plain_url
+from cpo.db.notify import hold_listeners
 from cpo.errors import NotFound
 from cpo.settings import OcppSettings
 from cpo.sites.models import Station
@@ -333,29 +333,9 @@ class Gateway:
 
     async def _listen(self) -> None:
         """LISTEN for commands addressed to this node and for answers to commands we sent elsewhere."""
-        while True:
-            connection: asyncpg.Connection | None = None
-            try:
-                connection = await asyncpg.connect(self._url)
-                lost = asyncio.Event()
-                connection.add_termination_listener(lambda _, lost=lost: lost.set())
-                await connection.add_listener(self.channel, self._on_command)
-                await connection.add_listener(DONE_CHANNEL, self._on_done)
-                self._listening.set()
-                while not lost.is_set():
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(lost.wait(), timeout=30)
-                    if not lost.is_set():
-                        await connection.fetchval("SELECT 1", timeout=10)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.warning("command listener lost its connection; retrying")
-                await asyncio.sleep(1)
-            finally:
-                if connection is not None and not connection.is_closed():
-                    with contextlib.suppress(Exception):
-                        await asyncio.shield(connection.close(timeout=2))
+        await hold_listeners(
+            self._url, {self.channel: self._on_command, DONE_CHANNEL: self._on_done}, on_ready=self._listening.set
+        )
 
     def _on_command(self, _connection: Any, _pid: int, _channel: str, payload: str) -> None:
         with contextlib.suppress(ValueError):

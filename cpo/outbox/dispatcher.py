@@ -16,11 +16,11 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import asyncpg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cpo.db.engine import plain_url
+from cpo.db.notify import hold_listeners
 from cpo.outbox.service import CHANNEL
 from cpo.settings import OutboxSettings
 
@@ -173,30 +173,13 @@ class Dispatcher:
                 await listener
 
     async def _listen(self) -> None:
-        """Hold a LISTEN connection; wake the loop on every NOTIFY. Reconnects after errors."""
-        while not self._stopping:
-            connection: asyncpg.Connection | None = None
-            try:
-                connection = await asyncpg.connect(self._url)
-                lost = asyncio.Event()
-                connection.add_termination_listener(lambda _, lost=lost: lost.set())
-                await connection.add_listener(CHANNEL, lambda *_: self._wake.set())
-                self._wake.set()  # events may have arrived while we were not listening
-                while not lost.is_set():
-                    # A keep-alive query notices a connection that died without a word.
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(lost.wait(), timeout=30)
-                    if not lost.is_set():
-                        await connection.fetchval("SELECT 1", timeout=10)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.warning("outbox listener lost its connection; retrying")
-                await asyncio.sleep(min(self._settings.poll_seconds, 5.0))
-            finally:
-                if connection is not None and not connection.is_closed():
-                    with contextlib.suppress(Exception):
-                        await asyncio.shield(connection.close(timeout=2))
+        """Wake the loop on every NOTIFY; after a reconnect too, as events may have come meanwhile."""
+        await hold_listeners(
+            self._url,
+            {CHANNEL: lambda *_: self._wake.set()},
+            on_ready=self._wake.set,
+            retry_seconds=min(self._settings.poll_seconds, 5.0),
+        )
 
     def stop(self) -> None:
         self._stopping = True
