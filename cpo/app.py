@@ -39,7 +39,7 @@ from cpo.web.problems import internal_error_response, problem
 from cpo.web.ui import UI_STATIC, UI_TEMPLATES, ui_router
 from cpo.web.ui.i18n import install_i18n
 from cpo.web.ui.throttle import LoginThrottle
-from ocpp_gateway.endpoint import ocpp_endpoint
+from ocpp_gateway.endpoint import ASGIApp, with_ocpp
 from ocpp_gateway.gateway import Gateway
 from ocpp_gateway.mtls import ClientCertificatePort
 
@@ -131,7 +131,6 @@ def create_app(settings: Settings, handlers: Handlers | None = None) -> Litestar
             readyz,
             Metrics,
             api_router(),
-            ocpp_endpoint,
             ui_router(),
             create_static_files_router("/static/ui", directories=[UI_STATIC], include_in_schema=False),
             create_static_files_router(
@@ -169,8 +168,8 @@ def create_app(settings: Settings, handlers: Handlers | None = None) -> Litestar
     )
 
 
-def app_from_environment() -> Litestar:
+def app_from_environment() -> ASGIApp:
     """Factory for the ASGI server (``cpo serve`` and ``granian --factory``): settings from CPO_*."""
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_json)
-    return create_app(settings)
+    return with_ocpp(create_app(settings))

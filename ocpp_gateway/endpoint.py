@@ -1,4 +1,8 @@
-"""The websocket endpoint ``/ocpp/{identity}``: handshake, authentication, then the station's frames."""
+"""The websocket endpoint ``/ocpp/{identity}``: handshake, authentication, then the station's frames.
+
+It is plain ASGI, routed ahead of the web framework (see ``with_ocpp``): a station's frames are the hot
+path, and they need none of the per-message wrapping an HTTP framework puts around ``send``.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,8 @@ import base64
 import binascii
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any
-
-from litestar import WebSocket, websocket
-from litestar.exceptions import WebSocketDisconnect
 
 from cpo.charging import presence
 from cpo.secrets import verify_password_async
@@ -20,8 +21,14 @@ from ocpp_gateway.gateway import Gateway
 from ocpp_gateway.schemas import Version
 
 log = logging.getLogger("ocpp_gateway")
+PREFIX = "/ocpp/"
 # Our preference, newest first (OCPP-J: the server picks from what the station offers).
 SUBPROTOCOLS: dict[str, Version] = {"ocpp2.0.1": "2.0.1", "ocpp1.6": "1.6"}
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 def choose_subprotocol(offered: list[str]) -> str | None:
@@ -31,9 +38,15 @@ def choose_subprotocol(offered: list[str]) -> str | None:
     return None
 
 
-def basic_credentials(headers: Any) -> tuple[str, str] | None:
-    header = headers.get("authorization", "")
-    scheme, _, encoded = header.partition(" ")
+def header(scope: Scope, name: bytes) -> str:
+    for key, value in scope.get("headers", ()):
+        if key.lower() == name:
+            return bytes(value).decode("latin-1")
+    return ""
+
+
+def basic_credentials(authorization: str) -> tuple[str, str] | None:
+    scheme, _, encoded = authorization.partition(" ")
     if scheme.lower() != "basic":
         return None
     try:
@@ -43,32 +56,37 @@ def basic_credentials(headers: Any) -> tuple[str, str] | None:
     return user, password
 
 
-async def refuse(socket: WebSocket[Any, Any, Any], status: int, reason: str) -> None:
+async def refuse(scope: Scope, send: Send, status: int, reason: str) -> None:
     """Answer the upgrade request with a plain HTTP status (ASGI websocket denial response)."""
     headers = [(b"content-type", b"text/plain")]
     if status == 401:
         headers.append((b"www-authenticate", b'Basic realm="OCPP"'))
-    try:
-        await socket.send({"type": "websocket.http.response.start", "status": status, "headers": headers})
-        await socket.send({"type": "websocket.http.response.body", "body": reason.encode(), "more_body": False})
-    except Exception:
+    if "websocket.http.response" in scope.get("extensions", {}):
+        await send({"type": "websocket.http.response.start", "status": status, "headers": headers})
+        await send({"type": "websocket.http.response.body", "body": reason.encode(), "more_body": False})
+    else:
         # A server without the denial extension: closing before accept still refuses (as HTTP 403).
-        with contextlib.suppress(Exception):
-            await socket.close(code=1008, reason=reason)
+        await send({"type": "websocket.close", "code": 1008, "reason": reason})
 
 
-def arrived_over_tls(socket: WebSocket[Any, Any, Any], tls: TlsSettings) -> bool:
-    if socket.scope.get("scheme") == "wss":
+def arrived_over_tls(scope: Scope, tls: TlsSettings) -> bool:
+    if scope.get("scheme") == "wss":
         return True
-    return tls.trust_proxy and socket.headers.get("x-forwarded-proto", "").lower() in ("https", "wss")
+    return tls.trust_proxy and header(scope, b"x-forwarded-proto").lower() in ("https", "wss")
 
 
-@websocket("/ocpp/{identity:str}", name="ocpp")
-async def ocpp_endpoint(socket: WebSocket[Any, Any, Any], identity: str) -> None:
-    gateway: Gateway = socket.app.state.gateway
-    offered = list(socket.scope.get("subprotocols") or [])
+async def ocpp_endpoint(state: Any, scope: Scope, receive: Receive, send: Send) -> None:
+    gateway: Gateway = state.gateway
+    tls: TlsSettings = state.settings.tls
+    identity = scope["path"][len(PREFIX) :]  # ASGI paths arrive percent-decoded
+    if (await receive())["type"] != "websocket.connect":
+        return
+    if not identity or "/" in identity:
+        await refuse(scope, send, 404, "no such endpoint")
+        return
+    offered = list(scope.get("subprotocols") or [])
     chosen = choose_subprotocol(offered)
-    credentials = basic_credentials(socket.headers)
+    credentials = basic_credentials(header(scope, b"authorization"))
 
     async with gateway.sessions() as db, db.begin():
         station = await presence.station_by_identity(db, identity)
@@ -77,40 +95,39 @@ async def ocpp_endpoint(socket: WebSocket[Any, Any, Any], identity: str) -> None
             if station is not None:
                 log.info("station registered itself, pending acceptance", extra={"station": identity})
     if station is None:
-        await refuse(socket, 404, "unknown charging station")
+        await refuse(scope, send, 404, "unknown charging station")
         return
-    tls: TlsSettings = socket.app.state.settings.tls
     # One profile per station, never downgraded (A00.FR.002/005): 3 uses the client-certificate port,
     # 2 needs TLS here (served by us, or by a trusted proxy in front).
     if station.security_profile == 3:
-        await refuse(socket, 401, "security profile 3: connect to the client-certificate port")
+        await refuse(scope, send, 401, "security profile 3: connect to the client-certificate port")
         return
-    if station.security_profile == 2 and not arrived_over_tls(socket, tls):
-        await refuse(socket, 401, "security profile 2 needs wss:// (TLS)")
+    if station.security_profile == 2 and not arrived_over_tls(scope, tls):
+        await refuse(scope, send, 401, "security profile 2 needs wss:// (TLS)")
         return
     # Security profiles 1 and 2: HTTP Basic, user = identity, checked before the upgrade (A00.FR.204).
     if station.password_hash is not None:
         if credentials is None or credentials[0] != identity:
-            await refuse(socket, 401, "HTTP Basic authentication with the station identity required")
+            await refuse(scope, send, 401, "HTTP Basic authentication with the station identity required")
             return
         if not await verify_password_async(credentials[1], station.password_hash):
-            await refuse(socket, 401, "wrong password")
+            await refuse(scope, send, 401, "wrong password")
             return
 
     if offered and chosen is None:
         # OCPP-J 1.6 §3.1.2 / 2.0.1 part 4 §3.2: no common subprotocol: complete the handshake without one, close.
-        await socket.accept()
-        await socket.close(code=1002, reason="no supported OCPP subprotocol offered")
+        await send({"type": "websocket.accept"})
+        await send({"type": "websocket.close", "code": 1002, "reason": "no supported OCPP subprotocol offered"})
         return
     # Some 1.6 stations offer no subprotocol at all; they speak 1.6.
     version: Version = SUBPROTOCOLS[chosen] if chosen else "1.6"
-    await socket.accept(subprotocols=chosen)
+    await send({"type": "websocket.accept", "subprotocol": chosen})
 
     async def send_text(text: str) -> None:
-        await socket.send_data(text, mode="text")
+        await send({"type": "websocket.send", "text": text})
 
     async def close_socket(code: int) -> None:
-        await socket.close(code=code)
+        await send({"type": "websocket.close", "code": code})
 
     connection = StationConnection(
         station=StationRef(station.id, station.tenant_id, station.identity),
@@ -121,13 +138,25 @@ async def ocpp_endpoint(socket: WebSocket[Any, Any, Any], identity: str) -> None
     )
 
     async def incoming() -> AsyncIterator[str | bytes]:
-        with contextlib.suppress(WebSocketDisconnect):
-            while True:
-                message = await socket.receive()
-                if message["type"] == "websocket.disconnect":
-                    return
-                text = message.get("text")
-                data = message.get("bytes")
-                yield text if isinstance(text, str) else data if isinstance(data, bytes) else b""
+        while True:
+            message = await receive()
+            if message["type"] != "websocket.receive":
+                return
+            text = message.get("text")
+            data = message.get("bytes")
+            yield text if isinstance(text, str) else data if isinstance(data, bytes) else b""
 
-    await gateway.serve(connection, incoming())
+    with contextlib.suppress(OSError, RuntimeError):
+        await gateway.serve(connection, incoming())
+
+
+def with_ocpp(app: Any) -> ASGIApp:
+    """Route station websockets (``/ocpp/...``) to the gateway, everything else to the web app."""
+
+    async def route(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and scope["path"].startswith(PREFIX):
+            await ocpp_endpoint(app.state, scope, receive, send)
+        else:
+            await app(scope, receive, send)
+
+    return route
