@@ -6,11 +6,12 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
@@ -55,7 +56,10 @@ class StationConnection:
     last_seen: float = field(default_factory=time.monotonic)
     closed: bool = False
     probing: bool = False
-    last_seen_stored: datetime = field(default_factory=lambda: datetime.now(UTC))
+    # Jittered, so stations that connected together do not all come due for a write in the same beat.
+    last_seen_stored: datetime = field(
+        default_factory=lambda: datetime.now(UTC) - timedelta(seconds=random.uniform(0, 60))
+    )
     _send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     # OCPP-J: one call of ours in flight at a time per station.
     _call_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
