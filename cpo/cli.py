@@ -82,6 +82,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         websockets=True,
         log_access=False,
         respawn_failed_workers=True,
+        # A worker that has not stopped this long after SIGTERM is killed: shutdown always ends.
+        workers_kill_timeout=20,
         # Security profile 2: TLS on the main port (Granian wants the key in PKCS#8 PEM).
         ssl_cert=settings.tls.cert_file,
         ssl_key=settings.tls.key_file,

@@ -81,6 +81,9 @@ async def ocpp_endpoint(state: Any, scope: Scope, receive: Receive, send: Send) 
     identity = scope["path"][len(PREFIX) :]  # ASGI paths arrive percent-decoded
     if (await receive())["type"] != "websocket.connect":
         return
+    if gateway.stopping:
+        await refuse(scope, send, 503, "this node is shutting down; reconnect")
+        return
     if not identity or "/" in identity:
         await refuse(scope, send, 404, "no such endpoint")
         return

@@ -55,6 +55,7 @@ class Gateway:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._background: list[asyncio.Task[None]] = []
         self._listening = asyncio.Event()
+        self.stopping = False
 
     @property
     def channel(self) -> str:
@@ -82,6 +83,7 @@ class Gateway:
 
     async def stop(self) -> None:
         """Going away: close our sockets (stations reconnect elsewhere) and say so at once."""
+        self.stopping = True  # from here on new connections are turned away, so none outlives the node
         for connection in list(self._connections.values()):
             await connection.close(1001)
         for task in [*self._background, *self._tasks]:
@@ -108,6 +110,9 @@ class Gateway:
 
     async def register(self, connection: StationConnection) -> None:
         """A station connected here; any older connection of it (here or elsewhere) is replaced."""
+        if self.stopping:
+            await connection.close(1001)
+            return
         old = self._connections.get(connection.station.id)
         if old is not None:
             await old.close(1000)

@@ -91,7 +91,8 @@ class Platform:
             try:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:
-                self.process.kill()
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.process.pid, signal.SIGKILL)  # workers and children too
                 self.process.wait(10)
         self._log.close()
         return self.process.returncode

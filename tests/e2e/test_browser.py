@@ -33,7 +33,8 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
         assert created.returncode == 0, created.stderr
         yield server
     finally:
-        server.stop()
+        # With stations connected and reconnecting, SIGTERM must still end the node, cleanly.
+        assert server.stop() == 0, (home / "serve.log").read_text()[-3000:]
 
 
 @pytest.fixture(scope="module")
