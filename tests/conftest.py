@@ -99,6 +99,14 @@ async def module_db_url(pg_server: str, template_database: str) -> str:
 
 
 @pytest.fixture
+async def db(module_db_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Sessions on the module's shared database, to look at what a module's server stored."""
+    engine = make_engine(module_db_url, pool_size=2)
+    yield make_sessionmaker(engine)
+    await engine.dispose()
+
+
+@pytest.fixture
 async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
     engine = make_engine(db_url, pool_size=2)
     yield engine

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -13,7 +13,6 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cpo.charging.models import ChargingSession, ConnectorState, MeterSample, StationEvent, StatusEvent
-from cpo.db.engine import make_engine, make_sessionmaker
 from tests.integration.ocpp_support import Server, connect, start_server
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -24,13 +23,6 @@ def server(module_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
     running = start_server(tmp_path_factory.mktemp("ocpp16"), module_db_url)
     yield running
     assert running.platform.stop() == 0
-
-
-@pytest.fixture
-async def db(module_db_url: str) -> AsyncIterator[Sessions]:
-    engine = make_engine(module_db_url, pool_size=2)
-    yield make_sessionmaker(engine)
-    await engine.dispose()
 
 
 def meter(at: str, wh: int, watts: int | None = None, **extra: Any) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -11,7 +11,6 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cpo.charging.models import ChargingSession, MeterSample, StationEvent
-from cpo.db.engine import make_engine, make_sessionmaker
 from tests.integration.ocpp_support import Server, connect, start_server
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -22,13 +21,6 @@ def server(module_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
     running = start_server(tmp_path_factory.mktemp("ocpp201"), module_db_url)
     yield running
     assert running.platform.stop() == 0
-
-
-@pytest.fixture
-async def db(module_db_url: str) -> AsyncIterator[Sessions]:
-    engine = make_engine(module_db_url, pool_size=2)
-    yield make_sessionmaker(engine)
-    await engine.dispose()
 
 
 def energy(at: str, wh: float, context: str = "Sample.Periodic", **extra: Any) -> dict[str, Any]:
