@@ -118,21 +118,21 @@ def _file_names(version: Version, action: str) -> tuple[str, str]:
 
 
 @cache
+def _message_type(version: Version, action: str, response: bool) -> type[msgspec.Struct]:
+    request_name, response_name = _file_names(version, action)
+    schema = _schema_file(version, response_name if response else request_name)
+    if schema is None:
+        raise UnknownAction(action)
+    suffix = "Response" if response else "Request"
+    return _Builder(schema, f"V{version.replace('.', '')}").struct(schema, f"{action}{suffix}")
+
+
 def request_type(version: Version, action: str) -> type[msgspec.Struct]:
-    name, _ = _file_names(version, action)
-    schema = _schema_file(version, name)
-    if schema is None:
-        raise UnknownAction(action)
-    return _Builder(schema, f"V{version.replace('.', '')}").struct(schema, f"{action}Request")
+    return _message_type(version, action, False)
 
 
-@cache
 def response_type(version: Version, action: str) -> type[msgspec.Struct]:
-    _, name = _file_names(version, action)
-    schema = _schema_file(version, name)
-    if schema is None:
-        raise UnknownAction(action)
-    return _Builder(schema, f"V{version.replace('.', '')}").struct(schema, f"{action}Response")
+    return _message_type(version, action, True)
 
 
 def known_action(version: Version, action: str) -> bool:

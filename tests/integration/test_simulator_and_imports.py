@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -39,6 +40,12 @@ async def wait_for(predicate, limit: float = 20.0) -> None:  # type: ignore[no-u
     raise AssertionError("not reached in time")
 
 
+async def drawing_more_than(api: Any, station_id: str, watts: float) -> bool:
+    """An active session on the station whose latest power reading is above ``watts``."""
+    rows = (await api.get("/api/v1/sessions", params={"status": "active", "station_id": station_id})).json()
+    return bool(rows) and rows[0]["power_w"] is not None and float(rows[0]["power_w"]) > watts
+
+
 @pytest.mark.parametrize("version", ["1.6", "2.0.1"])
 async def test_a_simulated_station_charges_and_obeys_a_profile_after_a_delay(server: Server, version: str) -> None:
     station = await server.new_station("SIM")
@@ -52,10 +59,7 @@ async def test_a_simulated_station_charges_and_obeys_a_profile_after_a_delay(ser
         async with server.api() as api:
 
             async def charging() -> bool:
-                rows = (
-                    await api.get("/api/v1/sessions", params={"status": "active", "station_id": station["id"]})
-                ).json()
-                return bool(rows) and rows[0]["power_w"] is not None and float(rows[0]["power_w"]) > 3000
+                return await drawing_more_than(api, station["id"], 3000)
 
             await wait_for(charging)
             limit = {"unit": "A", "periods": [[0, 6]], "number_phases": 3}
@@ -99,10 +103,7 @@ async def test_a_station_that_ignores_profiles_says_accepted_and_keeps_drawing(s
         async with server.api() as api:
 
             async def charging() -> bool:
-                rows = (
-                    await api.get("/api/v1/sessions", params={"status": "active", "station_id": station["id"]})
-                ).json()
-                return bool(rows) and rows[0]["power_w"] is not None and float(rows[0]["power_w"]) > 3000
+                return await drawing_more_than(api, station["id"], 3000)
 
             await wait_for(charging)
             limit = {"unit": "A", "periods": [[0, 6]]}
