@@ -169,7 +169,7 @@ def create_app(settings: Settings, handlers: Handlers | None = None) -> Litestar
 
 
 def app_from_environment() -> ASGIApp:
-    """Factory for the ASGI server (``cpo serve`` and ``granian --factory``): settings from CPO_*."""
+    """Factory for the ASGI server (``cpo serve`` and ``uvicorn --factory``): settings from CPO_*."""
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_json)
     return with_ocpp(create_app(settings))

@@ -61,6 +61,9 @@ class OcppSettings:
     """A node silent this long is dead: its stations show offline everywhere."""
     call_timeout_seconds: float = 30.0
     max_frame_bytes: int = 1_000_000
+    """Larger frames get a CallError; frames over four times this close the connection (1009)."""
+    ping_seconds: float = 60.0
+    """Websocket ping interval and pong deadline: a station that misses a pong is disconnected (0: off)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,5 +216,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             node_timeout_seconds=number("OCPP_NODE_TIMEOUT_SECONDS", 30.0),
             call_timeout_seconds=number("OCPP_CALL_TIMEOUT_SECONDS", 30.0),
             max_frame_bytes=integer("OCPP_MAX_FRAME_BYTES", 1_000_000, 1024, 64_000_000),
+            ping_seconds=number("OCPP_PING_SECONDS", 60.0),
         ),
     )

@@ -54,7 +54,9 @@ class ClientCertificatePort:
         self._server = await serve(
             self._handle, self.host, self.tls.client_port, ssl=server_context(self.tls),
             process_request=self._check, select_subprotocol=self._subprotocol, reuse_port=True,
-            ping_interval=30, ping_timeout=60,
+            ping_interval=self.gateway.settings.ping_seconds or None,
+            ping_timeout=self.gateway.settings.ping_seconds or None,
+            compression=None, max_size=4 * self.gateway.settings.max_frame_bytes,
         )  # fmt: skip
 
     async def stop(self) -> None:

@@ -116,7 +116,7 @@ def platform(stations: int, home: Path) -> Iterator[tuple[Platform, str]]:
 
 
 def worker_rss(server: Platform) -> int:
-    """Resident memory of the processes that serve (the Granian workers, not PostgreSQL)."""
+    """Resident memory of the processes that serve (the server workers, not PostgreSQL)."""
     parent = psutil.Process(server.process.pid)
     return sum(p.memory_info().rss for p in [parent, *parent.children(recursive=True)] if "postgres" not in p.name())
 

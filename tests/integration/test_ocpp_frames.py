@@ -210,3 +210,30 @@ async def test_random_frames_never_crash_hang_or_half_write(server: Server, batc
         await ws.send('[2, "still-here", "Heartbeat", {}]')
         answer = json.loads(await asyncio.wait_for(ws.recv(), 5))
         assert answer[:2] == [3, "still-here"]
+
+
+async def test_a_connection_that_stops_answering_websocket_pings_is_dropped(
+    module_db_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    # Pings every second; the OCPP-level probe is pushed far out, so only the websocket ping can find it.
+    pinging = start_server(
+        tmp_path_factory.mktemp("pings"), module_db_url, CPO_OCPP_PING_SECONDS="1", CPO_OCPP_PROBE_SECONDS="600"
+    )
+    try:
+        station, alive = await pinging.new_station(), await pinging.new_station()
+        async with raw_socket(pinging, station) as ws, connect(pinging, alive) as cp:
+            await ws.send('[2, "boot", "BootNotification", {"chargePointVendor": "V", "chargePointModel": "M"}]')
+            await ws.recv()
+            await cp.call(call.BootNotification(charge_point_vendor="V", charge_point_model="M"))
+            ws.transport.pause_reading()  # TCP stays up, but no pong ever comes back
+            async with pinging.api() as api:
+                deadline = asyncio.get_running_loop().time() + 15
+                while (await api.get(f"/api/v1/stations/{station['id']}/status")).json()["online"]:
+                    assert asyncio.get_running_loop().time() < deadline, "a station that ignores pings still shows online"
+                    await asyncio.sleep(0.25)
+                # the station whose websocket answers pings (and sends nothing else) stays connected
+                await asyncio.sleep(2.5)
+                assert (await api.get(f"/api/v1/stations/{alive['id']}/status")).json()["online"] is True
+            ws.transport.resume_reading()
+    finally:
+        assert pinging.platform.stop() == 0
