@@ -231,8 +231,8 @@ class Gateway:
                 log.exception("node beat failed")
 
     async def _probe(self, connection: StationConnection) -> None:
-        """Is a quiet station still there? Through ASGI we cannot send websocket pings, so ask at the OCPP
-        level: any answer, even a CallError, proves the link; none within the call timeout, and we hang up."""
+        """Is a quiet station still there? Websocket pings prove the socket; this asks the station's OCPP
+        stack: any answer, even a CallError, proves it; none within the call timeout, and we hang up."""
         connection.probing = True
         try:
             await connection.call(

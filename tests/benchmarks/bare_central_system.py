@@ -6,6 +6,7 @@ Usage: python -m tests.benchmarks.bare_central_system PORT
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import sys
 from datetime import UTC, datetime
@@ -38,11 +39,20 @@ class CentralSystemSide(ChargePoint):
 
 async def handle(websocket: Any) -> None:
     identity = websocket.request.path.rsplit("/", 1)[-1]
-    await CentralSystemSide(identity, websocket).start()
+    with contextlib.suppress(websockets.ConnectionClosed):
+        await CentralSystemSide(identity, websocket).start()
 
 
 async def main(port: int) -> None:
-    async with websockets.serve(handle, "127.0.0.1", port, subprotocols=["ocpp1.6"], ping_interval=None):  # type: ignore[list-item]
+    async with websockets.serve(
+        handle,
+        "127.0.0.1",
+        port,
+        subprotocols=["ocpp1.6"],
+        ping_interval=None,
+        # Like the platform: no per-message compression (OCPP security profile 2 forbids it anyway).
+        compression=None,
+    ):  # type: ignore[list-item]
         print("ready", flush=True)
         await asyncio.Future()
 

@@ -229,7 +229,9 @@ async def test_a_connection_that_stops_answering_websocket_pings_is_dropped(
             async with pinging.api() as api:
                 deadline = asyncio.get_running_loop().time() + 15
                 while (await api.get(f"/api/v1/stations/{station['id']}/status")).json()["online"]:
-                    assert asyncio.get_running_loop().time() < deadline, "a station that ignores pings still shows online"
+                    assert asyncio.get_running_loop().time() < deadline, (
+                        "a station that ignores pings still shows online"
+                    )
                     await asyncio.sleep(0.25)
                 # the station whose websocket answers pings (and sends nothing else) stays connected
                 await asyncio.sleep(2.5)
