@@ -213,7 +213,7 @@ def _print_report(created: list[str], refused: list[tuple[int, str]], extra: str
 
 
 def cmd_badges_import(settings: Settings, args: argparse.Namespace) -> int:
-    from cpo.charging.badges import import_badges
+    from cpo.access.badges import import_badges
 
     text = Path(args.file).read_text(encoding="utf-8-sig")
     result: list[Any] = []
@@ -225,7 +225,8 @@ def cmd_badges_import(settings: Settings, args: argparse.Namespace) -> int:
 
     _in_tenant(settings, args.tenant, load)
     report = result[0]
-    return _print_report(report.created + report.updated, report.refused, f" ({len(report.created)} new)")
+    people = f", {len(report.people_created)} new holder(s)" if report.people_created else ""
+    return _print_report(report.created + report.updated, report.refused, f" ({len(report.created)} new{people})")
 
 
 def cmd_stations_import(settings: Settings, args: argparse.Namespace) -> int:
@@ -348,7 +349,10 @@ def parser() -> argparse.ArgumentParser:
 
     badges = commands.add_parser("badges", help="badges (RFID cards and other tokens)")
     badge_commands = badges.add_subparsers(dest="badges_command", required=True, metavar="ACTION")
-    badge_import = badge_commands.add_parser("import", help="load badges from CSV (columns uid[, user_email, status])")
+    badge_import = badge_commands.add_parser(
+        "import",
+        help="load badges from CSV: uid[, token_type, status, user_email, user_name, kind, department, cost_centre, group_uid, label]",
+    )
     badge_import.add_argument("file")
     badge_import.add_argument("--tenant", help="tenant slug or name (default: the default tenant)")
     badge_import.set_defaults(run=cmd_badges_import)

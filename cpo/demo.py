@@ -9,7 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cpo.charging.models import Badge
+from cpo.access.models import Badge
+from cpo.access.tokens import uid_key
 from cpo.secrets import hash_station_password_async, new_station_password
 from cpo.sites import service
 from cpo.sites.models import Site, Station
@@ -69,10 +70,10 @@ async def prepare_demo(session: AsyncSession, tenant_id: uuid.UUID, count: int =
         else:
             continue  # the identity belongs to another tenant: leave it alone
         stations.append(DemoStation(identity, password, version))
-    for uid, status in [(uid, "valid") for uid in DEMO_BADGES] + [(BLOCKED_BADGE, "blocked")]:
+    for uid, status in [(uid, "active") for uid in DEMO_BADGES] + [(BLOCKED_BADGE, "blocked")]:
         await session.execute(
             insert(Badge)
-            .values(id=uuid.uuid4(), tenant_id=tenant_id, uid=uid, status=status, user_email=None)
-            .on_conflict_do_nothing(index_elements=["tenant_id", "uid"])
+            .values(id=uuid.uuid4(), tenant_id=tenant_id, uid=uid, uid_key=uid_key(uid), status=status)
+            .on_conflict_do_nothing(index_elements=["tenant_id", "uid_key"])
         )
     return stations

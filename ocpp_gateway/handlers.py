@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from cpo.access.service import Authorization, authorize
 from cpo.charging import presence, sessions
-from cpo.charging.badges import authorize
 from cpo.charging.meter import Reading, make_sample
 from cpo.sites.models import Station
 from ocpp_gateway.connection import StationConnection
@@ -105,10 +105,30 @@ async def status_16(gw: Gateway, conn: StationConnection, req: Any) -> dict[str,
     return {}
 
 
+def _id_tag_info(auth: Authorization) -> dict[str, Any]:
+    """OCPP 1.6 IdTagInfo: the status, and what a station may cache (expiry, the group token)."""
+    info: dict[str, Any] = {"status": auth.status("1.6")}
+    if auth.valid_to is not None:
+        info["expiryDate"] = auth.valid_to.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if auth.group_uid is not None:
+        info["parentIdTag"] = auth.group_uid
+    return info
+
+
+def _id_token_info(auth: Authorization) -> dict[str, Any]:
+    """OCPP 2.0.1 IdTokenInfoType."""
+    info: dict[str, Any] = {"status": auth.status("2.0.1")}
+    if auth.valid_to is not None:
+        info["cacheExpiryDateTime"] = auth.valid_to.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if auth.group_uid is not None:
+        info["groupIdToken"] = {"idToken": auth.group_uid, "type": "Central"}
+    return info
+
+
 async def authorize_16(gw: Gateway, conn: StationConnection, req: Any) -> dict[str, Any]:
     async with gw.sessions() as db, db.begin():
-        result = await authorize(db, conn.station.tenant_id, req.idTag)
-    return {"idTagInfo": {"status": result.status}}
+        result = await authorize(db, _ref(conn), req.idTag, datetime.now(UTC))
+    return {"idTagInfo": _id_tag_info(result)}
 
 
 async def start_16(gw: Gateway, conn: StationConnection, req: Any) -> dict[str, Any]:
@@ -116,7 +136,7 @@ async def start_16(gw: Gateway, conn: StationConnection, req: Any) -> dict[str, 
         started = await sessions.start_transaction_16(
             db, _ref(conn), req.connectorId, req.idTag, req.meterStart, _utc(req.timestamp)
         )
-    return {"transactionId": started.transaction_id, "idTagInfo": {"status": started.authorization.status}}
+    return {"transactionId": started.transaction_id, "idTagInfo": _id_tag_info(started.authorization)}
 
 
 async def stop_16(gw: Gateway, conn: StationConnection, req: Any) -> dict[str, Any]:
@@ -125,7 +145,7 @@ async def stop_16(gw: Gateway, conn: StationConnection, req: Any) -> dict[str, A
             db, _ref(conn), req.transactionId, req.meterStop, _utc(req.timestamp), req.reason, req.idTag,
             _readings_16(req.transactionData), _plain(req),
         )  # fmt: skip
-    return {"idTagInfo": {"status": auth.status}} if auth else {}
+    return {"idTagInfo": _id_tag_info(auth)} if auth else {}
 
 
 async def meter_values_16(gw: Gateway, conn: StationConnection, req: Any) -> dict[str, Any]:
@@ -196,8 +216,10 @@ async def status_201(gw: Gateway, conn: StationConnection, req: Any) -> dict[str
 
 async def authorize_201(gw: Gateway, conn: StationConnection, req: Any) -> dict[str, Any]:
     async with gw.sessions() as db, db.begin():
-        result = await authorize(db, conn.station.tenant_id, req.idToken.idToken)
-    return {"idTokenInfo": {"status": result.status}}
+        if req.idToken.type == "NoAuthorization":
+            return {"idTokenInfo": {"status": "Accepted"}}
+        result = await authorize(db, _ref(conn), req.idToken.idToken, datetime.now(UTC))
+    return {"idTokenInfo": _id_token_info(result)}
 
 
 async def transaction_event_201(gw: Gateway, conn: StationConnection, req: Any) -> dict[str, Any]:
@@ -219,7 +241,7 @@ async def transaction_event_201(gw: Gateway, conn: StationConnection, req: Any) 
     )
     async with gw.sessions() as db, db.begin():
         auth = await sessions.transaction_event_201(db, _ref(conn), event, _plain(req))
-    return {"idTokenInfo": {"status": auth.status}} if auth else {}
+    return {"idTokenInfo": _id_token_info(auth)} if auth else {}
 
 
 async def meter_values_201(gw: Gateway, conn: StationConnection, req: Any) -> dict[str, Any]:

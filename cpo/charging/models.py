@@ -61,6 +61,9 @@ class StationPresence(TenantScoped, Base):
     disconnected_at: Mapped[datetime | None]
     last_seen: Mapped[datetime | None]
     boot_at: Mapped[datetime | None]
+    local_list_version: Mapped[int | None] = mapped_column(Integer)
+    """The version of the local authorization list the station last accepted from us."""
+    local_list_synced_at: Mapped[datetime | None]
 
 
 class ConnectorState(TenantScoped, Base):
@@ -96,20 +99,6 @@ class StatusEvent(TenantScoped, Base):
     received_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 
-class Badge(UUIDPrimaryKey, TenantScoped, Timestamps, Base):
-    """An RFID card or other token that may start charging (the simple form; access rules come later)."""
-
-    __tablename__ = "badges"
-    __table_args__ = (
-        UniqueConstraint("tenant_id", "uid"),
-        CheckConstraint("status IN ('valid', 'blocked')", name="status"),
-    )
-
-    uid: Mapped[str] = mapped_column(String(36))
-    status: Mapped[str] = mapped_column(String(10), default="valid")
-    user_email: Mapped[str | None] = mapped_column(String(254))
-
-
 class ChargingSession(UUIDPrimaryKey, TenantScoped, Timestamps, Base):
     """One transaction of one station: from start to stop, with its energy."""
 
@@ -121,7 +110,13 @@ class ChargingSession(UUIDPrimaryKey, TenantScoped, Timestamps, Base):
         UniqueConstraint("station_id", "start_key"),
         Index("ix_charging_sessions_active", "tenant_id", "station_id", postgresql_where=text("status = 'active'")),
         Index("ix_charging_sessions_tenant_started", "tenant_id", "started_at"),
-        CheckConstraint("status IN ('active', 'completed')", name="status"),
+        # refused: the start was denied; kept (the station may go on and send its stop) but never active.
+        CheckConstraint("status IN ('active', 'completed', 'refused')", name="status"),
+        ForeignKeyConstraint(
+            ["tenant_id", "person_id"], ["people.tenant_id", "people.id"], ondelete="SET NULL (person_id)"
+        ),
+        Index("ix_charging_sessions_person_started", "person_id", "started_at"),
+        Index("ix_charging_sessions_badge_active", "badge_id", postgresql_where=text("status = 'active'")),
     )
 
     station_id: Mapped[uuid.UUID]
@@ -137,6 +132,13 @@ class ChargingSession(UUIDPrimaryKey, TenantScoped, Timestamps, Base):
     id_token_type: Mapped[str | None] = mapped_column(String(20))
     badge_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("badges.id", ondelete="SET NULL"))
     authorization: Mapped[str | None] = mapped_column(String(20))
+    auth_reason: Mapped[str | None] = mapped_column(String(30))
+    """Why the access decision allowed or denied the start (``rules.Reason``)."""
+    person_id: Mapped[uuid.UUID | None]
+    # Cost allocation, fixed at the start: the person's department and cost centre then, or a project.
+    department_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("groups.id", ondelete="SET NULL"))
+    cost_centre_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("groups.id", ondelete="SET NULL"))
+    project_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("groups.id", ondelete="SET NULL"))
     status: Mapped[str] = mapped_column(String(10), default="active")
     started_at: Mapped[datetime]
     stopped_at: Mapped[datetime | None]

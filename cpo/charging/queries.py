@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cpo.charging.models import Badge, ChargingSession, ConnectorState, StationPresence
+from cpo.charging.models import ChargingSession, ConnectorState, StationPresence
 from cpo.db.queries import get_scoped
 from cpo.sites.models import Station
 
@@ -54,10 +54,6 @@ async def list_sessions(
 
 async def get_session(session: AsyncSession, tenant_id: uuid.UUID, session_id: uuid.UUID) -> ChargingSession:
     return await get_scoped(session, ChargingSession, tenant_id, session_id, "session")
-
-
-async def get_badge(session: AsyncSession, tenant_id: uuid.UUID, badge_id: uuid.UUID) -> Badge:
-    return await get_scoped(session, Badge, tenant_id, badge_id, "badge")
 
 
 async def states_by_station(session: AsyncSession, tenant_id: uuid.UUID) -> dict[uuid.UUID, list[ConnectorState]]:

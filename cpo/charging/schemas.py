@@ -5,27 +5,12 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from msgspec import Meta, Struct
+from msgspec import Struct
 
 from cpo.charging.commands import Command, CommandResult
-from cpo.charging.models import Badge, ChargingSession, ConnectorState, StationPresence
-
-
-class BadgeIn(Struct, forbid_unknown_fields=True):
-    uid: Annotated[str, Meta(min_length=1, max_length=36)]
-    status: Literal["valid", "blocked"] = "valid"
-    user_email: Annotated[str, Meta(max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
-
-
-class BadgeOut(Struct):
-    id: uuid.UUID
-    uid: str
-    status: str
-    user_email: str | None
-    created_at: datetime
-    updated_at: datetime
+from cpo.charging.models import ChargingSession, ConnectorState, StationPresence
 
 
 class CommandIn(Struct, forbid_unknown_fields=True):
@@ -83,10 +68,6 @@ class SessionOut(Struct):
     power_w: Decimal | None
     soc_percent: Decimal | None
     stop_reason: str | None
-
-
-def badge_out(badge: Badge) -> BadgeOut:
-    return BadgeOut(badge.id, badge.uid, badge.status, badge.user_email, badge.created_at, badge.updated_at)
 
 
 def command_out(result: CommandResult) -> CommandOut:

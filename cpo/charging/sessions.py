@@ -14,7 +14,7 @@ from sqlalchemy import Numeric, bindparam, func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cpo.charging.badges import Authorization, authorize
+from cpo.access.service import ALLOWED_WITHOUT_TOKEN, Authorization, authorize
 from cpo.charging.meter import Reading, energy_register, power, state_of_charge
 from cpo.charging.models import OCPP16_TRANSACTION_IDS, ChargingSession, MeterSample
 from cpo.charging.presence import record_event
@@ -102,8 +102,11 @@ async def start_transaction_16(
     meter_start_wh: int,
     at: datetime,
 ) -> Started:
-    """StartTransaction: a new session with a new integer id, or the same one for a resent start."""
-    auth = await authorize(session, station.tenant_id, id_tag)
+    """StartTransaction: a new session with a new integer id, or the same one for a resent start.
+
+    A refused start still gets its id (OCPP 1.6 §5.10: the station needs one, and may go on and send its
+    stop), but the session is recorded as refused, never active.
+    """
     key = f"{connector}|{at.isoformat()}|{meter_start_wh}|{id_tag}"
     existing = (
         await session.execute(
@@ -111,7 +114,9 @@ async def start_transaction_16(
         )
     ).scalar_one_or_none()
     if existing is not None and existing.ocpp16_id is not None:
-        return Started(existing.ocpp16_id, auth)
+        # The same start again: the same id and the same answer as the first time.
+        return Started(existing.ocpp16_id, _stored_authorization(existing))
+    auth = await authorize(session, station, id_tag, at, evse_number=connector)
     number = int(await session.scalar(select(OCPP16_TRANSACTION_IDS.next_value())) or 0)
     inserted = await session.execute(
         insert(ChargingSession)
@@ -127,9 +132,8 @@ async def start_transaction_16(
             ocpp_connector_id=1,
             evse_id=await _evse_uuid(session, station, connector),
             id_tag=id_tag,
-            badge_id=auth.badge_id,
-            authorization=auth.status,
-            status="active",
+            status="active" if auth.accepted else "refused",
+            **_allocation(auth, "1.6"),
             started_at=at,
             meter_start_wh=Decimal(meter_start_wh),
             energy_wh=Decimal(0),
@@ -149,9 +153,26 @@ async def start_transaction_16(
         return Started(int(winner or 0), auth)
     charging = await session.get(ChargingSession, new_id)
     assert charging is not None
-    await _supersede(session, station, charging)
-    await emit(session, "session.started", _session_event(charging), station.tenant_id)
+    if auth.accepted:
+        await _supersede(session, station, charging)
+        await emit(session, "session.started", _session_event(charging), station.tenant_id)
+    else:
+        await record_event(
+            session, station, "StartTransaction.refused", {"session": str(new_id), "reason": auth.reason}
+        )
     return Started(number, auth)
+
+
+def _allocation(auth: Authorization, version: str) -> dict[str, Any]:
+    """What a session keeps of its authorization: the badge, the holder, and where its cost goes."""
+    return {
+        "badge_id": auth.badge_id, "authorization": auth.status(version), "auth_reason": auth.reason,
+        "person_id": auth.person_id, "department_id": auth.department_id, "cost_centre_id": auth.cost_centre_id,
+    }  # fmt: skip
+
+
+def _stored_authorization(charging: ChargingSession) -> Authorization:
+    return Authorization(charging.auth_reason or "allowed", charging.badge_id, charging.person_id)  # type: ignore[arg-type]
 
 
 async def _supersede(session: AsyncSession, station: Station, charging: ChargingSession) -> None:
@@ -186,7 +207,7 @@ async def stop_transaction_16(
     payload: dict[str, Any],
 ) -> Authorization | None:
     """StopTransaction: always acknowledged. Unknown ids and repeats are recorded, never refused."""
-    auth = await authorize(session, station.tenant_id, id_tag) if id_tag else None
+    auth = await authorize(session, station, id_tag, at) if id_tag else None
     charging = (
         await session.execute(
             select(ChargingSession)
@@ -198,12 +219,14 @@ async def stop_transaction_16(
         await record_event(session, station, "StopTransaction.unknown", payload)
         await store_readings(session, station, readings, None, None, None)
         return auth
-    if charging.status == "completed":
+    if charging.stopped_at is not None:
         same = charging.stopped_at == at and charging.meter_stop_wh == Decimal(meter_stop_wh)
         await record_event(session, station, "StopTransaction." + ("duplicate" if same else "conflicting"), payload)
         return auth
     await store_readings(session, station, readings, charging, charging.ocpp_evse_id, charging.ocpp_connector_id)
-    charging.status, charging.stopped_at = "completed", at
+    # A refused start stays refused: its stop is recorded, it never becomes a billable session.
+    charging.status = "completed" if charging.status == "active" else charging.status
+    charging.stopped_at = at
     charging.stop_reason = reason or "Local"
     charging.meter_stop_wh = Decimal(meter_stop_wh)
     charging.power_w = None
@@ -211,7 +234,8 @@ async def stop_transaction_16(
     charging.energy_wh = max(Decimal(0), charging.meter_stop_wh - start)
     if charging.meter_stop_wh < start:
         await record_event(session, station, "StopTransaction.meter_below_start", payload)
-    await emit(session, "session.completed", _session_event(charging), station.tenant_id)
+    if charging.status == "completed":
+        await emit(session, "session.completed", _session_event(charging), station.tenant_id)
     return auth
 
 
@@ -239,12 +263,6 @@ async def transaction_event_201(
     session: AsyncSession, station: Station, event: TransactionEvent, payload: dict[str, Any]
 ) -> Authorization | None:
     """TransactionEvent: upserted on (station, transactionId); seqNo spots repeats and gaps."""
-    auth = None
-    if event.id_token is not None:
-        if event.id_token_type == "NoAuthorization":  # noqa: S105 - a token type, not a password
-            auth = Authorization("Accepted")
-        else:
-            auth = await authorize(session, station.tenant_id, event.id_token)
     statement = insert(ChargingSession).values(
         id=uuid.uuid4(), tenant_id=station.tenant_id, station_id=station.id, ocpp_version="2.0.1",
         transaction_id=event.transaction_id, status="active", started_at=event.at, energy_wh=Decimal(0),
@@ -259,6 +277,12 @@ async def transaction_event_201(
         )
     ).scalar_one()
     new = charging.last_seq_no is None and charging.created_at == charging.updated_at
+    auth = None
+    if event.id_token is not None:
+        if event.id_token_type == "NoAuthorization":  # noqa: S105 - a token type, not a password
+            auth = ALLOWED_WITHOUT_TOKEN
+        else:
+            auth = await authorize(session, station, event.id_token, event.at, event.evse, ignore_session=charging.id)
     if charging.last_seq_no is not None and event.seq_no <= charging.last_seq_no:
         await record_event(session, station, "TransactionEvent.repeated_or_late", payload)
         # A late message still carries real meter values; its state changes are already superseded.
@@ -275,15 +299,21 @@ async def transaction_event_201(
         charging.evse_id = await _evse_uuid(session, station, event.evse)
     if event.connector is not None:
         charging.ocpp_connector_id = event.connector
-    if event.id_token is not None and auth is not None:
+    if event.id_token is not None and auth is not None and charging.id_tag is None:
+        # The token that started (or authorized) the transaction; a later one (stopping it) is not stored.
         charging.id_tag, charging.id_token_type = event.id_token, event.id_token_type
-        charging.badge_id, charging.authorization = auth.badge_id, auth.status
+        for name, value in _allocation(auth, "2.0.1").items():
+            setattr(charging, name, value)
+        if not auth.accepted and charging.status == "active":
+            charging.status = "refused"
+            await record_event(session, station, "TransactionEvent.refused", {"reason": auth.reason, **payload})
     if event.charging_state is not None:
         charging.charging_state = event.charging_state
     charging.offline = charging.offline or event.offline
     await store_readings(session, station, event.readings, charging, event.evse, event.connector)
-    if event.event_type == "Ended" and charging.status == "active":
-        charging.status, charging.stopped_at = "completed", event.at
+    if event.event_type == "Ended" and charging.stopped_at is None:
+        charging.status = "completed" if charging.status == "active" else charging.status
+        charging.stopped_at = event.at
         charging.stop_reason = event.stopped_reason or "Local"
         charging.power_w = None
         ends = [r for r in event.readings if energy_register(r) is not None]
@@ -291,8 +321,9 @@ async def transaction_event_201(
             charging.meter_stop_wh = energy_register(max(ends, key=lambda r: r.at))
         elif charging.meter_start_wh is not None:
             charging.meter_stop_wh = charging.meter_start_wh + charging.energy_wh
-        await emit(session, "session.completed", _session_event(charging), station.tenant_id)
-    elif new:
+        if charging.status == "completed":
+            await emit(session, "session.completed", _session_event(charging), station.tenant_id)
+    elif new and charging.status == "active":
         await emit(session, "session.started", _session_event(charging), station.tenant_id)
     return auth
 

@@ -1,8 +1,8 @@
 """Imports every model so the metadata is complete (migrations, autogenerate, tests)."""
 
+from cpo.access.models import AccessRule, Badge, LocalListEntry
 from cpo.accounts.models import Account, ApiToken, LoginSession
 from cpo.charging.models import (
-    Badge,
     ChargingSession,
     ConnectorState,
     MeterSample,
@@ -14,10 +14,12 @@ from cpo.charging.models import (
 )
 from cpo.db.base import Base
 from cpo.outbox.models import OutboxEvent
+from cpo.people.models import Group, GroupMember, Person
 from cpo.sites.models import Connector, Evse, Site, Station
 from cpo.tenants.models import Tenant
 
 __all__ = [
+    "AccessRule",
     "Account",
     "ApiToken",
     "Badge",
@@ -26,10 +28,14 @@ __all__ = [
     "Connector",
     "ConnectorState",
     "Evse",
+    "Group",
+    "GroupMember",
+    "LocalListEntry",
     "LoginSession",
     "MeterSample",
     "Node",
     "OutboxEvent",
+    "Person",
     "Site",
     "Station",
     "StationCommand",

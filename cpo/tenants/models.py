@@ -15,3 +15,5 @@ class Tenant(UUIDPrimaryKey, Timestamps, Base):
     country_code: Mapped[str | None] = mapped_column(String(2))
     party_id: Mapped[str | None] = mapped_column(String(3))
     auto_register_stations: Mapped[bool] = mapped_column(default=False)
+    one_session_per_badge: Mapped[bool] = mapped_column(default=False, server_default="false")
+    """A badge (or a group of badges sharing a group token) may run one session at a time."""

@@ -99,7 +99,7 @@ class Server:
             assert created.status_code == 201, created.text
             return dict(created.json())
 
-    async def add_badge(self, uid: str, status: str = "valid") -> None:
+    async def add_badge(self, uid: str, status: str = "active") -> None:
         async with self.api() as api:
             response = await api.post("/api/v1/badges", json={"uid": uid, "status": status})
             assert response.status_code in (201, 409), response.text

@@ -117,29 +117,37 @@ async def test_a_full_session_from_boot_to_a_priced_ready_stop(server: Server, d
 
 async def test_a_resent_start_gets_the_same_transaction_id(server: Server, db: Sessions) -> None:
     station = await server.new_station()
+    await server.add_badge("RESENT-1")
     async with connect(server, station) as cp:
         await cp.call(call.BootNotification(charge_point_vendor="V", charge_point_model="M"))
         first = await cp.call(
-            call.StartTransaction(connector_id=2, id_tag="UNKNOWN", meter_start=5, timestamp="2026-11-27T10:00:00Z")
+            call.StartTransaction(connector_id=2, id_tag="RESENT-1", meter_start=5, timestamp="2026-11-27T10:00:00Z")
         )
         again = await cp.call(
-            call.StartTransaction(connector_id=2, id_tag="UNKNOWN", meter_start=5, timestamp="2026-11-27T10:00:00Z")
+            call.StartTransaction(connector_id=2, id_tag="RESENT-1", meter_start=5, timestamp="2026-11-27T10:00:00Z")
         )
         other = await cp.call(
-            call.StartTransaction(connector_id=2, id_tag="UNKNOWN", meter_start=5, timestamp="2026-11-27T10:10:00Z")
+            call.StartTransaction(connector_id=2, id_tag="RESENT-1", meter_start=5, timestamp="2026-11-27T10:10:00Z")
+        )
+        unknown = await cp.call(
+            call.StartTransaction(connector_id=1, id_tag="UNKNOWN", meter_start=5, timestamp="2026-11-27T10:20:00Z")
         )
     assert first.transaction_id == again.transaction_id != other.transaction_id
-    assert first.id_tag_info["status"] == "Invalid", "unknown badges are not accepted, but the start is still recorded"
+    assert first.id_tag_info["status"] == again.id_tag_info["status"] == "Accepted"
     superseded = await session_of(db, first.transaction_id)
     assert superseded.status == "completed" and superseded.stop_reason == "SupersededByNewTransaction"
+    assert unknown.id_tag_info["status"] == "Invalid", "unknown badges are not accepted, but the start is recorded"
+    refused = await session_of(db, unknown.transaction_id)
+    assert refused.status == "refused" and refused.auth_reason == "unknown", "a denied start is never active"
 
 
 async def test_repeated_and_unknown_stops_are_acknowledged_and_recorded(server: Server, db: Sessions) -> None:
     station = await server.new_station()
+    await server.add_badge("STOPPER-1")
     async with connect(server, station) as cp:
         await cp.call(call.BootNotification(charge_point_vendor="V", charge_point_model="M"))
         start = await cp.call(
-            call.StartTransaction(connector_id=1, id_tag="X", meter_start=100, timestamp="2026-11-27T11:00:00Z")
+            call.StartTransaction(connector_id=1, id_tag="STOPPER-1", meter_start=100, timestamp="2026-11-27T11:00:00Z")
         )
         stop = call.StopTransaction(
             meter_stop=600, timestamp="2026-11-27T11:30:00Z", transaction_id=start.transaction_id

@@ -144,13 +144,29 @@ async def test_stations_and_badges_import_from_csv_with_a_report(server: Server,
     assert "password" in refused[0] and "exists" in refused[1] and "connector_type" in refused[3]
 
     badges = tmp_path / "badges.csv"
-    badges.write_text("uid,user_email,status\n04:a1:b2:c3,an@example.com,valid\nDEADBEEF,,blocked\n,x@example.com,\n")
+    badges.write_text(
+        "uid,user_email,user_name,kind,department,cost_centre,status\n"
+        "04:a1:b2:c3,An@Example.com,An Peeters,employee,Sales,CC-100,valid\n"
+        "DEADBEEF,,,,,,blocked\n"
+        ",x@example.com,,,,,\n"
+        "c3b2a104,an@example.com,,,,,\n"  # the same card, read in the other byte order
+        "CAFEBABE,someone,,,,,\n"
+    )
     first = await asyncio.to_thread(run_cpo, ["badges", "import", str(badges)], server.platform.env)
-    assert "created or updated: 2 (2 new)" in first.stdout and "refused line 4" in first.stderr
+    assert "created or updated: 3 (2 new, 1 new holder(s))" in first.stdout, first.stdout
+    assert "refused line 4" in first.stderr and "refused line 6" in first.stderr
     again = await asyncio.to_thread(run_cpo, ["badges", "import", str(badges)], server.platform.env)
-    assert "created or updated: 2 (0 new)" in again.stdout
+    assert "created or updated: 3 (0 new)" in again.stdout
 
     async with server.api() as api:
+        (holder,) = (await api.get("/api/v1/people", params={"user_name": "an@example.com"})).json()
+        assert holder["name"] == "An Peeters" and holder["kind"] == "employee"
+        groups = {g["id"]: g for g in (await api.get("/api/v1/groups")).json()}
+        assert groups[holder["department_id"]]["name"] == "Sales" and groups[holder["cost_centre_id"]]["kind"] == (
+            "cost_centre"
+        )
+        (card,) = (await api.get("/api/v1/badges", params={"person_id": holder["id"]})).json()
+        assert card["uid"] == "C3B2A104" and card["status"] == "active"
         stations = {s["identity"]: s for s in (await api.get("/api/v1/stations")).json()}
         evses = (await api.get(f"/api/v1/stations/{stations['IMP-001']['id']}/evses")).json()
         assert [e["ocpp_evse_id"] for e in evses] == [1, 2]

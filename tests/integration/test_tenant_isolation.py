@@ -36,7 +36,22 @@ async def build_tenant_a(client: Client, a: Tenancy, sessions: async_sessionmake
         await client.post(f"/api/v1/stations/{station['id']}/evses", json={"ocpp_evse_id": 1}, headers=a.admin)
     ).json()
     connector = (await client.post(f"/api/v1/evses/{evse['id']}/connectors", json=CONNECTOR, headers=a.admin)).json()
-    badge = (await client.post("/api/v1/badges", json={"uid": "A1B2C3"}, headers=a.admin)).json()
+    group = (await client.post("/api/v1/groups", json={"kind": "department", "name": "A dept"}, headers=a.admin)).json()
+    person = (
+        await client.post(
+            "/api/v1/people", json={"name": "A person", "email": "a@a.example", "department_id": group["id"]},
+            headers=a.admin,
+        )
+    ).json()  # fmt: skip
+    badge = (
+        await client.post("/api/v1/badges", json={"uid": "A1B2C3", "person_id": person["id"]}, headers=a.admin)
+    ).json()
+    rule = (
+        await client.post(
+            "/api/v1/access-rules", json={"name": "A hours", "person_id": person["id"], "windows": ["mon-fri 07:00-19:00"]},
+            headers=a.admin,
+        )
+    ).json()  # fmt: skip
     async with sessions() as session, session.begin():
         token_id = (await session.execute(select(ApiToken.id).where(ApiToken.tenant_id == a.id))).scalars().first()
         row = await session.get(Station, uuid.UUID(station["id"]))
@@ -47,7 +62,7 @@ async def build_tenant_a(client: Client, a: Tenancy, sessions: async_sessionmake
         ).scalar_one()
     return {
         "site": site, "station": station, "evse": evse, "connector": connector, "token_id": str(token_id),
-        "badge": badge, "session_id": str(charging_id),
+        "badge": badge, "session_id": str(charging_id), "person": person, "group": group, "rule": rule,
     }  # fmt: skip
 
 
@@ -65,7 +80,9 @@ async def test_every_endpoint_keeps_tenant_b_out_of_tenant_a(
 ) -> None:
     a = await build_tenant_a(client, tenant_a, sessions)
     site, station, evse, connector = a["site"], a["station"], a["evse"], a["connector"]
-    a_ids = {site["id"], station["id"], evse["id"], connector["id"], a["token_id"], a["badge"]["id"], a["session_id"]}
+    person, group, rule = a["person"], a["group"], a["rule"]
+    a_ids = {site["id"], station["id"], evse["id"], connector["id"], a["token_id"], a["badge"]["id"], a["session_id"],
+             person["id"], group["id"], rule["id"]}  # fmt: skip
     b = tenant_b.admin
     site_b = SITE | {"name": "B's"}
 
@@ -108,6 +125,21 @@ async def test_every_endpoint_keeps_tenant_b_out_of_tenant_a(
         ("POST", "/api/v1/badges"): ("/api/v1/badges", {"uid": "A1B2C3"}, 201),
         ("PUT", "/api/v1/badges/{badge_id:uuid}"): (f"/api/v1/badges/{a['badge']['id']}", {"uid": "FF"}, 404),
         ("DELETE", "/api/v1/badges/{badge_id:uuid}"): (f"/api/v1/badges/{a['badge']['id']}", None, 404),
+        ("GET", "/api/v1/badges/{badge_id:uuid}"): (f"/api/v1/badges/{a['badge']['id']}", None, 404),
+        ("POST", "/api/v1/badges/{badge_id:uuid}/{action:str}"): (f"/api/v1/badges/{a['badge']['id']}/block", None, 404),
+        ("GET", "/api/v1/people"): ("/api/v1/people", None, "list"),
+        ("POST", "/api/v1/people"): ("/api/v1/people", {"name": "B's", "department_id": group["id"]}, 400),
+        ("GET", "/api/v1/people/{person_id:uuid}"): (f"/api/v1/people/{person['id']}", None, 404),
+        ("PUT", "/api/v1/people/{person_id:uuid}"): (f"/api/v1/people/{person['id']}", {"name": "x", "email": "x@b.example"}, 404),
+        ("POST", "/api/v1/people/{person_id:uuid}/{action:str}"): (f"/api/v1/people/{person['id']}/block", None, 404),
+        ("GET", "/api/v1/groups"): ("/api/v1/groups", None, "list"),
+        ("POST", "/api/v1/groups"): ("/api/v1/groups", {"kind": "department", "name": "A dept"}, 201),
+        ("PUT", "/api/v1/groups/{group_id:uuid}"): (f"/api/v1/groups/{group['id']}", {"kind": "department", "name": "x"}, 404),
+        ("GET", "/api/v1/access-rules"): ("/api/v1/access-rules", None, "list"),
+        ("POST", "/api/v1/access-rules"): ("/api/v1/access-rules", {"name": "x", "person_id": person["id"]}, 404),
+        ("GET", "/api/v1/access-rules/{rule_id:uuid}"): (f"/api/v1/access-rules/{rule['id']}", None, 404),
+        ("PUT", "/api/v1/access-rules/{rule_id:uuid}"): (f"/api/v1/access-rules/{rule['id']}", {"name": "x", "group_id": group["id"]}, 404),
+        ("DELETE", "/api/v1/access-rules/{rule_id:uuid}"): (f"/api/v1/access-rules/{rule['id']}", None, 404),
     }  # fmt: skip
     # A new endpoint must be added here before this test passes again.
     assert set(cases) == api_routes(app)
@@ -115,7 +147,9 @@ async def test_every_endpoint_keeps_tenant_b_out_of_tenant_a(
     pages = (
         ("site", f"/api/v1/sites/{site['id']}"), ("station", f"/api/v1/stations/{station['id']}"),
         ("evse", f"/api/v1/evses/{evse['id']}"), ("connector", f"/api/v1/connectors/{connector['id']}"),
-        ("badge", "/api/v1/badges"), ("session", f"/api/v1/sessions/{a['session_id']}"))  # fmt: skip
+        ("badge", "/api/v1/badges"), ("session", f"/api/v1/sessions/{a['session_id']}"),
+        ("person", f"/api/v1/people/{person['id']}"), ("group", "/api/v1/groups"),
+        ("rule", f"/api/v1/access-rules/{rule['id']}"))  # fmt: skip
     before = {k: (await client.get(p, headers=tenant_a.admin)).json() for k, p in pages}
 
     for (method, _), (path, body, expected) in cases.items():

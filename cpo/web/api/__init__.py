@@ -6,7 +6,8 @@ from litestar import Router
 from litestar.di import Provide
 
 from cpo.web.api.accounts import TenantController, TokenController
-from cpo.web.api.charging import BadgeController, SessionController, StationLiveController
+from cpo.web.api.charging import SessionController, StationLiveController
+from cpo.web.api.people import AccessRuleController, BadgeController, GroupController, PersonController
 from cpo.web.api.sites import ConnectorController, EvseController, SiteController, StationController
 from cpo.web.deps import provide_principal
 from cpo.web.problems import API_EXCEPTION_HANDLERS
@@ -17,7 +18,8 @@ def api_router() -> Router:
         path="/api/v1",
         route_handlers=[
             SiteController, StationController, EvseController, ConnectorController, TokenController, TenantController,
-            StationLiveController, SessionController, BadgeController,
+            StationLiveController, SessionController, BadgeController, PersonController, GroupController,
+            AccessRuleController,
         ],
         dependencies={"principal": Provide(provide_principal)},
         exception_handlers=API_EXCEPTION_HANDLERS,

@@ -1,0 +1,1 @@
+"""People (employees, visitors, externals) and their groups: departments, cost centres, customer projects."""
