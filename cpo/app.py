@@ -28,8 +28,9 @@ from litestar.template.config import TemplateConfig
 from swagger_ui_bundle import swagger_ui_path
 
 import cpo
+from cpo.access import local_lists
 from cpo.logs import configure_logging
-from cpo.outbox.dispatcher import Handlers
+from cpo.outbox.dispatcher import Event, Handlers
 from cpo.runtime import Runtime
 from cpo.settings import Settings, load_settings
 from cpo.web.access_log import access_log_middleware
@@ -73,9 +74,27 @@ def not_found(request: Request[Any, Any, Any], exc: NotFoundException) -> Respon
     return Response("Not found", status_code=HTTP_404_NOT_FOUND, media_type=MediaType.TEXT)
 
 
-def outbox_handlers() -> Handlers:
+LIST_TOPICS = ("badge.changed", "person.created", "person.updated", "access_rule.changed")
+SETTLED = {"updated", "in step", "unsupported", "offline"}
+
+
+def outbox_handlers(state: State, settings: Settings) -> Handlers:
     """Consumers of outbox events, by topic. Areas and transports register theirs here."""
-    return {}
+
+    async def sync_local_lists(event: Event) -> None:
+        """A badge, a person or a rule changed: every connected station of the tenant gets its list updated."""
+        gateway = getattr(state, "gateway", None)
+        if gateway is None:
+            raise RuntimeError("the OCPP gateway is not running yet")
+        if event.tenant_id is None:
+            return
+        outcomes = await local_lists.sync_tenant(state.runtime.sessions, gateway, event.tenant_id)
+        if unsettled := {k: v for k, v in outcomes.items() if k not in SETTLED}:
+            raise RuntimeError(f"local lists to send again: {unsettled}")
+
+    if not settings.ocpp.local_lists:
+        return {}
+    return {topic: [sync_local_lists] for topic in LIST_TOPICS}
 
 
 def tune_garbage_collector() -> None:
@@ -99,7 +118,7 @@ def create_app(settings: Settings, handlers: Handlers | None = None) -> Litestar
     async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
         runtime = await Runtime.start(
             settings,
-            handlers if handlers is not None else outbox_handlers(),
+            handlers if handlers is not None else outbox_handlers(app.state, settings),
             migrate_schema=settings.database.migrate_on_start,
         )
         app.state.runtime = runtime

@@ -64,6 +64,8 @@ class OcppSettings:
     """Larger frames get a CallError; frames over four times this close the connection (1009)."""
     ping_seconds: float = 60.0
     """Websocket ping interval and pong deadline: a station that misses a pong is disconnected (0: off)."""
+    local_lists: bool = True
+    """Keep stations' local authorization lists in step with badges (SendLocalList)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,5 +219,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             call_timeout_seconds=number("OCPP_CALL_TIMEOUT_SECONDS", 30.0),
             max_frame_bytes=integer("OCPP_MAX_FRAME_BYTES", 1_000_000, 1024, 64_000_000),
             ping_seconds=number("OCPP_PING_SECONDS", 60.0),
+            local_lists=flag("OCPP_LOCAL_LISTS", True),
         ),
     )

@@ -56,6 +56,7 @@ class StationConnection:
     last_seen: float = field(default_factory=time.monotonic)
     closed: bool = False
     probing: bool = False
+    local_list_checked: bool = False
     # Jittered, so stations that connected together do not all come due for a write in the same beat.
     last_seen_stored: datetime = field(
         default_factory=lambda: datetime.now(UTC) - timedelta(seconds=random.uniform(0, 60))

@@ -21,6 +21,7 @@ import msgspec
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from cpo.access import local_lists
 from cpo.charging import presence
 from cpo.charging.commands import Command, CommandResult, CommandStatus
 from cpo.charging.models import StationCommand, StationPresence
@@ -134,6 +135,9 @@ class Gateway:
         """The life of one connection, whatever websocket server carries it."""
         await self.register(connection)
         worker = asyncio.create_task(self.work(connection), name=f"ocpp-{connection.station.identity}")
+        if connection.registration_status == "Accepted":
+            # OCPP-J §5.4: a station need not boot when it reconnects; check its list once it has settled.
+            self._spawn(self._check_local_list(connection, delay=5.0), "ocpp-local-list")
         try:
             async for raw in incoming:
                 await self.receive(connection, raw)
@@ -176,6 +180,8 @@ class Gateway:
                 continue
             with contextlib.suppress(Exception):
                 await connection.send(frames.encode_result(call.message_id, answer))
+            if call.action == "BootNotification" and answer.get("status") == "Accepted":
+                self._spawn(self._check_local_list(connection), "ocpp-local-list")
 
     async def handle(self, connection: StationConnection, call: Call) -> dict[str, Any]:
         handlers = HANDLERS[connection.version]
@@ -245,6 +251,17 @@ class Gateway:
             await connection.close(1001)
         finally:
             connection.probing = False
+
+    async def _check_local_list(self, connection: StationConnection, delay: float = 0.0) -> None:
+        """Once per connection: is the station's local list the one we last sent? If not, send it."""
+        if not self.settings.local_lists:
+            return
+        await asyncio.sleep(delay)
+        if connection.local_list_checked or connection.closed:
+            return
+        connection.local_list_checked = True
+        outcome = await local_lists.after_connect(self.sessions, self, connection.station.id)
+        log.debug("local list checked", extra={"station": connection.station.identity, "outcome": outcome})
 
     async def _replaced_elsewhere(self, db: AsyncSession) -> list[StationConnection]:
         """Local sockets whose station has since connected again (maybe to another node)."""

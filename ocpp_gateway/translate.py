@@ -117,10 +117,7 @@ def _v16(command: Command) -> tuple[str, dict[str, Any]]:
                 {"connectorId": connector or 0, "duration": a.get("duration", 3600), "chargingRateUnit": a.get("unit")}
             )
         case "send_local_list":
-            entries = [
-                {"idTag": e["id_tag"], "idTagInfo": {"status": e.get("status", "Accepted")}}
-                for e in a.get("entries", [])
-            ]
+            entries = [_list_entry_16(e) for e in a.get("entries", [])]
             return "SendLocalList", {
                 "listVersion": a.get("version"), "updateType": a.get("update_type", "Full"),
                 "localAuthorizationList": entries,
@@ -134,6 +131,25 @@ def _v16(command: Command) -> tuple[str, dict[str, Any]]:
         case "raw":
             return str(a.get("action")), dict(a.get("payload") or {})
     raise InvalidInput("name", f"unknown command {command.name}")
+
+
+def _list_entry_16(entry: dict[str, Any]) -> dict[str, Any]:
+    """OCPP 1.6 §7.2 AuthorizationData; without idTagInfo a differential update removes the entry."""
+    if entry.get("remove"):
+        return {"idTag": entry["id_tag"]}
+    info = _drop_none({"status": entry.get("status", "Accepted"), "expiryDate": entry.get("expires_at"),
+                       "parentIdTag": entry.get("group")})  # fmt: skip
+    return {"idTag": entry["id_tag"], "idTagInfo": info}
+
+
+def _list_entry_201(entry: dict[str, Any]) -> dict[str, Any]:
+    token = {"idToken": entry["id_tag"], "type": entry.get("type") or "ISO14443"}
+    if entry.get("remove"):
+        return {"idToken": token}
+    group = {"idToken": entry["group"], "type": "Central"} if entry.get("group") else None
+    info = _drop_none({"status": entry.get("status", "Accepted"), "cacheExpiryDateTime": entry.get("expires_at"),
+                       "groupIdToken": group})  # fmt: skip
+    return {"idToken": token, "idTokenInfo": info}
 
 
 def _integer(value: Any, field: str) -> int:
@@ -186,13 +202,7 @@ def _v201(command: Command) -> tuple[str, dict[str, Any]]:
                 {"evseId": evse or 0, "duration": a.get("duration", 3600), "chargingRateUnit": a.get("unit")}
             )
         case "send_local_list":
-            entries = [
-                {
-                    "idToken": {"idToken": e["id_tag"], "type": "ISO14443"},
-                    "idTokenInfo": {"status": e.get("status", "Accepted")},
-                }
-                for e in a.get("entries", [])
-            ]
+            entries = [_list_entry_201(e) for e in a.get("entries", [])]
             return "SendLocalList", {
                 "versionNumber": a.get("version"), "updateType": a.get("update_type", "Full"),
                 "localAuthorizationList": entries,

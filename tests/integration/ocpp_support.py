@@ -30,9 +30,32 @@ def basic(user: str, password: str) -> str:
 
 
 class Station16(ChargePoint16):
-    """A 1.6 station that accepts what the CSMS asks and remembers it."""
+    """A 1.6 station that accepts what the CSMS asks and remembers it, local authorization list included."""
 
     received: list[tuple[str, dict[str, Any]]]
+    local_list: dict[str, str]
+    list_version: int
+
+    @on("GetLocalListVersion")
+    def get_list_version(self) -> Any:
+        return result16.GetLocalListVersion(list_version=self.list_version)
+
+    @on("SendLocalList")
+    def send_local_list(self, list_version: int, update_type: str, local_authorization_list: Any = None) -> Any:
+        # OCPP 1.6 §5.15: Full replaces the list; Differential adds, changes, and removes (no idTagInfo).
+        if update_type == "Full":
+            self.local_list = {}
+        for entry in local_authorization_list or []:
+            if entry.get("id_tag_info"):
+                self.local_list[entry["id_tag"]] = entry["id_tag_info"]["status"]
+            else:
+                self.local_list.pop(entry["id_tag"], None)
+        self.list_version = list_version
+        return result16.SendLocalList(status="Accepted")
+
+    def local_authorize(self, id_tag: str) -> str:
+        """What this station decides alone, offline: its list, else unknown."""
+        return self.local_list.get(id_tag, "Unknown")
 
     @on("RemoteStartTransaction")
     def remote_start(self, id_tag: str, **kwargs: Any) -> Any:
@@ -133,6 +156,7 @@ async def connect(
         cls = Station16 if version == "1.6" else Station201
         cp = cls(identity, ws)
         cp.received = []
+        cp.local_list, cp.list_version = {}, 0
         task = asyncio.create_task(cp.start())
         try:
             yield cp

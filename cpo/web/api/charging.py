@@ -60,7 +60,7 @@ class SessionController(Controller):
         self,
         db: AsyncSession,
         principal: Principal,
-        status: Literal["active", "completed"] | None = None,
+        status: Literal["active", "completed", "refused"] | None = None,
         station_id: uuid.UUID | None = None,
         since: datetime | None = None,
         limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,

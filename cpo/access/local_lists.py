@@ -1,0 +1,230 @@
+"""Stations' local authorization lists kept in step with badges, so an offline station refuses a blocked one.
+
+OCPP 1.6 §3.5.3 and §5.15 (2.0.1 D01): the CSMS sends the list (Full) or its changes (Differential) with
+a version number; the station keeps both. We remember what each station accepted (``local_list_entries``
+and the version in ``station_presence``) and send only the difference. A station that does not support
+local lists says so once (NotSupported, or no handler at all) and is left alone until it reconnects.
+
+Weekly hours and quotas cannot be written into a local list: offline, a station applies only what the list
+says (the badge's status and whether it may charge at this site at all).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import delete, select, text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from cpo.access.models import AccessRule, Badge, LocalListEntry
+from cpo.charging.commands import ChargerCommands, Command
+from cpo.charging.models import StationPresence
+from cpo.db.base import utcnow
+from cpo.people.models import GroupMember, Person
+from cpo.sites.models import Station
+
+log = logging.getLogger("cpo.access")
+UNSUPPORTED = -1
+"""``local_list_version`` of a station that has no local list."""
+CHUNK = 250
+"""Entries per SendLocalList message (stations cap it: SendLocalListMaxLength)."""
+ACTOR = "system:local-list"
+
+
+@dataclass(frozen=True, slots=True)
+class ListEntry:
+    uid: str
+    token_type: str
+    status: str
+    """OCPP 1.6 AuthorizationStatus: Accepted, Blocked, Expired or Invalid."""
+    expires_at: datetime | None = None
+    group_uid: str | None = None
+
+    def to_command(self) -> dict[str, Any]:
+        expires = self.expires_at.astimezone(UTC).isoformat().replace("+00:00", "Z") if self.expires_at else None
+        return {"id_tag": self.uid, "type": self.token_type, "status": self.status, "expires_at": expires,
+                "group": self.group_uid}  # fmt: skip
+
+
+def _held(entry: LocalListEntry) -> ListEntry:
+    return ListEntry(entry.uid, entry.token_type, entry.status, entry.expires_at, entry.group_uid)
+
+
+async def desired_entries(session: AsyncSession, station: Station, now: datetime) -> dict[str, ListEntry]:
+    """What this station's list should say about every badge of its tenant."""
+    tenant_id = station.tenant_id
+    badge_rows = (
+        await session.execute(
+            select(Badge, Person.status, Person.department_id, Person.cost_centre_id)
+            .outerjoin(Person, Person.id == Badge.person_id)
+            .where(Badge.tenant_id == tenant_id, Badge.token_type.in_(("ISO14443", "ISO15693", "KeyCode", "Local")))
+        )
+    ).all()
+    rules = (await session.execute(select(AccessRule).where(AccessRule.tenant_id == tenant_id))).scalars().all()
+    by_subject: dict[uuid.UUID, list[AccessRule]] = defaultdict(list)
+    for rule in rules:
+        by_subject[rule.person_id or rule.group_id].append(rule)  # type: ignore[index]
+    groups: dict[uuid.UUID, set[uuid.UUID]] = defaultdict(set)
+    if rules:
+        members = await session.execute(
+            select(GroupMember.person_id, GroupMember.group_id).where(GroupMember.tenant_id == tenant_id)
+        )
+        for person_id, group_id in members:
+            groups[person_id].add(group_id)
+    entries: dict[str, ListEntry] = {}
+    for badge, person_status, department_id, cost_centre_id in badge_rows:
+        if badge.status == "blocked" or person_status in ("blocked", "inactive"):
+            status = "Blocked"
+        elif badge.status == "expired" or (badge.valid_to is not None and badge.valid_to <= now):
+            status = "Expired"
+        elif badge.valid_from is not None and badge.valid_from > now:
+            status = "Invalid"
+        else:
+            subjects = {badge.person_id, department_id, cost_centre_id} | groups.get(badge.person_id, set())  # type: ignore[arg-type]
+            applying = [rule for subject in subjects if subject for rule in by_subject.get(subject, [])]
+            here = any(rule.site_ids is None or station.site_id in rule.site_ids for rule in applying)
+            status = "Accepted" if not applying or here else "Invalid"
+        entries[badge.uid] = ListEntry(badge.uid, badge.token_type, status, badge.valid_to, badge.group_uid)
+    return entries
+
+
+def changes_between(held: Mapping[str, ListEntry], desired: Mapping[str, ListEntry]) -> list[dict[str, Any]]:
+    """A differential update: new and changed entries, and removals for what is no longer wanted."""
+    changed = [entry.to_command() for uid, entry in sorted(desired.items()) if held.get(uid) != entry]
+    removed = [
+        {"id_tag": uid, "type": held[uid].token_type, "remove": True} for uid in sorted(held) if uid not in desired
+    ]
+    return changed + removed
+
+
+async def sync_station(
+    sessions: async_sessionmaker[AsyncSession], commands: ChargerCommands, station_id: uuid.UUID, full: bool = False
+) -> str:
+    """Bring one station's list in step; returns what happened (for logs and tests).
+
+    One update per station at a time, whichever node runs it: versions must not interleave.
+    """
+    async with sessions() as lock, lock.begin():
+        key = int.from_bytes(station_id.bytes[:8], "big", signed=True)
+        await lock.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+        return await _sync_station(sessions, commands, station_id, full)
+
+
+async def _sync_station(
+    sessions: async_sessionmaker[AsyncSession], commands: ChargerCommands, station_id: uuid.UUID, full: bool
+) -> str:
+    async with sessions() as db, db.begin():
+        presence = await db.get(StationPresence, station_id)
+        station = await db.get(Station, station_id)
+        if presence is None or station is None or not presence.online:
+            return "offline"
+        if presence.local_list_version == UNSUPPORTED:
+            return "unsupported"
+        desired = await desired_entries(db, station, utcnow())
+        held = {
+            e.uid: _held(e)
+            for e in (await db.execute(select(LocalListEntry).where(LocalListEntry.station_id == station_id))).scalars()
+        }
+        version = presence.local_list_version or 0
+    full = full or presence.local_list_version is None
+    updates = [entry.to_command() for _, entry in sorted(desired.items())] if full else changes_between(held, desired)
+    if not updates and not full:
+        return "in step"
+    chunks = [updates[i : i + CHUNK] for i in range(0, len(updates), CHUNK)] or [[]]
+    for number, chunk in enumerate(chunks):
+        version += 1
+        kind = "Full" if full and number == 0 else "Differential"
+        arguments = {"version": version, "update_type": kind, "entries": chunk}
+        result = await commands.send(station_id, Command("send_local_list", arguments), ACTOR)
+        answer = (result.response or {}).get("status") if result.status == "answered" else None
+        if answer == "VersionMismatch" and not full:
+            return await _sync_station(sessions, commands, station_id, full=True)
+        if answer == "NotSupported" or result.status == "rejected":
+            await _set_version(sessions, station_id, UNSUPPORTED, None)
+            return "unsupported"
+        if answer != "Accepted":
+            log.info(
+                "local list not updated", extra={"station_id": str(station_id), "outcome": answer or result.status}
+            )
+            return answer or result.status
+    await _set_version(sessions, station_id, version, desired)
+    return "updated"
+
+
+async def _set_version(
+    sessions: async_sessionmaker[AsyncSession],
+    station_id: uuid.UUID,
+    version: int,
+    entries: Mapping[str, ListEntry] | None,
+) -> None:
+    async with sessions() as db, db.begin():
+        presence = await db.get(StationPresence, station_id, with_for_update=True)
+        if presence is None:
+            return
+        presence.local_list_version, presence.local_list_synced_at = version, utcnow()
+        await db.execute(delete(LocalListEntry).where(LocalListEntry.station_id == station_id))
+        db.add_all(
+            LocalListEntry(tenant_id=presence.tenant_id, station_id=station_id, uid=e.uid, token_type=e.token_type,
+                           status=e.status, expires_at=e.expires_at, group_uid=e.group_uid)
+            for e in (entries or {}).values()
+        )  # fmt: skip
+
+
+async def after_connect(
+    sessions: async_sessionmaker[AsyncSession], commands: ChargerCommands, station_id: uuid.UUID
+) -> str:
+    """A station (re)connected: ask which list version it holds; a different one than ours gets a Full list."""
+    async with sessions() as db, db.begin():
+        presence = await db.get(StationPresence, station_id, with_for_update=True)
+        if presence is None:
+            return "offline"
+        if presence.local_list_version == UNSUPPORTED:
+            presence.local_list_version = None  # it may have new firmware: ask again
+        ours = presence.local_list_version
+    result = await commands.send(station_id, Command("get_local_list_version", {}), ACTOR)
+    if result.status == "rejected":
+        await _set_version(sessions, station_id, UNSUPPORTED, None)
+        return "unsupported"
+    if result.status != "answered" or result.response is None:
+        return result.status
+    theirs = result.response.get("listVersion", result.response.get("versionNumber"))
+    if theirs == UNSUPPORTED:  # OCPP 1.6 §6.29: -1 means no local list
+        await _set_version(sessions, station_id, UNSUPPORTED, None)
+        return "unsupported"
+    return await sync_station(sessions, commands, station_id, full=theirs != ours)
+
+
+async def sync_tenant(
+    sessions: async_sessionmaker[AsyncSession], commands: ChargerCommands, tenant_id: uuid.UUID, at_once: int = 20
+) -> dict[str, int]:
+    """Every connected station of the tenant; counts of outcomes. Raises if some must be retried."""
+    async with sessions() as db:
+        station_ids = list(
+            (
+                await db.execute(
+                    select(StationPresence.station_id).where(
+                        StationPresence.tenant_id == tenant_id,
+                        StationPresence.online.is_(True),
+                        StationPresence.local_list_version.is_distinct_from(UNSUPPORTED),
+                    )
+                )
+            ).scalars()
+        )
+    gate = asyncio.Semaphore(at_once)
+
+    async def one(station_id: uuid.UUID) -> str:
+        async with gate:
+            return await sync_station(sessions, commands, station_id)
+
+    outcomes = await asyncio.gather(*(one(s) for s in station_ids))
+    counts: dict[str, int] = defaultdict(int)
+    for outcome in outcomes:
+        counts[outcome] += 1
+    return dict(counts)
