@@ -1,4 +1,4 @@
-"""Hashing of secrets at rest: slow scrypt for passwords, SHA-256 for long random tokens."""
+"""Hashing of secrets at rest: argon2id for people's passwords, scrypt for stations', SHA-256 for tokens."""
 
 from __future__ import annotations
 
@@ -7,6 +7,12 @@ import base64
 import hashlib
 import hmac
 import secrets
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+# argon2id with the library's defaults (RFC 9106's second recommended option: 64 MiB, 3 passes).
+_ARGON2 = PasswordHasher()
 
 # scrypt cost: about 16 MiB and some tens of milliseconds per check, which is the point.
 _N, _R, _P = 2**14, 8, 1
@@ -43,9 +49,32 @@ def verify_password(password: str, stored: str) -> bool:
     return hmac.compare_digest(actual, _unb64(digest))
 
 
-async def hash_password_async(password: str) -> str:
-    """``hash_password`` in a worker thread: scrypt must not stall the event loop."""
-    return await asyncio.to_thread(hash_password, password)
+def hash_login_password(password: str) -> str:
+    """A person's password (UI sign-in): argon2id."""
+    return _ARGON2.hash(password)
+
+
+def verify_login_password(password: str, stored: str) -> bool:
+    """argon2id, or an scrypt hash from before argon2 (replaced at the next sign-in: ``login_hash_outdated``)."""
+    if not stored.startswith("$argon2"):
+        return verify_password(password, stored)
+    try:
+        return _ARGON2.verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def login_hash_outdated(stored: str) -> bool:
+    return not stored.startswith("$argon2") or _ARGON2.check_needs_rehash(stored)
+
+
+async def hash_login_password_async(password: str) -> str:
+    """In a worker thread: argon2 must not stall the event loop."""
+    return await asyncio.to_thread(hash_login_password, password)
+
+
+async def verify_login_password_async(password: str, stored: str) -> bool:
+    return await asyncio.to_thread(verify_login_password, password, stored)
 
 
 async def hash_station_password_async(password: str) -> str:

@@ -3,19 +3,24 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, String
+from sqlalchemy import CheckConstraint, ForeignKey, ForeignKeyConstraint, String, Uuid
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
+from cpo.accounts.roles import ROLE_CHECK
 from cpo.db.base import Base, TenantScoped, Timestamps, UUIDPrimaryKey
-
-ROLE_CHECK = "role IN ('platform_admin', 'tenant_admin', 'read_only')"
 
 
 class Account(UUIDPrimaryKey, TenantScoped, Timestamps, Base):
     """Someone who signs in to the admin UI."""
 
     __tablename__ = "accounts"
-    __table_args__ = (CheckConstraint(ROLE_CHECK, name="role"),)
+    __table_args__ = (
+        CheckConstraint(ROLE_CHECK, name="role"),
+        ForeignKeyConstraint(
+            ["tenant_id", "person_id"], ["people.tenant_id", "people.id"], ondelete="SET NULL (person_id)"
+        ),
+    )
 
     email: Mapped[str] = mapped_column(String(254), unique=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -23,6 +28,14 @@ class Account(UUIDPrimaryKey, TenantScoped, Timestamps, Base):
     role: Mapped[str] = mapped_column(String(20))
     language: Mapped[str] = mapped_column(String(5), default="en")
     active: Mapped[bool] = mapped_column(default=True)
+    site_ids: Mapped[list[uuid.UUID] | None] = mapped_column(ARRAY(Uuid))
+    """A site manager's sites."""
+    person_id: Mapped[uuid.UUID | None]
+    """The person behind the account: an employee sees their own sessions and badges."""
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    """Base32 secret of the second factor (RFC 6238), once the account confirmed a first code."""
+    totp_pending: Mapped[str | None] = mapped_column(String(64))
+    """A secret being set up, not yet confirmed."""
 
 
 class ApiToken(UUIDPrimaryKey, TenantScoped, Timestamps, Base):
@@ -34,6 +47,7 @@ class ApiToken(UUIDPrimaryKey, TenantScoped, Timestamps, Base):
     name: Mapped[str] = mapped_column(String(100))
     role: Mapped[str] = mapped_column(String(20))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    site_ids: Mapped[list[uuid.UUID] | None] = mapped_column(ARRAY(Uuid))
     prefix: Mapped[str] = mapped_column(String(16))
     expires_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]

@@ -1,4 +1,10 @@
-"""Roles and what each may do; pure rules, no I/O."""
+"""Roles and what each may do; pure rules, no I/O.
+
+A permission is ``area.read`` or ``area.write``. Areas: ``sites`` (sites, stations, EVSEs, connectors and
+commands to stations), ``people`` (people, groups, badges, access rules), ``sessions``, ``reports``,
+``tokens`` (API tokens), ``audit``, ``scim`` (provisioning by an HR system) and ``self`` (one's own
+sessions and badges). Site managers see and manage only their sites; employees only themselves.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +12,25 @@ import uuid
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from cpo.errors import Forbidden
+from cpo.errors import Forbidden, NotFound
 
-Role = Literal["platform_admin", "tenant_admin", "read_only"]
+Role = Literal[
+    "platform_admin", "tenant_admin", "site_manager", "hr_manager", "finance", "employee", "read_only", "scim"
+]  # fmt: skip
 ROLES: tuple[str, ...] = Role.__args__  # type: ignore[attr-defined]
+
+_ALL_READ = {"sites.read", "people.read", "sessions.read", "reports.read", "audit.read", "self.read"}
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "platform_admin": frozenset(),  # everything: see ``can``
+    "tenant_admin": frozenset(),
+    "site_manager": frozenset({"sites.read", "sites.write", "sessions.read", "self.read"}),
+    "hr_manager": frozenset({"people.read", "people.write", "sessions.read", "sites.read", "self.read"}),
+    "finance": frozenset(_ALL_READ),
+    "employee": frozenset({"self.read"}),
+    "read_only": frozenset(_ALL_READ - {"audit.read"}),
+    "scim": frozenset({"scim.read", "scim.write"}),
+}
+ROLE_CHECK = f"role IN ({', '.join(repr(r) for r in ROLES)})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,14 +41,29 @@ class Principal:
     role: Role
     actor: str
     """``account:<id>`` or ``token:<id>``: for audit, never personal data."""
-
-    @property
-    def can_write(self) -> bool:
-        return self.role in ("platform_admin", "tenant_admin")
+    site_ids: frozenset[uuid.UUID] | None = None
+    """A site manager's sites; None for every other role."""
+    person_id: uuid.UUID | None = None
+    """The person an employee account belongs to."""
 
     @property
     def is_platform_admin(self) -> bool:
         return self.role == "platform_admin"
+
+    @property
+    def can_write(self) -> bool:
+        return self.can("sites.write") or self.can("people.write")
+
+    def can(self, permission: str) -> bool:
+        if self.role in ("platform_admin", "tenant_admin"):
+            return not permission.startswith("scim.")
+        return permission in PERMISSIONS[self.role]
+
+    def require(self, permission: str) -> None:
+        if not self.can(permission):
+            area, _, kind = permission.partition(".")
+            verb = "see" if kind == "read" else "change"
+            raise Forbidden(f"the role {self.role} may not {verb} {area}")
 
     def require_write(self) -> None:
         if not self.can_write:
@@ -36,6 +72,14 @@ class Principal:
     def require_platform_admin(self) -> None:
         if not self.is_platform_admin:
             raise Forbidden("only a platform administrator may do this")
+
+    def sees_site(self, site_id: uuid.UUID | None) -> bool:
+        return self.site_ids is None or site_id in self.site_ids
+
+    def require_site(self, site_id: uuid.UUID | None, kind: str = "site") -> None:
+        """Outside a site manager's sites things do not exist for them (404, as for another tenant)."""
+        if not self.sees_site(site_id):
+            raise NotFound(kind, site_id)
 
     def acting_for(self, tenant_id: uuid.UUID) -> Principal:
         """A platform administrator may act within any tenant; nobody else may leave their own."""

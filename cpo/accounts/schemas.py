@@ -17,12 +17,15 @@ class TokenIn(Struct, forbid_unknown_fields=True):
     role: Role
     name: Annotated[str, Meta(min_length=1, max_length=100)] = "api"
     expires_at: datetime | None = None
+    site_ids: list[uuid.UUID] | None = None
+    """The sites of a site manager's token."""
 
 
 class TokenOut(Struct):
     id: uuid.UUID
     name: str
     role: str
+    site_ids: list[uuid.UUID] | None
     prefix: str
     created_at: datetime
     expires_at: datetime | None
@@ -56,6 +59,7 @@ def token_out(token: ApiToken) -> TokenOut:
         id=token.id,
         name=token.name,
         role=token.role,
+        site_ids=token.site_ids,
         prefix=token.prefix,
         created_at=token.created_at,
         expires_at=token.expires_at,

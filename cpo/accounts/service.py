@@ -13,12 +13,20 @@ from cpo.accounts.roles import ROLES, Principal, Role
 from cpo.db.base import utcnow
 from cpo.db.queries import flush_or_conflict, get_scoped
 from cpo.errors import InvalidInput, Unauthenticated
-from cpo.secrets import hash_password, hash_password_async, hash_token, new_secret, verify_password_async
+from cpo.secrets import (
+    hash_login_password,
+    hash_login_password_async,
+    hash_token,
+    login_hash_outdated,
+    new_secret,
+    verify_login_password_async,
+)
+from cpo.sites.models import Site
 
 TOKEN_PREFIX = "cpo_"  # noqa: S105 - a marker that makes leaked tokens easy to scan for, not a secret
 LANGUAGES = ("en", "nl")
 # Checked against when the e-mail is unknown, so a wrong e-mail costs as long as a wrong password.
-_DUMMY_HASH = hash_password("not a real password")
+_DUMMY_HASH = hash_login_password("not a real password")
 
 
 def _check_role(role: str) -> Role:
@@ -48,7 +56,7 @@ async def create_account(
         tenant_id=tenant_id,
         email=email,
         name=name or email,
-        password_hash=await hash_password_async(password),
+        password_hash=await hash_login_password_async(password),
         role=_check_role(role),
         language=language,
         active=True,
@@ -67,13 +75,29 @@ async def authenticate(session: AsyncSession, email: str, password: str) -> Acco
         await session.execute(select(Account).where(Account.email == email.strip().lower()))
     ).scalar_one_or_none()
     stored = account.password_hash if account else _DUMMY_HASH
-    if not await verify_password_async(password, stored) or account is None or not account.active:
+    if not await verify_login_password_async(password, stored) or account is None or not account.active:
         raise Unauthenticated("wrong e-mail or password")
+    if login_hash_outdated(account.password_hash):
+        account.password_hash = await hash_login_password_async(password)
     return account
 
 
+async def _sites_of_tenant(
+    session: AsyncSession, tenant_id: uuid.UUID, site_ids: list[uuid.UUID] | None
+) -> list[uuid.UUID]:
+    if not site_ids:
+        raise InvalidInput("site_ids", "a site manager needs the sites they manage")
+    found = set(
+        (await session.execute(select(Site.id).where(Site.tenant_id == tenant_id, Site.id.in_(site_ids)))).scalars()
+    )
+    if missing := set(site_ids) - found:
+        raise InvalidInput("site_ids", f"not sites of this tenant: {', '.join(sorted(map(str, missing)))}")
+    return sorted(found)
+
+
 def principal_of(account: Account) -> Principal:
-    return Principal(account.tenant_id, _check_role(account.role), f"account:{account.id}")
+    sites = frozenset(account.site_ids or ()) if account.role == "site_manager" else None
+    return Principal(account.tenant_id, _check_role(account.role), f"account:{account.id}", sites, account.person_id)
 
 
 async def start_login_session(session: AsyncSession, account: Account, hours: int) -> tuple[str, LoginSession]:
@@ -119,8 +143,15 @@ async def create_api_token(
     role: str,
     name: str = "api",
     expires_at: datetime | None = None,
+    site_ids: list[uuid.UUID] | None = None,
 ) -> tuple[str, ApiToken]:
     """A new bearer token; returns it in clear (the only time) with its stored record."""
+    if role == "site_manager":
+        site_ids = await _sites_of_tenant(session, tenant_id, site_ids)
+    elif site_ids:
+        raise InvalidInput("site_ids", "only a site manager's token is limited to sites")
+    if role == "employee":
+        raise InvalidInput("role", "employees sign in to the UI; an API token acts for no one person")
     if expires_at is not None and (expires_at.tzinfo is None or expires_at <= utcnow()):
         raise InvalidInput("expires_at", "must be a future time with a time zone (UTC: ending in Z)")
     token = TOKEN_PREFIX + new_secret()
@@ -132,6 +163,7 @@ async def create_api_token(
         token_hash=hash_token(token),
         prefix=token[: len(TOKEN_PREFIX) + 6],
         expires_at=expires_at,
+        site_ids=site_ids,
     )
     session.add(record)
     await session.flush()
@@ -148,7 +180,8 @@ async def resolve_api_token(session: AsyncSession, token: str) -> Principal:
     # Written at most once a minute per token: reads stay cheap.
     if record.last_used_at is None or now - record.last_used_at > timedelta(minutes=1):
         record.last_used_at = now
-    return Principal(record.tenant_id, _check_role(record.role), f"token:{record.id}")
+    sites = frozenset(record.site_ids or ()) if record.role == "site_manager" else None
+    return Principal(record.tenant_id, _check_role(record.role), f"token:{record.id}", sites)
 
 
 async def list_api_tokens(session: AsyncSession, tenant_id: uuid.UUID) -> list[ApiToken]:

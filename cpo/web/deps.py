@@ -7,12 +7,14 @@ from typing import Any
 
 from litestar import Request
 from litestar.datastructures import State
+from litestar.di import Provide
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cpo.accounts.roles import Principal
 from cpo.accounts.service import resolve_api_token
 from cpo.errors import Forbidden, Unauthenticated
 from cpo.runtime import Runtime
+from cpo.sites.scope import limit_to_sites
 from cpo.tenants.service import find_tenant, get_tenant
 
 TENANT_HEADER = "CPO-Tenant"
@@ -27,6 +29,24 @@ async def provide_db(state: State) -> AsyncGenerator[AsyncSession, None]:
     """A session per request; handlers own the transaction (``async with db.begin()``)."""
     async with runtime_of(state).sessions() as session:
         yield session
+
+
+async def provide_scoped_db(state: State, principal: Principal) -> AsyncGenerator[AsyncSession, None]:
+    """The API's session: a site manager's sees only their sites (``cpo.sites.scope``)."""
+    async with runtime_of(state).sessions() as session:
+        limit_to_sites(session, principal.site_ids)
+        yield session
+
+
+def guarded(area: str) -> Provide:
+    """The caller, who must hold ``area.read`` (GET) or ``area.write`` (anything else) to go on."""
+
+    async def provide(request: Request[Any, Any, Any], state: State) -> Principal:
+        principal = await provide_principal(request, state)
+        principal.require(f"{area}.read" if request.method in ("GET", "HEAD") else f"{area}.write")
+        return principal
+
+    return Provide(provide)
 
 
 async def provide_principal(request: Request[Any, Any, Any], state: State) -> Principal:

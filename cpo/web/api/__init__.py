@@ -9,7 +9,7 @@ from cpo.web.api.accounts import TenantController, TokenController
 from cpo.web.api.charging import SessionController, StationLiveController
 from cpo.web.api.people import AccessRuleController, BadgeController, GroupController, PersonController
 from cpo.web.api.sites import ConnectorController, EvseController, SiteController, StationController
-from cpo.web.deps import provide_principal
+from cpo.web.deps import provide_principal, provide_scoped_db
 from cpo.web.problems import API_EXCEPTION_HANDLERS
 
 
@@ -21,7 +21,7 @@ def api_router() -> Router:
             StationLiveController, SessionController, BadgeController, PersonController, GroupController,
             AccessRuleController,
         ],
-        dependencies={"principal": Provide(provide_principal)},
+        dependencies={"principal": Provide(provide_principal), "db": Provide(provide_scoped_db)},
         exception_handlers=API_EXCEPTION_HANDLERS,
         security=[{"BearerToken": []}],
     )  # fmt: skip

@@ -13,34 +13,33 @@ from cpo.accounts.roles import Principal
 from cpo.accounts.schemas import TenantIn, TenantOut, TokenCreated, TokenIn, TokenOut, tenant_out, token_out
 from cpo.errors import Forbidden
 from cpo.tenants import service as tenants
+from cpo.web.deps import guarded
 
 
 class TokenController(Controller):
     path = "/tokens"
     tags = ["access"]
+    dependencies = {"principal": guarded("tokens")}
 
     @get("/")
     async def list_tokens(self, db: AsyncSession, principal: Principal) -> list[TokenOut]:
-        principal.require_write()
         async with db.begin():
             return [token_out(t) for t in await service.list_api_tokens(db, principal.tenant_id)]
 
     @post("/", status_code=HTTP_201_CREATED)
     async def create_token(self, db: AsyncSession, principal: Principal, data: TokenIn) -> TokenCreated:
         """Create an API token (shown once). Nobody can mint a role above their own."""
-        principal.require_write()
         if data.role == "platform_admin":
             principal.require_platform_admin()
         async with db.begin():
             token, record = await service.create_api_token(
-                db, principal.tenant_id, data.role, data.name, data.expires_at
+                db, principal.tenant_id, data.role, data.name, data.expires_at, data.site_ids
             )
         out = token_out(record)
         return TokenCreated(**{f: getattr(out, f) for f in out.__struct_fields__}, token=token)
 
     @delete("/{token_id:uuid}", status_code=HTTP_204_NO_CONTENT)
     async def revoke_token(self, db: AsyncSession, principal: Principal, token_id: uuid.UUID) -> None:
-        principal.require_write()
         async with db.begin():
             await service.revoke_api_token(db, principal.tenant_id, token_id)
 

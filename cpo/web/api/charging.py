@@ -25,11 +25,13 @@ from cpo.charging.schemas import (
     station_status_out,
 )
 from cpo.sites import service as sites
+from cpo.web.deps import guarded
 
 
 class StationLiveController(Controller):
     path = "/stations"
     tags = ["charging"]
+    dependencies = {"principal": guarded("sites")}
 
     @get("/{station_id:uuid}/status")
     async def station_status(self, db: AsyncSession, principal: Principal, station_id: uuid.UUID) -> StationStatusOut:
@@ -43,7 +45,6 @@ class StationLiveController(Controller):
         self, db: AsyncSession, principal: Principal, state: State, station_id: uuid.UUID, data: CommandIn
     ) -> CommandOut:
         """Send a command to the station, whichever node holds it; the answer, or offline / timeout."""
-        principal.require_write()
         async with db.begin():
             await sites.get_station(db, principal.tenant_id, station_id)
         commands: ChargerCommands = state.commands
@@ -54,6 +55,7 @@ class StationLiveController(Controller):
 class SessionController(Controller):
     path = "/sessions"
     tags = ["charging"]
+    dependencies = {"principal": guarded("sessions")}
 
     @get("/")
     async def list_sessions(

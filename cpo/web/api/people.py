@@ -17,6 +17,7 @@ from cpo.accounts.roles import Principal
 from cpo.charging.commands import ChargerCommands, Command
 from cpo.people import service as people
 from cpo.people.schemas import GroupIn, GroupOut, PersonIn, PersonOut, group_out, person_out
+from cpo.web.deps import guarded
 
 
 async def _stop_all(state: State, running: list[tuple[uuid.UUID, str]], actor: str) -> None:
@@ -30,6 +31,7 @@ async def _stop_all(state: State, running: list[tuple[uuid.UUID, str]], actor: s
 class PersonController(Controller):
     path = "/people"
     tags = ["people"]
+    dependencies = {"principal": guarded("people")}
 
     @get("/")
     async def list_people(
@@ -41,7 +43,6 @@ class PersonController(Controller):
 
     @post("/", status_code=HTTP_201_CREATED)
     async def create_person(self, db: AsyncSession, principal: Principal, data: PersonIn) -> PersonOut:
-        principal.require_write()
         async with db.begin():
             person = await people.create_person(db, principal.tenant_id, data)
             return person_out(person, await people.group_ids_of(db, person.id))
@@ -56,7 +57,6 @@ class PersonController(Controller):
     async def update_person(
         self, db: AsyncSession, principal: Principal, person_id: uuid.UUID, data: PersonIn
     ) -> PersonOut:
-        principal.require_write()
         async with db.begin():
             person = await people.update_person(db, principal.tenant_id, person_id, data)
             return person_out(person, await people.group_ids_of(db, person.id))
@@ -72,7 +72,6 @@ class PersonController(Controller):
         data: BlockIn | None = None,
     ) -> PersonOut:
         """Block, deactivate or activate someone: the next Authorize anywhere sees it."""
-        principal.require_write()
         status = {"block": "blocked", "deactivate": "inactive", "activate": "active"}[action]
         async with db.begin():
             person = await people.set_person_status(db, principal.tenant_id, person_id, status)
@@ -87,6 +86,7 @@ class PersonController(Controller):
 class GroupController(Controller):
     path = "/groups"
     tags = ["people"]
+    dependencies = {"principal": guarded("people")}
 
     @get("/")
     async def list_groups(
@@ -100,7 +100,6 @@ class GroupController(Controller):
 
     @post("/", status_code=HTTP_201_CREATED)
     async def create_group(self, db: AsyncSession, principal: Principal, data: GroupIn) -> GroupOut:
-        principal.require_write()
         async with db.begin():
             return group_out(await people.create_group(db, principal.tenant_id, data))
 
@@ -108,7 +107,6 @@ class GroupController(Controller):
     async def update_group(
         self, db: AsyncSession, principal: Principal, group_id: uuid.UUID, data: GroupIn
     ) -> GroupOut:
-        principal.require_write()
         async with db.begin():
             return group_out(await people.update_group(db, principal.tenant_id, group_id, data))
 
@@ -116,6 +114,7 @@ class GroupController(Controller):
 class BadgeController(Controller):
     path = "/badges"
     tags = ["people"]
+    dependencies = {"principal": guarded("people")}
 
     @get("/")
     async def list_badges(
@@ -126,7 +125,6 @@ class BadgeController(Controller):
 
     @post("/", status_code=HTTP_201_CREATED)
     async def create_badge(self, db: AsyncSession, principal: Principal, data: BadgeIn) -> BadgeOut:
-        principal.require_write()
         async with db.begin():
             return badge_out(await badges.create_badge(db, principal.tenant_id, data))
 
@@ -139,7 +137,6 @@ class BadgeController(Controller):
     async def update_badge(
         self, db: AsyncSession, principal: Principal, badge_id: uuid.UUID, data: BadgeIn
     ) -> BadgeOut:
-        principal.require_write()
         async with db.begin():
             return badge_out(await badges.update_badge(db, principal.tenant_id, badge_id, data))
 
@@ -154,7 +151,6 @@ class BadgeController(Controller):
         data: BlockIn | None = None,
     ) -> BadgeOut:
         """Block or unblock a badge: the next Authorize at every station sees it; stations' lists follow."""
-        principal.require_write()
         async with db.begin():
             badge = await badges.set_badge_status(
                 db, principal.tenant_id, badge_id, "blocked" if action == "block" else "active"
@@ -167,7 +163,6 @@ class BadgeController(Controller):
 
     @delete("/{badge_id:uuid}", status_code=HTTP_204_NO_CONTENT)
     async def delete_badge(self, db: AsyncSession, principal: Principal, badge_id: uuid.UUID) -> None:
-        principal.require_write()
         async with db.begin():
             await badges.delete_badge(db, principal.tenant_id, badge_id)
 
@@ -175,6 +170,7 @@ class BadgeController(Controller):
 class AccessRuleController(Controller):
     path = "/access-rules"
     tags = ["people"]
+    dependencies = {"principal": guarded("people")}
 
     @get("/")
     async def list_rules(
@@ -189,7 +185,6 @@ class AccessRuleController(Controller):
 
     @post("/", status_code=HTTP_201_CREATED)
     async def create_rule(self, db: AsyncSession, principal: Principal, data: RuleIn) -> RuleOut:
-        principal.require_write()
         async with db.begin():
             return rule_out(await policies.create_rule(db, principal.tenant_id, data))
 
@@ -200,12 +195,10 @@ class AccessRuleController(Controller):
 
     @put("/{rule_id:uuid}")
     async def update_rule(self, db: AsyncSession, principal: Principal, rule_id: uuid.UUID, data: RuleIn) -> RuleOut:
-        principal.require_write()
         async with db.begin():
             return rule_out(await policies.update_rule(db, principal.tenant_id, rule_id, data))
 
     @delete("/{rule_id:uuid}", status_code=HTTP_204_NO_CONTENT)
     async def delete_rule(self, db: AsyncSession, principal: Principal, rule_id: uuid.UUID) -> None:
-        principal.require_write()
         async with db.begin():
             await policies.delete_rule(db, principal.tenant_id, rule_id)

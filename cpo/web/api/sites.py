@@ -10,6 +10,7 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cpo.accounts.roles import Principal
+from cpo.errors import Forbidden
 from cpo.sites import service
 from cpo.sites.schemas import (
     ConnectorIn,
@@ -29,7 +30,7 @@ from cpo.sites.schemas import (
     station_created,
     station_out,
 )
-from cpo.web.deps import runtime_of
+from cpo.web.deps import guarded, runtime_of
 
 
 def _ocpp_base(state: State) -> str:
@@ -39,6 +40,7 @@ def _ocpp_base(state: State) -> str:
 class SiteController(Controller):
     path = "/sites"
     tags = ["sites"]
+    dependencies = {"principal": guarded("sites")}
 
     @get("/")
     async def list_sites(self, db: AsyncSession, principal: Principal) -> list[SiteOut]:
@@ -47,7 +49,8 @@ class SiteController(Controller):
 
     @post("/", status_code=HTTP_201_CREATED)
     async def create_site(self, db: AsyncSession, principal: Principal, data: SiteIn) -> SiteOut:
-        principal.require_write()
+        if principal.site_ids is not None:
+            raise Forbidden("a site manager manages the sites given to them and creates no others")
         async with db.begin():
             return site_out(await service.create_site(db, principal.tenant_id, data))
 
@@ -58,13 +61,11 @@ class SiteController(Controller):
 
     @put("/{site_id:uuid}")
     async def update_site(self, db: AsyncSession, principal: Principal, site_id: uuid.UUID, data: SiteIn) -> SiteOut:
-        principal.require_write()
         async with db.begin():
             return site_out(await service.update_site(db, principal.tenant_id, site_id, data))
 
     @delete("/{site_id:uuid}", status_code=HTTP_204_NO_CONTENT)
     async def delete_site(self, db: AsyncSession, principal: Principal, site_id: uuid.UUID) -> None:
-        principal.require_write()
         async with db.begin():
             await service.delete_site(db, principal.tenant_id, site_id)
 
@@ -72,6 +73,7 @@ class SiteController(Controller):
 class StationController(Controller):
     path = "/stations"
     tags = ["stations"]
+    dependencies = {"principal": guarded("sites")}
 
     @get("/")
     async def list_stations(
@@ -86,7 +88,6 @@ class StationController(Controller):
         self, db: AsyncSession, principal: Principal, state: State, data: StationIn
     ) -> StationCreated:
         """Create a station. The answer holds its OCPP password: the only time it is shown."""
-        principal.require_write()
         async with db.begin():
             station, password = await service.create_station(db, principal.tenant_id, data)
         return station_created(station, _ocpp_base(state), password)
@@ -103,7 +104,6 @@ class StationController(Controller):
     async def update_station(
         self, db: AsyncSession, principal: Principal, state: State, station_id: uuid.UUID, data: StationUpdate
     ) -> StationOut:
-        principal.require_write()
         async with db.begin():
             station = await service.update_station(db, principal.tenant_id, station_id, data)
         return station_out(station, _ocpp_base(state))
@@ -111,13 +111,11 @@ class StationController(Controller):
     @post("/{station_id:uuid}/password", status_code=HTTP_201_CREATED)
     async def rotate_password(self, db: AsyncSession, principal: Principal, station_id: uuid.UUID) -> NewPassword:
         """Give the station a new OCPP password (shown once); the old one stops working."""
-        principal.require_write()
         async with db.begin():
             return NewPassword(await service.rotate_station_password(db, principal.tenant_id, station_id))
 
     @delete("/{station_id:uuid}", status_code=HTTP_204_NO_CONTENT)
     async def delete_station(self, db: AsyncSession, principal: Principal, station_id: uuid.UUID) -> None:
-        principal.require_write()
         async with db.begin():
             await service.delete_station(db, principal.tenant_id, station_id)
 
@@ -128,7 +126,6 @@ class StationController(Controller):
 
     @post("/{station_id:uuid}/evses", status_code=HTTP_201_CREATED)
     async def create_evse(self, db: AsyncSession, principal: Principal, station_id: uuid.UUID, data: EvseIn) -> EvseOut:
-        principal.require_write()
         async with db.begin():
             return evse_out(await service.create_evse(db, principal.tenant_id, station_id, data))
 
@@ -136,6 +133,7 @@ class StationController(Controller):
 class EvseController(Controller):
     path = "/evses"
     tags = ["stations"]
+    dependencies = {"principal": guarded("sites")}
 
     @get("/{evse_id:uuid}")
     async def get_evse(self, db: AsyncSession, principal: Principal, evse_id: uuid.UUID) -> EvseOut:
@@ -144,13 +142,11 @@ class EvseController(Controller):
 
     @put("/{evse_id:uuid}")
     async def update_evse(self, db: AsyncSession, principal: Principal, evse_id: uuid.UUID, data: EvseIn) -> EvseOut:
-        principal.require_write()
         async with db.begin():
             return evse_out(await service.update_evse(db, principal.tenant_id, evse_id, data))
 
     @delete("/{evse_id:uuid}", status_code=HTTP_204_NO_CONTENT)
     async def delete_evse(self, db: AsyncSession, principal: Principal, evse_id: uuid.UUID) -> None:
-        principal.require_write()
         async with db.begin():
             await service.delete_evse(db, principal.tenant_id, evse_id)
 
@@ -163,7 +159,6 @@ class EvseController(Controller):
     async def create_connector(
         self, db: AsyncSession, principal: Principal, evse_id: uuid.UUID, data: ConnectorIn
     ) -> ConnectorOut:
-        principal.require_write()
         async with db.begin():
             return connector_out(await service.create_connector(db, principal.tenant_id, evse_id, data))
 
@@ -171,6 +166,7 @@ class EvseController(Controller):
 class ConnectorController(Controller):
     path = "/connectors"
     tags = ["stations"]
+    dependencies = {"principal": guarded("sites")}
 
     @get("/{connector_id:uuid}")
     async def get_connector(self, db: AsyncSession, principal: Principal, connector_id: uuid.UUID) -> ConnectorOut:
@@ -181,12 +177,10 @@ class ConnectorController(Controller):
     async def update_connector(
         self, db: AsyncSession, principal: Principal, connector_id: uuid.UUID, data: ConnectorIn
     ) -> ConnectorOut:
-        principal.require_write()
         async with db.begin():
             return connector_out(await service.update_connector(db, principal.tenant_id, connector_id, data))
 
     @delete("/{connector_id:uuid}", status_code=HTTP_204_NO_CONTENT)
     async def delete_connector(self, db: AsyncSession, principal: Principal, connector_id: uuid.UUID) -> None:
-        principal.require_write()
         async with db.begin():
             await service.delete_connector(db, principal.tenant_id, connector_id)
