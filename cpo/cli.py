@@ -156,6 +156,7 @@ def _password(args: argparse.Namespace) -> str:
 
 def _in_tenant(settings: Settings, slug: str | None, use: Callable[[AsyncSession, Tenant], Awaitable[str]]) -> str:
     """Run ``use`` in one transaction on the migrated database, within the named (or default) tenant."""
+    from cpo.audit.capture import act_as
     from cpo.db.engine import make_engine, make_sessionmaker
     from cpo.db.migrate import upgrade
     from cpo.tenants.service import ensure_tenant, find_tenant_by_slug_or_name
@@ -167,6 +168,7 @@ def _in_tenant(settings: Settings, slug: str | None, use: Callable[[AsyncSession
         engine = make_engine(url, pool_size=1)
         try:
             async with make_sessionmaker(engine)() as session, session.begin():
+                act_as(session, "cli")
                 tenant = await (
                     find_tenant_by_slug_or_name(session, slug)
                     if slug

@@ -65,10 +65,6 @@ class Principal:
             verb = "see" if kind == "read" else "change"
             raise Forbidden(f"the role {self.role} may not {verb} {area}")
 
-    def require_write(self) -> None:
-        if not self.can_write:
-            raise Forbidden("this role may read but not change anything")
-
     def require_platform_admin(self) -> None:
         if not self.is_platform_admin:
             raise Forbidden("only a platform administrator may do this")

@@ -2,6 +2,7 @@
 
 from cpo.access.models import AccessRule, Badge, LocalListEntry
 from cpo.accounts.models import Account, ApiToken, LoginSession
+from cpo.audit.models import AuditEntry
 from cpo.charging.models import (
     ChargingSession,
     ConnectorState,
@@ -22,6 +23,7 @@ __all__ = [
     "AccessRule",
     "Account",
     "ApiToken",
+    "AuditEntry",
     "Badge",
     "Base",
     "ChargingSession",

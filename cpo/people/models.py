@@ -64,6 +64,8 @@ class Person(UUIDPrimaryKey, TenantScoped, Timestamps, Base):
     external_id: Mapped[str | None] = mapped_column(String(255))
     department_id: Mapped[uuid.UUID | None]
     cost_centre_id: Mapped[uuid.UUID | None]
+    deprovisioned_at: Mapped[datetime | None]
+    """Deleted through SCIM: inactive, and gone for the identity provider; records stay."""
     erased_at: Mapped[datetime | None]
     """Set once personal data was erased (GDPR Art. 17); the row stays as the anchor of kept records."""
 

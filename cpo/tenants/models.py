@@ -17,3 +17,9 @@ class Tenant(UUIDPrimaryKey, Timestamps, Base):
     auto_register_stations: Mapped[bool] = mapped_column(default=False)
     one_session_per_badge: Mapped[bool] = mapped_column(default=False, server_default="false")
     """A badge (or a group of badges sharing a group token) may run one session at a time."""
+    meter_sample_retention_days: Mapped[int | None]
+    """Raw meter samples of finished sessions older than this are purged (None: kept)."""
+    event_retention_days: Mapped[int | None]
+    """Station events, status history and command records older than this are purged (None: kept)."""
+    pseudonym_key: Mapped[str | None] = mapped_column(String(64))
+    """Key of the keyed hashes that replace erased personal data (GDPR Art. 4(5) pseudonymisation)."""

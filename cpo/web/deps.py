@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cpo.accounts.roles import Principal
 from cpo.accounts.service import resolve_api_token
+from cpo.audit.capture import act_as
 from cpo.errors import Forbidden, Unauthenticated
 from cpo.runtime import Runtime
 from cpo.sites.scope import limit_to_sites
@@ -35,6 +36,7 @@ async def provide_scoped_db(state: State, principal: Principal) -> AsyncGenerato
     """The API's session: a site manager's sees only their sites (``cpo.sites.scope``)."""
     async with runtime_of(state).sessions() as session:
         limit_to_sites(session, principal.site_ids)
+        act_as(session, principal.actor)
         yield session
 
 

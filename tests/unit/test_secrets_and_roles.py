@@ -30,10 +30,12 @@ def test_token_hash_is_stable_sha256() -> None:
 def test_roles() -> None:
     tenant, other = uuid.uuid4(), uuid.uuid4()
     reader = Principal(tenant, "read_only", "token:1")
+    reader.require("sites.read")
     with pytest.raises(Forbidden):
-        reader.require_write()
+        reader.require("sites.write")
     admin = Principal(tenant, "tenant_admin", "token:2")
-    admin.require_write()
+    admin.require("sites.write")
+    admin.require("people.write")
     assert admin.acting_for(tenant) == admin
     with pytest.raises(Forbidden):
         admin.acting_for(other)

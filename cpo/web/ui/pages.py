@@ -171,12 +171,12 @@ class SitePages(Controller):
 
     @get("/new")
     async def new_site(self, user: UiUser) -> Template:
-        user.principal.require_write()
+        user.require("sites.write")
         return Template("sites/form.html", context=user.context(site=None, values={}, errors={}))
 
     @post("/new")
     async def create_site(self, request: Request[Any, Any, Any], db: AsyncSession, user: UiUser) -> Template | Redirect:
-        user.principal.require_write()
+        user.require("sites.write", db)
         values = form_values(await request.form())
         try:
             data = parse_form(_site_values(values), SiteIn, checkboxes=("publish",))
@@ -209,7 +209,7 @@ class SitePages(Controller):
     async def update_site(
         self, request: Request[Any, Any, Any], db: AsyncSession, user: UiUser, site_id: uuid.UUID
     ) -> Template | Redirect:
-        user.principal.require_write()
+        user.require("sites.write", db)
         values = form_values(await request.form())
         try:
             data = parse_form(_site_values(values), SiteIn, checkboxes=("publish",))
@@ -224,7 +224,7 @@ class SitePages(Controller):
 
     @post("/{site_id:uuid}/delete")
     async def delete_site(self, db: AsyncSession, user: UiUser, site_id: uuid.UUID) -> Redirect:
-        user.principal.require_write()
+        user.require("sites.write", db)
         async with db.begin():
             await sites.delete_site(db, user.principal.tenant_id, site_id)
         return Redirect("/ui/sites")

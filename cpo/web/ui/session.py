@@ -8,10 +8,12 @@ from typing import Any
 
 from litestar import Request
 from litestar.datastructures import State
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from cpo.accounts.models import Account
 from cpo.accounts.roles import Principal
 from cpo.accounts.service import principal_of, resolve_login_session
+from cpo.audit.capture import act_as
 from cpo.errors import DomainError, Forbidden, Unauthenticated
 from cpo.web.deps import runtime_of
 from cpo.web.ui.i18n import pick_language
@@ -33,6 +35,12 @@ class UiUser:
     principal: Principal
     csrf_token: str
     lang: str
+
+    def require(self, permission: str, db: AsyncSession | None = None) -> None:
+        """May this user do it? With ``db``, the changes that session makes are audited as theirs."""
+        self.principal.require(permission)
+        if db is not None:
+            act_as(db, self.principal.actor)
 
     def context(self, **values: Any) -> dict[str, Any]:
         """Template context every page gets."""

@@ -61,14 +61,14 @@ class StationPages(Controller):
 
     @get("/stations/new")
     async def new_station(self, db: AsyncSession, user: UiUser, site_id: uuid.UUID | None = None) -> Template:
-        user.principal.require_write()
+        user.require("sites.write", db)
         return await self._form(db, user, {"site_id": str(site_id) if site_id else ""}, {})
 
     @post("/stations/new")
     async def create_station(
         self, request: Request[Any, Any, Any], db: AsyncSession, user: UiUser, state: State
     ) -> Template:
-        user.principal.require_write()
+        user.require("sites.write", db)
         values = form_values(await request.form())
         try:
             data = parse_form(values, StationIn)
@@ -105,7 +105,7 @@ class StationPages(Controller):
     async def update_station(
         self, request: Request[Any, Any, Any], db: AsyncSession, user: UiUser, station_id: uuid.UUID
     ) -> Redirect:
-        user.principal.require_write()
+        user.require("sites.write", db)
         data = parse_form(form_values(await request.form()), StationUpdate)
         async with db.begin():
             await sites.update_station(db, user.principal.tenant_id, station_id, data)
@@ -113,7 +113,7 @@ class StationPages(Controller):
 
     @post("/stations/{station_id:uuid}/password")
     async def rotate_password(self, db: AsyncSession, user: UiUser, state: State, station_id: uuid.UUID) -> Template:
-        user.principal.require_write()
+        user.require("sites.write", db)
         async with db.begin():
             password = await sites.rotate_station_password(db, user.principal.tenant_id, station_id)
             station = await sites.get_station(db, user.principal.tenant_id, station_id)
@@ -122,7 +122,7 @@ class StationPages(Controller):
 
     @post("/stations/{station_id:uuid}/delete")
     async def delete_station(self, db: AsyncSession, user: UiUser, station_id: uuid.UUID) -> Redirect:
-        user.principal.require_write()
+        user.require("sites.write", db)
         async with db.begin():
             await sites.delete_station(db, user.principal.tenant_id, station_id)
         return Redirect("/ui/stations")
@@ -131,7 +131,7 @@ class StationPages(Controller):
     async def add_evse(
         self, request: Request[Any, Any, Any], db: AsyncSession, user: UiUser, station_id: uuid.UUID
     ) -> Redirect:
-        user.principal.require_write()
+        user.require("sites.write", db)
         data = parse_form(form_values(await request.form(), lists=("capabilities",)), EvseIn, ("public",))
         async with db.begin():
             await sites.create_evse(db, user.principal.tenant_id, station_id, data)
@@ -148,7 +148,7 @@ class StationPages(Controller):
     async def update_evse(
         self, request: Request[Any, Any, Any], db: AsyncSession, user: UiUser, evse_id: uuid.UUID
     ) -> Redirect:
-        user.principal.require_write()
+        user.require("sites.write", db)
         data = parse_form(form_values(await request.form(), lists=("capabilities",)), EvseIn, ("public",))
         async with db.begin():
             evse = await sites.update_evse(db, user.principal.tenant_id, evse_id, data)
@@ -156,7 +156,7 @@ class StationPages(Controller):
 
     @post("/evses/{evse_id:uuid}/delete")
     async def delete_evse(self, db: AsyncSession, user: UiUser, evse_id: uuid.UUID) -> Redirect:
-        user.principal.require_write()
+        user.require("sites.write", db)
         async with db.begin():
             evse = await sites.get_evse(db, user.principal.tenant_id, evse_id)
             await sites.delete_evse(db, user.principal.tenant_id, evse_id)
@@ -166,7 +166,7 @@ class StationPages(Controller):
     async def add_connector(
         self, request: Request[Any, Any, Any], db: AsyncSession, user: UiUser, evse_id: uuid.UUID
     ) -> Redirect:
-        user.principal.require_write()
+        user.require("sites.write", db)
         data = parse_form(form_values(await request.form()), ConnectorIn)
         async with db.begin():
             await sites.create_connector(db, user.principal.tenant_id, evse_id, data)
@@ -182,7 +182,7 @@ class StationPages(Controller):
     async def update_connector(
         self, request: Request[Any, Any, Any], db: AsyncSession, user: UiUser, connector_id: uuid.UUID
     ) -> Redirect:
-        user.principal.require_write()
+        user.require("sites.write", db)
         data = parse_form(form_values(await request.form()), ConnectorIn)
         async with db.begin():
             connector = await sites.update_connector(db, user.principal.tenant_id, connector_id, data)
@@ -190,7 +190,7 @@ class StationPages(Controller):
 
     @post("/connectors/{connector_id:uuid}/delete")
     async def delete_connector(self, db: AsyncSession, user: UiUser, connector_id: uuid.UUID) -> Redirect:
-        user.principal.require_write()
+        user.require("sites.write", db)
         async with db.begin():
             connector = await sites.get_connector(db, user.principal.tenant_id, connector_id)
             await sites.delete_connector(db, user.principal.tenant_id, connector_id)
