@@ -38,6 +38,7 @@ from cpo.web.api import api_router
 from cpo.web.deps import provide_db
 from cpo.web.ops import healthz, readyz
 from cpo.web.problems import internal_error_response, problem
+from cpo.web.scim import scim_router
 from cpo.web.ui import UI_STATIC, UI_TEMPLATES, ui_router
 from cpo.web.ui.i18n import install_i18n
 from cpo.web.ui.throttle import LoginThrottle
@@ -166,6 +167,7 @@ def create_app(settings: Settings, handlers: Handlers | None = None) -> Litestar
             readyz,
             Metrics,
             api_router(),
+            scim_router(),
             ui_router(),
             create_static_files_router("/static/ui", directories=[UI_STATIC], include_in_schema=False),
             create_static_files_router(

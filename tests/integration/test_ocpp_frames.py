@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import msgspec
 import pytest
@@ -86,13 +87,13 @@ async def test_bad_frames_get_the_right_call_error_and_the_connection_lives_on(s
         assert json.loads(await ws.recv())[2]["status"] == "Accepted"
         for frame, message_id, code in CASES_16:
             await ws.send(frame)
-            answer = json.loads(await asyncio.wait_for(ws.recv(), 5))
+            answer = await next_answer(ws)
             assert answer[:3] == [4, message_id, code], (frame, answer)
             assert isinstance(answer[3], str) and isinstance(answer[4], dict)
         await ws.send('[2, "big", "DataTransfer", {"vendorId": "x", "data": "' + "y" * 1_100_000 + '"}]')
-        assert json.loads(await asyncio.wait_for(ws.recv(), 5))[:3] == [4, "big", "FormationViolation"]
+        assert (await next_answer(ws))[:3] == [4, "big", "FormationViolation"]
         await ws.send('[2, "alive", "Heartbeat", {}]')
-        assert json.loads(await ws.recv())[:2] == [3, "alive"]
+        assert (await next_answer(ws))[:2] == [3, "alive"]
 
 
 async def test_201_spells_format_violation_and_answers_unknown_message_types(server: Server) -> None:
@@ -106,7 +107,7 @@ async def test_201_spells_format_violation_and_answers_unknown_message_types(ser
                                 ('[2, "y", "Heartbeat", {"a": 1}]', [4, "y", "FormatViolation"]),
                                 ('[2, "z", "TransactionEvent", {"eventType": "Started"}]', [4, "z", "OccurrenceConstraintViolation"])):  # fmt: skip
             await ws.send(frame)
-            assert json.loads(await ws.recv())[:3] == expected
+            assert (await next_answer(ws))[:3] == expected
 
 
 async def test_a_reconnect_of_the_same_identity_replaces_the_old_socket(server: Server) -> None:
@@ -205,11 +206,19 @@ async def test_random_frames_never_crash_hang_or_half_write(server: Server, batc
             )  # fmt: skip
             if is_answer:
                 continue  # a well-formed answer to a call we never made gets no reply
-            answer = json.loads(await asyncio.wait_for(ws.recv(), 5))
+            answer = await next_answer(ws)
             assert answer[0] in (3, 4)
         await ws.send('[2, "still-here", "Heartbeat", {}]')
-        answer = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        answer = await next_answer(ws)
         assert answer[:2] == [3, "still-here"]
+
+
+async def next_answer(ws: Any) -> list[Any]:
+    """The next answer to us, passing over the platform's own calls (it checks the station's local list)."""
+    while True:
+        message = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        if message[0] != 2:
+            return list(message)
 
 
 async def test_a_connection_that_stops_answering_websocket_pings_is_dropped(
