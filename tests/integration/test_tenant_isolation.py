@@ -140,6 +140,8 @@ async def test_every_endpoint_keeps_tenant_b_out_of_tenant_a(
         ("GET", "/api/v1/access-rules/{rule_id:uuid}"): (f"/api/v1/access-rules/{rule['id']}", None, 404),
         ("PUT", "/api/v1/access-rules/{rule_id:uuid}"): (f"/api/v1/access-rules/{rule['id']}", {"name": "x", "group_id": group["id"]}, 404),
         ("DELETE", "/api/v1/access-rules/{rule_id:uuid}"): (f"/api/v1/access-rules/{rule['id']}", None, 404),
+        ("GET", "/api/v1/audit"): ("/api/v1/audit", None, "list"),
+        ("GET", "/api/v1/audit/export.csv"): ("/api/v1/audit/export.csv", None, 200),
     }  # fmt: skip
     # A new endpoint must be added here before this test passes again.
     assert set(cases) == api_routes(app)
