@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass, field
 
@@ -10,13 +11,17 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from cpo.db import migrate
+from cpo.db.base import utcnow
 from cpo.db.embedded import start_embedded
 from cpo.db.engine import make_engine, make_sessionmaker
 from cpo.outbox.dispatcher import Dispatcher, Handlers
+from cpo.people.gdpr import purge_expired
 from cpo.settings import Settings
 from cpo.tenants.service import ensure_tenant
 
 log = logging.getLogger("cpo")
+HOUSEKEEPING_SECONDS = 3600.0
+HOUSEKEEPING_LOCK = 0x43504F2D484B  # "CPO-HK": one key for the whole platform
 
 
 def resolve_database_url(settings: Settings) -> str:
@@ -33,6 +38,7 @@ class Runtime:
     head_revisions: set[str] = field(default_factory=migrate.head_revisions)
     dispatcher: Dispatcher | None = None
     _dispatcher_task: asyncio.Task[None] | None = None
+    _housekeeping_task: asyncio.Task[None] | None = None
 
     @classmethod
     async def start(cls, settings: Settings, handlers: Handlers, *, migrate_schema: bool = True) -> Runtime:
@@ -46,7 +52,23 @@ class Runtime:
         if settings.outbox.enabled:
             runtime.dispatcher = Dispatcher(runtime.sessions, url, handlers, settings.outbox)
             runtime._dispatcher_task = asyncio.create_task(runtime._run_dispatcher(), name="outbox-dispatcher")
+        runtime._housekeeping_task = asyncio.create_task(runtime._housekeeping(), name="housekeeping")
         return runtime
+
+    async def _housekeeping(self, every: float = HOUSEKEEPING_SECONDS) -> None:
+        """Retention purges, once an hour, by one node at a time (an advisory lock elects it)."""
+        while True:
+            await asyncio.sleep(every)
+            try:
+                async with self.sessions() as session, session.begin():
+                    if await session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": HOUSEKEEPING_LOCK}):
+                        purged = await purge_expired(session, utcnow())
+                        if any(purged.values()):
+                            log.info("retention purge", extra=purged)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("housekeeping failed")
 
     async def _run_dispatcher(self) -> None:
         assert self.dispatcher is not None
@@ -69,6 +91,10 @@ class Runtime:
         return True, "ready"
 
     async def stop(self) -> None:
+        if self._housekeeping_task is not None:
+            self._housekeeping_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._housekeeping_task
         if self.dispatcher is not None and self._dispatcher_task is not None:
             self.dispatcher.stop()
             try:

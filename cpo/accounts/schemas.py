@@ -52,6 +52,19 @@ class TenantOut(Struct):
     country_code: str | None
     party_id: str | None
     created_at: datetime
+    auto_register_stations: bool = False
+    one_session_per_badge: bool = False
+    meter_sample_retention_days: int | None = None
+    event_retention_days: int | None = None
+
+
+class TenantSettingsIn(Struct, forbid_unknown_fields=True):
+    """Only the fields given change."""
+
+    auto_register_stations: bool | None = None
+    one_session_per_badge: bool | None = None
+    meter_sample_retention_days: Annotated[int, Meta(ge=1, le=36500)] | None = None
+    event_retention_days: Annotated[int, Meta(ge=1, le=36500)] | None = None
 
 
 def token_out(token: ApiToken) -> TokenOut:
@@ -75,5 +88,9 @@ def tenant_out(tenant: Tenant) -> TenantOut:
         name=tenant.name,
         country_code=tenant.country_code,
         party_id=tenant.party_id,
+        auto_register_stations=tenant.auto_register_stations,
+        one_session_per_badge=tenant.one_session_per_badge,
+        meter_sample_retention_days=tenant.meter_sample_retention_days,
+        event_retention_days=tenant.event_retention_days,
         created_at=tenant.created_at,
     )

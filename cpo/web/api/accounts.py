@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import uuid
 
-from litestar import Controller, delete, get, post
+from litestar import Controller, delete, get, patch, post
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cpo.accounts import service
 from cpo.accounts.roles import Principal
-from cpo.accounts.schemas import TenantIn, TenantOut, TokenCreated, TokenIn, TokenOut, tenant_out, token_out
+from cpo.accounts.schemas import (
+    TenantIn,
+    TenantOut,
+    TenantSettingsIn,
+    TokenCreated,
+    TokenIn,
+    TokenOut,
+    tenant_out,
+    token_out,
+)
 from cpo.errors import Forbidden
 from cpo.tenants import service as tenants
 from cpo.web.deps import guarded
@@ -52,6 +61,18 @@ class TenantController(Controller):
     async def current_tenant(self, db: AsyncSession, principal: Principal) -> TenantOut:
         async with db.begin():
             return tenant_out(await tenants.get_tenant(db, principal.tenant_id))
+
+    @patch("/current")
+    async def update_current_tenant(self, db: AsyncSession, principal: Principal, data: TenantSettingsIn) -> TenantOut:
+        """The tenant's settings: one session per badge, retention of raw data, station auto-registration."""
+        principal.require("tenant.write")
+        async with db.begin():
+            tenant = await tenants.get_tenant(db, principal.tenant_id)
+            for name in data.__struct_fields__:
+                if (value := getattr(data, name)) is not None:
+                    setattr(tenant, name, value)
+            await db.flush()
+            return tenant_out(tenant)
 
     @get("/")
     async def list_tenants(self, db: AsyncSession, principal: Principal) -> list[TenantOut]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Literal
+from typing import Any, Literal
 
 from litestar import Controller, delete, get, post, put
 from litestar.datastructures import State
@@ -15,6 +15,7 @@ from cpo.access import badges, policies
 from cpo.access.schemas import BadgeIn, BadgeOut, BlockIn, RuleIn, RuleOut, badge_out, rule_out
 from cpo.accounts.roles import Principal
 from cpo.charging.commands import ChargerCommands, Command
+from cpo.people import gdpr
 from cpo.people import service as people
 from cpo.people.schemas import GroupIn, GroupOut, PersonIn, PersonOut, group_out, person_out
 from cpo.web.deps import guarded
@@ -60,6 +61,18 @@ class PersonController(Controller):
         async with db.begin():
             person = await people.update_person(db, principal.tenant_id, person_id, data)
             return person_out(person, await people.group_ids_of(db, person.id))
+
+    @get("/{person_id:uuid}/personal-data")
+    async def export_person(self, db: AsyncSession, principal: Principal, person_id: uuid.UUID) -> dict[str, Any]:
+        """Everything held about the person (GDPR Art. 15 and 20), as one JSON document."""
+        async with db.begin():
+            return await gdpr.export_person(db, principal.tenant_id, person_id)
+
+    @delete("/{person_id:uuid}/personal-data", status_code=HTTP_200_OK)
+    async def erase_person(self, db: AsyncSession, principal: Principal, person_id: uuid.UUID) -> dict[str, int]:
+        """Erase the person (GDPR Art. 17): personal data pseudonymised, sessions kept and unlinked."""
+        async with db.begin():
+            return await gdpr.erase_person(db, principal.tenant_id, person_id, principal.actor)
 
     @post("/{person_id:uuid}/{action:str}", status_code=HTTP_200_OK)
     async def change_status(

@@ -1,0 +1,187 @@
+"""What we hold about a person (GDPR Art. 15/20), erasure (Art. 17) that keeps the books, and retention.
+
+Erasure replaces names, e-mail addresses and badge UIDs with keyed hashes (pseudonyms, Art. 4(5)) and
+unlinks the person's sessions, which stay: energy, times, prices and cost allocation are financial
+records the law requires us to keep. The key is the tenant's own and never leaves the database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cpo.access.models import AccessRule, Badge
+from cpo.accounts.models import Account
+from cpo.audit.capture import ACTOR_KEY
+from cpo.audit.models import AuditEntry
+from cpo.charging.models import ChargingSession, MeterSample, StationCommand, StationEvent, StatusEvent
+from cpo.db.base import utcnow
+from cpo.outbox.service import emit
+from cpo.people.models import Group, GroupMember
+from cpo.people.service import get_person
+from cpo.sites.models import Station
+from cpo.tenants.models import Tenant
+
+PERSONAL_KEYS = {"name", "email", "user_name", "external_id", "uid", "label", "id_tag", "group_uid"}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def _row(obj: Any, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {
+        c.key: _plain(getattr(obj, c.key)) for c in obj.__table__.columns if c.key not in skip and c.key != "tenant_id"
+    }
+
+
+async def export_person(session: AsyncSession, tenant_id: uuid.UUID, person_id: uuid.UUID) -> dict[str, Any]:
+    """Everything held about the person, in one document."""
+    person = await get_person(session, tenant_id, person_id)
+    badges = list((await session.execute(select(Badge).where(Badge.person_id == person.id))).scalars())
+    members = (await session.execute(select(GroupMember.group_id).where(GroupMember.person_id == person.id))).scalars()
+    group_ids = [person.department_id, person.cost_centre_id, *members]
+    groups = (await session.execute(select(Group).where(Group.id.in_([g for g in group_ids if g])))).scalars()
+    rules = (await session.execute(select(AccessRule).where(AccessRule.person_id == person.id))).scalars()
+    charging = (
+        await session.execute(
+            select(ChargingSession, Station.identity)
+            .join(Station, Station.id == ChargingSession.station_id)
+            .where(ChargingSession.person_id == person.id)
+            .order_by(ChargingSession.started_at)
+        )
+    ).all()
+    accounts = (await session.execute(select(Account).where(Account.person_id == person.id))).scalars()
+    about = [str(person.id), *(str(b.id) for b in badges)]
+    audit = (
+        await session.execute(
+            select(AuditEntry).where(AuditEntry.tenant_id == tenant_id, AuditEntry.entity_id.in_(about))
+            .order_by(AuditEntry.id)
+        )
+    ).scalars()  # fmt: skip
+    return {
+        "person": _row(person),
+        "groups": [{"id": str(g.id), "kind": g.kind, "name": g.name} for g in groups],
+        "badges": [_row(b, ("uid_key",)) for b in badges],
+        "access_rules": [_row(r) for r in rules],
+        "sessions": [_row(s) | {"station": identity} for s, identity in charging],
+        "accounts": [_row(a, ("password_hash", "totp_secret", "totp_pending")) for a in accounts],
+        "audit": [_row(e) for e in audit],
+        "exported_at": utcnow().isoformat(),
+    }
+
+
+async def _key(session: AsyncSession, tenant_id: uuid.UUID) -> bytes:
+    tenant = await session.get(Tenant, tenant_id, with_for_update=True)
+    assert tenant is not None
+    if tenant.pseudonym_key is None:
+        tenant.pseudonym_key = secrets.token_hex(32)
+    return bytes.fromhex(tenant.pseudonym_key)
+
+
+def pseudonym(key: bytes, value: str) -> str:
+    """The same value always maps to the same pseudonym within a tenant (for statistics), never back."""
+    return "anon-" + hmac.new(key, value.encode(), hashlib.sha256).hexdigest()[:24]
+
+
+def _redact(key: bytes, data: dict[str, Any] | None) -> dict[str, Any] | None:
+    if data is None:
+        return None
+    return {k: pseudonym(key, str(v)) if k in PERSONAL_KEYS and v else v for k, v in data.items()}
+
+
+async def erase_person(session: AsyncSession, tenant_id: uuid.UUID, person_id: uuid.UUID, actor: str) -> dict[str, int]:
+    """Erase the person's personal data; keep (unlinked) the sessions and their figures."""
+    person = await get_person(session, tenant_id, person_id)
+    key = await _key(session, tenant_id)
+    # The erasure writes its own audit entry below: the automatic one would copy the data being erased.
+    captured = session.sync_session.info.pop(ACTOR_KEY, None)
+    try:
+        badges = list((await session.execute(select(Badge).where(Badge.person_id == person.id))).scalars())
+        badge_ids = [b.id for b in badges]
+        sessions_unlinked = (
+            await session.execute(
+                update(ChargingSession)
+                .where(ChargingSession.tenant_id == tenant_id, ChargingSession.person_id == person.id)
+                .values(person_id=None, badge_id=None)
+                .returning(ChargingSession.id, ChargingSession.id_tag)
+            )
+        ).all()
+        for session_id, id_tag in sessions_unlinked:
+            if id_tag:
+                await session.execute(
+                    update(ChargingSession)
+                    .where(ChargingSession.id == session_id)
+                    .values(id_tag=pseudonym(key, id_tag)[:36])
+                )
+        if badge_ids:
+            await session.execute(delete(Badge).where(Badge.id.in_(badge_ids)))
+        await session.execute(delete(AccessRule).where(AccessRule.person_id == person.id))
+        await session.execute(delete(GroupMember).where(GroupMember.person_id == person.id))
+        accounts = await session.execute(delete(Account).where(Account.person_id == person.id).returning(Account.id))
+        person.name, person.user_name = pseudonym(key, person.name), pseudonym(key, person.user_name)
+        person.email = person.external_id = None
+        person.status, person.erased_at = "inactive", utcnow()
+        await session.flush()
+        # Past audit entries about the person and their badges keep their shape, with pseudonyms.
+        await session.execute(text("SET LOCAL cpo.audit_redaction = 'on'"))
+        about = [str(person.id), *(str(b) for b in badge_ids)]
+        for entry in (
+            await session.execute(
+                select(AuditEntry).where(AuditEntry.tenant_id == tenant_id, AuditEntry.entity_id.in_(about))
+            )
+        ).scalars():
+            entry.before, entry.after = _redact(key, entry.before), _redact(key, entry.after)
+        await session.flush()
+        await session.execute(text("SET LOCAL cpo.audit_redaction = 'off'"))
+        summary = {"sessions_kept": len(sessions_unlinked), "badges_removed": len(badge_ids),
+                   "accounts_removed": len(accounts.all())}  # fmt: skip
+        session.add(AuditEntry(tenant_id=tenant_id, actor=actor, action="erase", entity="people",
+                               entity_id=str(person.id), before=None, after=summary))  # fmt: skip
+        for badge_id in badge_ids:
+            await emit(session, "badge.changed", {"id": badge_id, "deleted": True}, tenant_id)
+        await emit(session, "person.updated", {"id": person.id, "erased": True}, tenant_id)
+        return summary
+    finally:
+        if captured is not None:
+            session.sync_session.info[ACTOR_KEY] = captured
+
+
+async def purge_expired(session: AsyncSession, now: datetime) -> dict[str, int]:
+    """Delete what is past each tenant's retention: raw meter samples of finished sessions, station events,
+    status history and command records. Sessions (and their totals) are never purged here."""
+    purged = {"meter_samples": 0, "station_events": 0, "status_events": 0, "station_commands": 0}
+    tenants = (await session.execute(select(Tenant))).scalars().all()
+    for tenant in tenants:
+        if tenant.meter_sample_retention_days:
+            cutoff = now - timedelta(days=tenant.meter_sample_retention_days)
+            finished = select(ChargingSession.id).where(ChargingSession.status != "active")
+            result = await session.execute(
+                delete(MeterSample).where(
+                    MeterSample.tenant_id == tenant.id,
+                    MeterSample.sampled_at < cutoff,
+                    (MeterSample.session_id.is_(None)) | (MeterSample.session_id.in_(finished)),
+                )
+            )
+            purged["meter_samples"] += result.rowcount or 0  # type: ignore[attr-defined]
+        if tenant.event_retention_days:
+            cutoff = now - timedelta(days=tenant.event_retention_days)
+            for name, model, column in (
+                ("station_events", StationEvent, StationEvent.received_at),
+                ("status_events", StatusEvent, StatusEvent.received_at),
+                ("station_commands", StationCommand, StationCommand.created_at),
+            ):
+                result = await session.execute(delete(model).where(model.tenant_id == tenant.id, column < cutoff))
+                purged[name] += result.rowcount or 0  # type: ignore[attr-defined]
+    return purged
