@@ -62,5 +62,7 @@ class LoginSession(UUIDPrimaryKey, TenantScoped, Base):
     account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
     secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
     csrf_token: Mapped[str] = mapped_column(String(64))
+    second_factor_due: Mapped[bool] = mapped_column(default=False, server_default="false")
+    """Password given, TOTP code not yet: the session opens no page but the code form."""
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]

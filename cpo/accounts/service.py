@@ -101,7 +101,10 @@ def principal_of(account: Account) -> Principal:
 
 
 async def start_login_session(session: AsyncSession, account: Account, hours: int) -> tuple[str, LoginSession]:
-    """A new login session; returns the cookie secret (only its hash is stored)."""
+    """A new login session; returns the cookie secret (only its hash is stored).
+
+    With a second factor set up, the session waits for its code (``second_factor_due``).
+    """
     secret = new_secret()
     now = utcnow()
     login = LoginSession(
@@ -110,6 +113,7 @@ async def start_login_session(session: AsyncSession, account: Account, hours: in
         account_id=account.id,
         secret_hash=hash_token(secret),
         csrf_token=new_secret(24),
+        second_factor_due=account.totp_secret is not None,
         created_at=now,
         expires_at=now + timedelta(hours=hours),
     )
@@ -120,7 +124,10 @@ async def start_login_session(session: AsyncSession, account: Account, hours: in
     return secret, login
 
 
-async def resolve_login_session(session: AsyncSession, secret: str) -> tuple[LoginSession, Account]:
+async def resolve_login_session(
+    session: AsyncSession, secret: str, awaiting_code: bool = False
+) -> tuple[LoginSession, Account]:
+    """The signed-in account; with ``awaiting_code``, the one whose sign-in still waits for its TOTP code."""
     row = (
         await session.execute(
             select(LoginSession, Account)
@@ -128,7 +135,7 @@ async def resolve_login_session(session: AsyncSession, secret: str) -> tuple[Log
             .where(LoginSession.secret_hash == hash_token(secret), LoginSession.expires_at > utcnow())
         )
     ).one_or_none()
-    if row is None or not row[1].active:
+    if row is None or not row[1].active or row[0].second_factor_due != awaiting_code:
         raise Unauthenticated("not signed in")
     return row[0], row[1]
 

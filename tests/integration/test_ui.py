@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pyotp
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
@@ -183,3 +184,33 @@ async def test_evse_and_connector_forms(
         f"/ui/stations/{station.id}/evses", data={"csrf": csrf, "ocpp_evse_id": "1", "evse_id": "not-an-id"}
     )
     assert bad.status_code == 400 and "evse_id" in bad.text
+
+
+async def test_a_second_factor_is_set_up_with_a_code_and_then_asked_after_the_password(
+    client: Client, ui_admin: str
+) -> None:
+    csrf = await sign_in(client, ui_admin)
+    page = await client.get("/ui/account/second-factor")
+    secret = re.search(r'id="totp-secret">([A-Z2-7]+)<', page.text)
+    assert page.status_code == 200 and secret is not None and "<svg" in page.text
+    wrong = await client.post("/ui/account/second-factor", data={"csrf": csrf, "action": "on", "code": "000000"})
+    assert wrong.status_code == 400
+    totp = pyotp.TOTP(secret[1])
+    on = await client.post("/ui/account/second-factor", data={"csrf": csrf, "action": "on", "code": totp.now()})
+    assert on.status_code == 200 and 'id="second-factor-state"' in on.text
+    await client.post("/ui/logout", data={"csrf": csrf})
+
+    login = await client.post(
+        "/ui/login",
+        data={"email": ui_admin, "password": ADMIN_PASSWORD, "next": "/ui/sites", "csrf": await login_csrf(client)},
+    )
+    assert login.status_code == 200 and "/ui/login/code" in str(login.url)
+    # the password alone opens nothing
+    assert "/ui/login" in str((await client.get("/ui/sites")).url)
+    form = await client.get("/ui/login/code?next=/ui/sites")
+    code_csrf = csrf_of(form.text)
+    refused = await client.post("/ui/login/code", data={"csrf": code_csrf, "code": "123456", "next": "/ui/sites"})
+    assert refused.status_code == 401
+    accepted = await client.post("/ui/login/code", data={"csrf": code_csrf, "code": totp.now(), "next": "/ui/sites"})
+    assert accepted.status_code == 200 and str(accepted.url).endswith("/ui/sites")
+    assert (await client.get("/ui/sites")).status_code == 200

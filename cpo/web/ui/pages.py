@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 import uuid
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from litestar import Controller, Request, get, post
 from litestar.datastructures import Cookie, State
@@ -13,9 +13,10 @@ from litestar.response import Redirect, Template
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cpo.accounts.service import authenticate, end_login_session, start_login_session
+from cpo.accounts import second_factor
+from cpo.accounts.service import authenticate, end_login_session, resolve_login_session, start_login_session
 from cpo.charging.models import ChargingSession, StationPresence
-from cpo.errors import Unauthenticated
+from cpo.errors import InvalidInput, Unauthenticated
 from cpo.secrets import new_secret
 from cpo.sites import service as sites
 from cpo.sites.models import Connector, Evse, Site, Station
@@ -23,7 +24,14 @@ from cpo.sites.schemas import SiteIn
 from cpo.web.deps import runtime_of
 from cpo.web.ui.forms import FormErrors, form_values, parse_form
 from cpo.web.ui.i18n import LANGUAGES
-from cpo.web.ui.session import LANGUAGE_COOKIE, LOGIN_CSRF_COOKIE, SESSION_COOKIE, UiUser, language_of
+from cpo.web.ui.session import (
+    LANGUAGE_COOKIE,
+    LOGIN_CSRF_COOKIE,
+    SESSION_COOKIE,
+    SignInRequired,
+    UiUser,
+    language_of,
+)
 from cpo.web.ui.throttle import LoginThrottle
 
 WEEKDAYS = range(1, 8)
@@ -39,6 +47,13 @@ def _safe_next(target: str | None) -> str:
     if not target or not target.startswith("/") or target.startswith("//") or urlsplit(target).netloc:
         return "/ui/"
     return target
+
+
+async def _awaiting_code(db: AsyncSession, request: Request[Any, Any, Any]) -> tuple[Any, Any]:
+    try:
+        return await resolve_login_session(db, request.cookies.get(SESSION_COOKIE, ""), awaiting_code=True)
+    except Unauthenticated:
+        raise SignInRequired("sign in first") from None
 
 
 class AuthPages(Controller):
@@ -72,11 +87,10 @@ class AuthPages(Controller):
         try:
             async with db.begin():
                 account = await authenticate(db, email, password)
-                secret, _ = await start_login_session(db, account, settings.security.session_hours)
+                secret, login = await start_login_session(db, account, settings.security.session_hours)
         except Unauthenticated:
             throttle.failed(address)
             return Template("login.html", context=context | {"error": "login.failed"}, status_code=401)
-        throttle.succeeded(address)
         session_cookie = Cookie(
             key=SESSION_COOKIE,
             value=secret,
@@ -86,7 +100,41 @@ class AuthPages(Controller):
             max_age=settings.security.session_hours * 3600,
             path="/",
         )
+        if login.second_factor_due:
+            # The password was right; the throttle forgets nothing until the code is right too.
+            return Redirect(f"/ui/login/code?next={quote(target)}", cookies=[session_cookie])
+        throttle.succeeded(address)
         return Redirect(target, cookies=[session_cookie])
+
+    @get("/login/code")
+    async def code_form(self, request: Request[Any, Any, Any], db: AsyncSession, next: str | None = None) -> Template:
+        async with db.begin():
+            login, _ = await _awaiting_code(db, request)
+        context = {"lang": language_of(request), "next": _safe_next(next), "user": None, "csrf": login.csrf_token}
+        return Template("login_code.html", context=context)
+
+    @post("/login/code")
+    async def code(self, request: Request[Any, Any, Any], db: AsyncSession, state: State) -> Template | Redirect:
+        form = await request.form()
+        target = _safe_next(str(form.get("next", "")))
+        throttle: LoginThrottle = state.login_throttle
+        address = request.client.host if request.client else "unknown"
+        async with db.begin():
+            login, account = await _awaiting_code(db, request)
+            context = {"lang": language_of(request, account), "next": target, "user": None, "csrf": login.csrf_token}
+            if not hmac.compare_digest(str(form.get("csrf", "")).encode(), login.csrf_token.encode()):
+                return Template("login_code.html", context=context | {"error": "login.stale"}, status_code=403)
+            if (wait := throttle.blocked_for(address)) > 0:
+                minutes = max(1, round(wait / 60))
+                return Template("login_code.html", context=context | {"error": "login.throttled", "minutes": minutes},
+                                status_code=429)  # fmt: skip
+            try:
+                await second_factor.complete_sign_in(db, login, account, str(form.get("code", "")))
+            except InvalidInput:
+                throttle.failed(address)
+                return Template("login_code.html", context=context | {"error": "login.code_wrong"}, status_code=401)
+        throttle.succeeded(address)
+        return Redirect(target)
 
     @post("/logout")
     async def logout(self, request: Request[Any, Any, Any], db: AsyncSession, user: UiUser) -> Redirect:

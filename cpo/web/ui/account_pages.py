@@ -1,0 +1,64 @@
+"""The signed-in person's own account: the TOTP second factor."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import qrcode
+import qrcode.image.svg
+from litestar import Controller, Request, get, post
+from litestar.response import Redirect, Template
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cpo.accounts import second_factor
+from cpo.accounts.models import Account
+from cpo.errors import InvalidInput, NotFound
+from cpo.web.ui.session import UiUser
+
+
+def _qr_svg(text: str) -> str:
+    image = qrcode.make(text, image_factory=qrcode.image.svg.SvgPathImage, box_size=8)
+    out = io.BytesIO()
+    image.save(out)
+    return out.getvalue().decode()
+
+
+async def _account(db: AsyncSession, user: UiUser) -> Account:
+    account = await db.get(Account, user.principal.actor.removeprefix("account:"))
+    if account is None:
+        raise NotFound("account", user.account_id)
+    return account
+
+
+class AccountPages(Controller):
+    path = "/account"
+
+    @get("/second-factor")
+    async def second_factor_page(self, db: AsyncSession, user: UiUser) -> Template:
+        async with db.begin():
+            account = await _account(db, user)
+            context: dict[str, Any] = {"enabled": account.totp_secret is not None}
+            if account.totp_secret is None:
+                uri = second_factor.begin_setup(account)
+                context |= {"secret": account.totp_pending, "qr": _qr_svg(uri), "uri": uri}
+        return Template("account/second_factor.html", context=user.context(**context))
+
+    @post("/second-factor")
+    async def confirm(self, request: Request[Any, Any, Any], db: AsyncSession, user: UiUser) -> Template | Redirect:
+        form = await request.form()
+        action, code = str(form.get("action", "on")), str(form.get("code", ""))
+        async with db.begin():
+            account = await _account(db, user)
+            try:
+                if action == "off":
+                    second_factor.turn_off(account, code)
+                else:
+                    second_factor.confirm_setup(account, code)
+            except InvalidInput:
+                context: dict[str, Any] = {"enabled": account.totp_secret is not None, "error": "account.code_wrong"}
+                if account.totp_secret is None and account.totp_pending:
+                    uri = second_factor.begin_setup(account)
+                    context |= {"secret": account.totp_pending, "qr": _qr_svg(uri), "uri": uri}
+                return Template("account/second_factor.html", context=user.context(**context), status_code=400)
+        return Redirect("/ui/account/second-factor")
