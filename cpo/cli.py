@@ -214,6 +214,33 @@ def _print_report(created: list[str], refused: list[tuple[int, str]], extra: str
     return 0 if not refused else 4
 
 
+def cmd_people_import(settings: Settings, args: argparse.Namespace) -> int:
+    from cpo.people.imports import import_people
+
+    text = Path(args.file).read_text(encoding="utf-8-sig")
+    result: list[Any] = []
+
+    async def load(session: AsyncSession, tenant: Tenant) -> str:
+        result.append(await import_people(session, tenant.id, text, args.dry_run))
+        return tenant.slug
+
+    _in_tenant(settings, args.tenant, load)
+    report = result[0]
+    print("dry run: nothing was changed; this is what the import would do" if report.dry_run else "imported")
+    print(f"new people: {len(report.created)}")
+    for user_name in report.created:
+        print(f"  + {user_name}")
+    print(f"changed: {len(report.updated)}")
+    for user_name, fields in report.updated:
+        print(f"  ~ {user_name}: {', '.join(fields)}")
+    print(f"unchanged: {len(report.unchanged)}")
+    for group in report.groups_created:
+        print(f"new group: {group}")
+    for line, reason in report.refused:
+        print(f"refused line {line}: {reason}", file=sys.stderr)
+    return 0 if not report.refused else 4
+
+
 def cmd_badges_import(settings: Settings, args: argparse.Namespace) -> int:
     from cpo.access.badges import import_badges
 
@@ -349,6 +376,16 @@ def parser() -> argparse.ArgumentParser:
     create_token.add_argument("--name", default="cli")
     create_token.set_defaults(run=cmd_tokens)
 
+    people = commands.add_parser("people", help="people (employees, visitors, externals)")
+    people_commands = people.add_subparsers(dest="people_command", required=True, metavar="ACTION")
+    people_import = people_commands.add_parser(
+        "import",
+        help="load people from CSV: name, email or user_name[, kind, language, status, department, cost_centre, external_id]",
+    )
+    people_import.add_argument("file")
+    people_import.add_argument("--dry-run", action="store_true", help="report what would change, change nothing")
+    people_import.add_argument("--tenant", help="tenant slug or name (default: the default tenant)")
+    people_import.set_defaults(run=cmd_people_import)
     badges = commands.add_parser("badges", help="badges (RFID cards and other tokens)")
     badge_commands = badges.add_subparsers(dest="badges_command", required=True, metavar="ACTION")
     badge_import = badge_commands.add_parser(

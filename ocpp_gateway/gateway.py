@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import socket
 import time
 import uuid
@@ -42,6 +43,30 @@ from ocpp_gateway.translate import translate
 
 log = logging.getLogger("ocpp_gateway")
 DONE_CHANNEL = "cpo_command_done"
+LIST_CHECKS_AT_ONCE = 20
+LIST_CHECK_JITTER = 10.0
+
+
+class DirectCommands:
+    """The command port for the gateway's own housekeeping on a local connection: straight to the socket,
+    without the command log that admins' commands get (a reconnect storm would write thousands of rows)."""
+
+    def __init__(self, gateway: Gateway, connection: StationConnection) -> None:
+        self.gateway, self.connection = gateway, connection
+
+    async def send(self, station_id: uuid.UUID, command: Command, requested_by: str | None = None) -> CommandResult:
+        if station_id != self.connection.station.id:
+            return await self.gateway.send(station_id, command, requested_by)
+        action, payload = translate(self.connection.version, command)
+        try:
+            response = await self.connection.call(action, payload, self.gateway.settings.call_timeout_seconds)
+        except TimeoutError:
+            return CommandResult("timeout", error="no answer in time")
+        except StationGone:
+            return CommandResult("offline", error="the station disconnected")
+        except StationCallError as failure:
+            return CommandResult("rejected", error=str(failure))
+        return CommandResult("answered", response)
 
 
 class Gateway:
@@ -56,6 +81,7 @@ class Gateway:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._background: list[asyncio.Task[None]] = []
         self._listening = asyncio.Event()
+        self._list_checks = asyncio.Semaphore(LIST_CHECKS_AT_ONCE)
         self.stopping = False
 
     @property
@@ -253,14 +279,21 @@ class Gateway:
             connection.probing = False
 
     async def _check_local_list(self, connection: StationConnection, delay: float = 0.0) -> None:
-        """Once per connection: is the station's local list the one we last sent? If not, send it."""
+        """Once per connection: is the station's local list the one we last sent? If not, send it.
+
+        Jittered and a few at a time: after a node restart thousands of stations boot at once, and their
+        own messages come first.
+        """
         if not self.settings.local_lists:
             return
-        await asyncio.sleep(delay)
+        await asyncio.sleep(delay + random.uniform(0, LIST_CHECK_JITTER))
         if connection.local_list_checked or connection.closed:
             return
         connection.local_list_checked = True
-        outcome = await local_lists.after_connect(self.sessions, self, connection.station.id)
+        async with self._list_checks:
+            outcome = await local_lists.after_connect(
+                self.sessions, DirectCommands(self, connection), connection.station.id
+            )
         log.debug("local list checked", extra={"station": connection.station.identity, "outcome": outcome})
 
     async def _replaced_elsewhere(self, db: AsyncSession) -> list[StationConnection]:

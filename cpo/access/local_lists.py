@@ -181,23 +181,26 @@ async def after_connect(
     sessions: async_sessionmaker[AsyncSession], commands: ChargerCommands, station_id: uuid.UUID
 ) -> str:
     """A station (re)connected: ask which list version it holds; a different one than ours gets a Full list."""
-    async with sessions() as db, db.begin():
-        presence = await db.get(StationPresence, station_id, with_for_update=True)
-        if presence is None:
-            return "offline"
-        if presence.local_list_version == UNSUPPORTED:
-            presence.local_list_version = None  # it may have new firmware: ask again
-        ours = presence.local_list_version
+    async with sessions() as db:
+        ours = await db.scalar(
+            select(StationPresence.local_list_version).where(StationPresence.station_id == station_id)
+        )
+    # Asked on every connect, even of a station known to have no list: it may have new firmware.
     result = await commands.send(station_id, Command("get_local_list_version", {}), ACTOR)
-    if result.status == "rejected":
-        await _set_version(sessions, station_id, UNSUPPORTED, None)
-        return "unsupported"
+    theirs: Any
     if result.status != "answered" or result.response is None:
-        return result.status
-    theirs = result.response.get("listVersion", result.response.get("versionNumber"))
+        if result.status != "rejected":
+            return result.status
+        theirs = UNSUPPORTED  # no handler at all (NotImplemented): no local list
+    else:
+        theirs = result.response.get("listVersion", result.response.get("versionNumber"))
     if theirs == UNSUPPORTED:  # OCPP 1.6 §6.29: -1 means no local list
-        await _set_version(sessions, station_id, UNSUPPORTED, None)
+        if ours != UNSUPPORTED:
+            await _set_version(sessions, station_id, UNSUPPORTED, None)
         return "unsupported"
+    if ours == UNSUPPORTED:
+        ours = None
+        await _set_version(sessions, station_id, 0, None)  # it has a list now: start from nothing
     return await sync_station(sessions, commands, station_id, full=theirs != ours)
 
 

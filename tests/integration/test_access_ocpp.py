@@ -132,7 +132,7 @@ async def test_a_station_that_went_offline_refuses_a_badge_blocked_before(server
     async with connect(server, station) as cp:
         await cp.call(call.BootNotification(charge_point_vendor="V", charge_point_model="M"))
         # after the boot the platform asks for the list version and sends the whole list
-        await eventually(lambda: cp.local_authorize("04C0FFEE") == "Accepted")
+        await eventually(lambda: cp.local_authorize("04C0FFEE") == "Accepted", 30)
         full_version = cp.list_version
         async with server.api() as api:
             await api.post(f"/api/v1/people/{person['id']}/block")
@@ -150,9 +150,9 @@ async def test_a_station_that_went_offline_refuses_a_badge_blocked_before(server
         # the station kept its list and its version: it gets what changed while it was away
         again.local_list, again.list_version = dict(cp.local_list), cp.list_version
         await again.call(call.BootNotification(charge_point_vendor="V", charge_point_model="M"))
-        await eventually(lambda: again.local_authorize("04BEEF00") == "Accepted")
+        await eventually(lambda: again.local_authorize("04BEEF00") == "Accepted", 30)
         await eventually(lambda: again.local_authorize("04C0FFEE") == "Unknown")  # removed with its badge
     async with connect(server, station) as wiped:
         # a station that lost its list (version 0) gets the whole list again
         await wiped.call(call.BootNotification(charge_point_vendor="V", charge_point_model="M"))
-        await eventually(lambda: wiped.local_authorize("04BEEF00") == "Accepted")
+        await eventually(lambda: wiped.local_authorize("04BEEF00") == "Accepted", 30)

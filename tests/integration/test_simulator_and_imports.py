@@ -175,3 +175,33 @@ async def test_stations_and_badges_import_from_csv_with_a_report(server: Server,
         dc = (await api.get(f"/api/v1/stations/{stations['IMP-002']['id']}/evses")).json()
         dc_connector = (await api.get(f"/api/v1/evses/{dc[0]['id']}/connectors")).json()[0]
         assert dc_connector["power_type"] == "DC" and dc_connector["format"] == "CABLE"
+
+
+async def test_people_import_reports_what_would_change_before_changing_it(server: Server, tmp_path: Path) -> None:
+    people = tmp_path / "people.csv"
+    people.write_text(
+        "email,name,kind,department,cost_centre\n"
+        "els@acme.example,Els Claes,employee,Finance,CC-200\n"
+        "tom@acme.example,Tom Maes,visitor,,\n"
+        "broken,Nobody,,,\n"
+        "kim@acme.example,,employee,,\n"
+    )
+    dry = await asyncio.to_thread(run_cpo, ["people", "import", str(people), "--dry-run"], server.platform.env)
+    assert "dry run" in dry.stdout and "new people: 2" in dry.stdout and "+ els@acme.example" in dry.stdout
+    assert "new group: department: Finance" in dry.stdout
+    assert "refused line 4" in dry.stderr and "refused line 5" in dry.stderr and dry.returncode == 4
+    async with server.api() as api:
+        assert (await api.get("/api/v1/people", params={"user_name": "els@acme.example"})).json() == []
+        assert not [g for g in (await api.get("/api/v1/groups")).json() if g["name"] == "Finance"]
+
+    done = await asyncio.to_thread(run_cpo, ["people", "import", str(people)], server.platform.env)
+    assert "imported" in done.stdout and "new people: 2" in done.stdout
+    people.write_text(
+        "email,name,kind,department\nels@acme.example,Els Claes,employee,Sales\ntom@acme.example,Tom Maes,visitor,\n"
+    )
+    again = await asyncio.to_thread(run_cpo, ["people", "import", str(people), "--dry-run"], server.platform.env)
+    assert "~ els@acme.example: department" in again.stdout and "unchanged: 1" in again.stdout, again.stdout
+    async with server.api() as api:
+        (els,) = (await api.get("/api/v1/people", params={"user_name": "els@acme.example"})).json()
+        groups = {g["id"]: g["name"] for g in (await api.get("/api/v1/groups")).json()}
+        assert groups[els["department_id"]] == "Finance" and groups[els["cost_centre_id"]] == "CC-200"
