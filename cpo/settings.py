@@ -66,6 +66,9 @@ class OcppSettings:
     """Websocket ping interval and pong deadline: a station that misses a pong is disconnected (0: off)."""
     local_lists: bool = True
     """Keep stations' local authorization lists in step with badges (SendLocalList)."""
+    list_check_delay_seconds: float = 60.0
+    """After a connect, wait this long (plus up to as long again, at random) before checking the station's
+    list: a node restart brings thousands of stations at once, and their own messages come first."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,5 +223,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             max_frame_bytes=integer("OCPP_MAX_FRAME_BYTES", 1_000_000, 1024, 64_000_000),
             ping_seconds=number("OCPP_PING_SECONDS", 60.0),
             local_lists=flag("OCPP_LOCAL_LISTS", True),
+            list_check_delay_seconds=number("OCPP_LIST_CHECK_DELAY_SECONDS", 60.0),
         ),
     )

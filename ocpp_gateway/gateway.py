@@ -44,7 +44,6 @@ from ocpp_gateway.translate import translate
 log = logging.getLogger("ocpp_gateway")
 DONE_CHANNEL = "cpo_command_done"
 LIST_CHECKS_AT_ONCE = 20
-LIST_CHECK_JITTER = 10.0
 
 
 class DirectCommands:
@@ -163,7 +162,7 @@ class Gateway:
         worker = asyncio.create_task(self.work(connection), name=f"ocpp-{connection.station.identity}")
         if connection.registration_status == "Accepted":
             # OCPP-J §5.4: a station need not boot when it reconnects; check its list once it has settled.
-            self._spawn(self._check_local_list(connection, delay=5.0), "ocpp-local-list")
+            self._spawn(self._check_local_list(connection), "ocpp-local-list")
         try:
             async for raw in incoming:
                 await self.receive(connection, raw)
@@ -278,7 +277,7 @@ class Gateway:
         finally:
             connection.probing = False
 
-    async def _check_local_list(self, connection: StationConnection, delay: float = 0.0) -> None:
+    async def _check_local_list(self, connection: StationConnection) -> None:
         """Once per connection: is the station's local list the one we last sent? If not, send it.
 
         Jittered and a few at a time: after a node restart thousands of stations boot at once, and their
@@ -286,7 +285,8 @@ class Gateway:
         """
         if not self.settings.local_lists:
             return
-        await asyncio.sleep(delay + random.uniform(0, LIST_CHECK_JITTER))
+        delay = self.settings.list_check_delay_seconds
+        await asyncio.sleep(delay + random.uniform(0, delay))
         if connection.local_list_checked or connection.closed:
             return
         connection.local_list_checked = True

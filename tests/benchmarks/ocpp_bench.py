@@ -129,7 +129,8 @@ def percentile(values: list[float], share: float) -> float:
 def platform(stations: int, home: Path) -> Iterator[tuple[Platform, str]]:
     env = platform_env(
         home / "var", free_port(),
-        {"CPO_LOG_LEVEL": "WARNING", "CPO_OCPP_NODE_BEAT_SECONDS": "2", "CPO_WORKERS": os.environ.get("BENCH_WORKERS", "2")},
+        {"CPO_LOG_LEVEL": "WARNING", "CPO_OCPP_NODE_BEAT_SECONDS": "2", "CPO_WORKERS": os.environ.get("BENCH_WORKERS", "2"),
+         "CPO_OCPP_LOCAL_LISTS": os.environ.get("BENCH_LOCAL_LISTS", "true")},
     )  # fmt: skip
     csv_file = home / "stations.csv"
     csv_file.write_text("id,password,site\n" + "".join(f"B-{n:05d},{PASSWORD},Bench\n" for n in range(stations)))

@@ -132,7 +132,8 @@ def start_server(tmp: Path, database_url: str, verify: Any = True, **extra: str)
     env = platform_env(
         tmp / "var", free_port(),
         {"CPO_DATABASE_URL": database_url, "CPO_OCPP_NODE_BEAT_SECONDS": "0.5", "CPO_OCPP_NODE_TIMEOUT_SECONDS": "3",
-         "CPO_OCPP_CALL_TIMEOUT_SECONDS": "5", "CPO_OCPP_PROBE_SECONDS": "2", **extra},
+         "CPO_OCPP_CALL_TIMEOUT_SECONDS": "5", "CPO_OCPP_PROBE_SECONDS": "2", "CPO_OCPP_LIST_CHECK_DELAY_SECONDS": "0.5",
+         **extra},
     )  # fmt: skip
     tmp.mkdir(parents=True, exist_ok=True)
     platform = Platform(env, tmp / f"serve-{env['CPO_PORT']}.log", verify)
