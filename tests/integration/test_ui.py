@@ -214,3 +214,61 @@ async def test_a_second_factor_is_set_up_with_a_code_and_then_asked_after_the_pa
     accepted = await client.post("/ui/login/code", data={"csrf": code_csrf, "code": totp.now(), "next": "/ui/sites"})
     assert accepted.status_code == 200 and str(accepted.url).endswith("/ui/sites")
     assert (await client.get("/ui/sites")).status_code == 200
+
+
+async def test_each_role_sees_its_own_pages_and_an_employee_only_their_own_charging(
+    client: Client, ui_admin: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    from cpo.access.models import Badge
+    from cpo.accounts.models import Account
+    from cpo.accounts.service import create_account
+    from cpo.people.models import Person
+
+    csrf = await sign_in(client, ui_admin)
+    for name in ("Depot A", "Depot B"):
+        await client.post("/ui/sites/new", data=SITE_FORM | {"csrf": csrf, "name": name})
+    async with sessions() as session, session.begin():
+        admin = (await session.execute(select(Account).where(Account.email == ui_admin))).scalar_one()
+        tenant_id = admin.tenant_id
+        depot_a = (await session.execute(select(Site).where(Site.name == "Depot A"))).scalar_one()
+        lies = Person(tenant_id=tenant_id, kind="employee", user_name="lies@example.com", name="Lies Wouters",
+                      email="lies@example.com", language="nl", status="active")  # fmt: skip
+        other = Person(tenant_id=tenant_id, kind="employee", user_name="noor@example.com", name="Noor Jacobs",
+                       email="noor@example.com", language="nl", status="active")  # fmt: skip
+        session.add_all([lies, other])
+        await session.flush()
+        session.add_all([Badge(tenant_id=tenant_id, uid="11223344", uid_key="11223344", token_type="ISO14443",
+                               status="active", person_id=lies.id),
+                         Badge(tenant_id=tenant_id, uid="55667788", uid_key="55667788", token_type="ISO14443",
+                               status="active", person_id=other.id)])  # fmt: skip
+        for email, role in (("emp@example.com", "employee"), ("sm@example.com", "site_manager"),
+                            ("hr@example.com", "hr_manager")):  # fmt: skip
+            account = await create_account(session, tenant_id, email, role, ADMIN_PASSWORD, role)
+            account.person_id = lies.id if role == "employee" else None
+            account.site_ids = [depot_a.id] if role == "site_manager" else None
+        lies_id = lies.id
+    await client.post("/ui/logout", data={"csrf": csrf})
+
+    # the employee lands on their own page: their badge, nobody else's, and no admin pages
+    data = {"email": "emp@example.com", "password": ADMIN_PASSWORD, "next": "/ui/", "csrf": await login_csrf(client)}
+    home = await client.post("/ui/login", data=data)
+    assert str(home.url).endswith("/ui/me") and "11223344" in home.text and "55667788" not in home.text
+    assert (await client.get("/ui/sites")).status_code == 403
+    assert (await client.get("/ui/people")).status_code == 403
+    await client.post("/ui/logout", data={"csrf": csrf_of(home.text)})
+
+    # the site manager sees their site only
+    csrf = await sign_in(client, "sm@example.com")
+    listing = (await client.get("/ui/sites")).text
+    assert "Depot A" in listing and "Depot B" not in listing
+    assert (await client.get("/ui/people")).status_code == 403
+    await client.post("/ui/logout", data={"csrf": csrf})
+
+    # the HR manager sees people and blocks one from the person's page
+    csrf = await sign_in(client, "hr@example.com")
+    assert "Lies Wouters" in (await client.get("/ui/people")).text
+    blocked = await client.post(f"/ui/people/{lies_id}/status", data={"csrf": csrf, "action": "block"})
+    assert blocked.status_code == 200 and 'id="person-status"' in blocked.text
+    async with sessions() as session:
+        assert (await session.get(Person, lies_id)).status == "blocked"  # type: ignore[union-attr]
+    assert (await client.post("/ui/sites/new", data=SITE_FORM | {"csrf": csrf})).status_code == 403

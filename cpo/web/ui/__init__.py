@@ -50,11 +50,21 @@ def ui_router() -> Router:
     from cpo.web.ui.account_pages import AccountPages
     from cpo.web.ui.live_pages import LivePages
     from cpo.web.ui.pages import AuthPages, DashboardPage, SitePages
+    from cpo.web.ui.people_pages import MePages, PeoplePages
     from cpo.web.ui.station_pages import StationPages
 
     return Router(
         path="/ui",
-        route_handlers=[AuthPages, DashboardPage, SitePages, StationPages, LivePages, AccountPages],
+        route_handlers=[
+            AuthPages,
+            DashboardPage,
+            SitePages,
+            StationPages,
+            LivePages,
+            AccountPages,
+            PeoplePages,
+            MePages,
+        ],
         dependencies={"user": Provide(provide_ui_user)},
         exception_handlers={
             SignInRequired: _sign_in,

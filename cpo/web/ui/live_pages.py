@@ -6,12 +6,13 @@ import uuid
 from typing import Any
 
 from litestar import Controller, get
+from litestar.di import Provide
 from litestar.response import Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cpo.charging import queries
 from cpo.sites import service as sites
-from cpo.web.ui.session import UiUser
+from cpo.web.ui.session import UiUser, provide_ui_db, ui_user_needing
 
 
 async def station_rows(db: AsyncSession, user: UiUser) -> dict[str, Any]:
@@ -41,6 +42,7 @@ async def session_rows(db: AsyncSession, user: UiUser, recent: bool) -> dict[str
 
 class LivePages(Controller):
     path = "/"
+    dependencies = {"user": ui_user_needing("sites.read"), "db": Provide(provide_ui_db)}
 
     @get("/live/stations")
     async def live_stations(self, db: AsyncSession, user: UiUser) -> Template:

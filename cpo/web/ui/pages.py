@@ -9,6 +9,7 @@ from urllib.parse import quote, urlsplit
 
 from litestar import Controller, Request, get, post
 from litestar.datastructures import Cookie, State
+from litestar.di import Provide
 from litestar.response import Redirect, Template
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,6 +32,8 @@ from cpo.web.ui.session import (
     SignInRequired,
     UiUser,
     language_of,
+    provide_ui_db,
+    ui_user_needing,
 )
 from cpo.web.ui.throttle import LoginThrottle
 
@@ -153,13 +156,17 @@ class AuthPages(Controller):
 
 class DashboardPage(Controller):
     path = "/"
+    dependencies = {"db": Provide(provide_ui_db)}
 
     @get("/")
-    async def dashboard(self, db: AsyncSession, user: UiUser) -> Template:
+    async def dashboard(self, db: AsyncSession, user: UiUser) -> Template | Redirect:
+        if not user.principal.can("sites.read"):
+            return Redirect("/ui/me")  # an employee's home is their own page
         return Template("dashboard.html", context=user.context(**await dashboard_figures(db, user)))
 
     @get("/live/tiles")
     async def live_tiles(self, db: AsyncSession, user: UiUser) -> Template:
+        user.require("sites.read")
         return Template("_tiles.html", context=user.context(**await dashboard_figures(db, user)))
 
 
@@ -210,6 +217,7 @@ def _site_values(values: dict[str, Any]) -> dict[str, Any]:
 
 class SitePages(Controller):
     path = "/sites"
+    dependencies = {"user": ui_user_needing("sites.read"), "db": Provide(provide_ui_db)}
 
     @get("/")
     async def list_sites(self, db: AsyncSession, user: UiUser) -> Template:

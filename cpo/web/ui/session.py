@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any
 
 from litestar import Request
 from litestar.datastructures import State
+from litestar.di import Provide
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cpo.accounts.models import Account
@@ -15,6 +17,7 @@ from cpo.accounts.roles import Principal
 from cpo.accounts.service import principal_of, resolve_login_session
 from cpo.audit.capture import act_as
 from cpo.errors import DomainError, Forbidden, Unauthenticated
+from cpo.sites.scope import limit_to_sites
 from cpo.web.deps import runtime_of
 from cpo.web.ui.i18n import pick_language
 
@@ -52,6 +55,25 @@ def language_of(request: Request[Any, Any, Any], account: Account | None = None)
     if cookie is None and account is not None:
         cookie = account.language
     return pick_language(cookie, request.headers.get("accept-language"))
+
+
+async def provide_ui_db(state: State, user: UiUser) -> AsyncGenerator[AsyncSession, None]:
+    """A signed-in page's session: a site manager's sees only their sites; changes are audited as the user's."""
+    async with runtime_of(state).sessions() as session:
+        limit_to_sites(session, user.principal.site_ids)
+        act_as(session, user.principal.actor)
+        yield session
+
+
+def ui_user_needing(permission: str) -> Provide:
+    """The signed-in user, who must hold ``permission`` to see the pages behind it."""
+
+    async def provide(request: Request[Any, Any, Any], state: State) -> UiUser:
+        user = await provide_ui_user(request, state)
+        user.principal.require(permission)
+        return user
+
+    return Provide(provide)
 
 
 async def provide_ui_user(request: Request[Any, Any, Any], state: State) -> UiUser:

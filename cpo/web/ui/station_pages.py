@@ -7,6 +7,7 @@ from typing import Any
 
 from litestar import Controller, Request, get, post
 from litestar.datastructures import State
+from litestar.di import Provide
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,7 +25,7 @@ from cpo.sites.vocabulary import (
 from cpo.web.deps import runtime_of
 from cpo.web.ui.forms import FormErrors, form_values, parse_form
 from cpo.web.ui.live_pages import station_live, station_rows
-from cpo.web.ui.session import UiUser
+from cpo.web.ui.session import UiUser, provide_ui_db, ui_user_needing
 
 VOCABULARY = {
     "capabilities": CAPABILITIES,
@@ -41,6 +42,7 @@ def ocpp_url(state: State, station: Station) -> str:
 
 class StationPages(Controller):
     path = "/"
+    dependencies = {"user": ui_user_needing("sites.read"), "db": Provide(provide_ui_db)}
 
     @get("/stations")
     async def list_stations(self, db: AsyncSession, user: UiUser) -> Template:

@@ -1,0 +1,103 @@
+"""People in the UI: the list, a person's page (badges, rules, groups, recent sessions), and one's own page."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from litestar import Controller, Request, get, post
+from litestar.di import Provide
+from litestar.response import Redirect, Template
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cpo.access import badges, policies
+from cpo.charging.models import ChargingSession
+from cpo.people import service as people
+from cpo.people.models import Group, Person
+from cpo.web.ui.session import UiUser, provide_ui_db, ui_user_needing
+
+RECENT = 20
+
+
+async def _sessions_of(db: AsyncSession, person_id: uuid.UUID) -> list[ChargingSession]:
+    query = (
+        select(ChargingSession)
+        .where(ChargingSession.person_id == person_id)
+        .order_by(ChargingSession.started_at.desc())
+        .limit(RECENT)
+    )
+    return list((await db.execute(query)).scalars())
+
+
+async def _person_context(db: AsyncSession, person: Person) -> dict[str, Any]:
+    group_ids = [person.department_id, person.cost_centre_id, *await people.group_ids_of(db, person.id)]
+    groups = (await db.execute(select(Group).where(Group.id.in_([g for g in group_ids if g])))).scalars().all()
+    return {
+        "person": person,
+        "groups": sorted(groups, key=lambda g: (g.kind, g.name)),
+        "badges": await badges.list_badges(db, person.tenant_id, person.id),
+        "rules": await policies.list_rules(db, person.tenant_id, person_id=person.id),
+        "sessions": await _sessions_of(db, person.id),
+    }
+
+
+class PeoplePages(Controller):
+    path = "/people"
+    dependencies = {"user": ui_user_needing("people.read"), "db": Provide(provide_ui_db)}
+
+    @get("/")
+    async def list_people(self, db: AsyncSession, user: UiUser) -> Template:
+        async with db.begin():
+            rows = await people.list_people(db, user.principal.tenant_id)
+            groups = {g.id: g for g in await people.list_groups(db, user.principal.tenant_id)}
+        return Template("people/list.html", context=user.context(people=rows, groups=groups, section="people"))
+
+    @get("/{person_id:uuid}")
+    async def person_page(self, db: AsyncSession, user: UiUser, person_id: uuid.UUID) -> Template:
+        async with db.begin():
+            person = await people.get_person(db, user.principal.tenant_id, person_id)
+            context = await _person_context(db, person)
+        return Template("people/person.html", context=user.context(**context, section="people"))
+
+    @post("/{person_id:uuid}/status")
+    async def change_status(
+        self, request: Request[Any, Any, Any], db: AsyncSession, user: UiUser, person_id: uuid.UUID
+    ) -> Redirect:
+        user.require("people.write", db)
+        action = str((await request.form()).get("action", ""))
+        status = {"block": "blocked", "deactivate": "inactive", "activate": "active"}.get(action)
+        if status is not None:
+            async with db.begin():
+                await people.set_person_status(db, user.principal.tenant_id, person_id, status)
+        return Redirect(f"/ui/people/{person_id}")
+
+    @post("/badges/{badge_id:uuid}/status")
+    async def change_badge(
+        self, request: Request[Any, Any, Any], db: AsyncSession, user: UiUser, badge_id: uuid.UUID
+    ) -> Redirect:
+        user.require("people.write", db)
+        block = (await request.form()).get("action") == "block"
+        async with db.begin():
+            badge = await badges.set_badge_status(
+                db, user.principal.tenant_id, badge_id, "blocked" if block else "active"
+            )
+        return Redirect(f"/ui/people/{badge.person_id}" if badge.person_id else "/ui/people")
+
+
+class MePages(Controller):
+    """An employee's own page: their badges and their sessions, nothing of anyone else."""
+
+    path = "/me"
+    dependencies = {"user": ui_user_needing("self.read"), "db": Provide(provide_ui_db)}
+
+    @get("/")
+    async def me(self, db: AsyncSession, user: UiUser) -> Template:
+        person_id = user.principal.person_id
+        context: dict[str, Any] = {"person": None, "section": "me"}
+        if person_id is not None:
+            async with db.begin():
+                person = await db.get(Person, person_id)
+                if person is not None and person.tenant_id == user.principal.tenant_id:
+                    context |= await _person_context(db, person)
+        return Template("people/me.html", context=user.context(**context))
