@@ -272,3 +272,35 @@ async def test_each_role_sees_its_own_pages_and_an_employee_only_their_own_charg
     async with sessions() as session:
         assert (await session.get(Person, lies_id)).status == "blocked"  # type: ignore[union-attr]
     assert (await client.post("/ui/sites/new", data=SITE_FORM | {"csrf": csrf})).status_code == 403
+
+
+async def test_people_badges_and_rules_are_added_from_the_ui_with_clear_errors(client: Client, ui_admin: str) -> None:
+    csrf = await sign_in(client, ui_admin)
+    assert (await client.get("/ui/people/new")).status_code == 200
+    bad = await client.post("/ui/people/new", data={"csrf": csrf, "name": "Bad", "email": "not an address"})
+    assert bad.status_code == 400 and "email" in bad.text
+    made = await client.post("/ui/people/new", data={"csrf": csrf, "name": "Sam Peeters", "email": "sam@example.com",
+                                                     "kind": "visitor", "language": "en"})  # fmt: skip
+    assert made.status_code == 200 and "Sam Peeters" in made.text
+    person_url = str(made.url)
+    person_path = person_url[person_url.index("/ui/people/") :]
+    added = await client.post(
+        f"{person_path}/badges", data={"csrf": csrf, "uid": "de:ad:be:ef", "token_type": "ISO14443"}
+    )
+    assert added.status_code == 200 and "DEADBEEF" in added.text
+    again = await client.post(f"{person_path}/badges", data={"csrf": csrf, "uid": "EFBEADDE", "token_type": "ISO14443"})
+    assert again.status_code == 409 or (again.status_code == 400 and "registered already" in again.text)
+    wrong = await client.post(f"{person_path}/rules", data={"csrf": csrf, "name": "Hours", "windows": "weekdays 7-19"})
+    assert wrong.status_code == 400 and "cannot read" in wrong.text
+    rule = await client.post(f"{person_path}/rules", data={"csrf": csrf, "name": "Office hours",
+                                                           "windows": "mon-fri 07:00-19:00\nsat 09:00-12:00"})  # fmt: skip
+    assert rule.status_code == 200 and "mon-fri 07:00-19:00, sat 09:00-12:00" in rule.text
+
+
+async def test_the_audit_log_page_lists_changes_and_exports_them(client: Client, ui_admin: str) -> None:
+    csrf = await sign_in(client, ui_admin)
+    await client.post("/ui/sites/new", data=SITE_FORM | {"csrf": csrf, "name": "Audited depot"})
+    page = await client.get("/ui/audit", params={"entity": "sites"})
+    assert page.status_code == 200 and "create" in page.text and "sites" in page.text
+    export = await client.get("/ui/audit/export.csv")
+    assert export.status_code == 200 and "Audited depot" in export.text

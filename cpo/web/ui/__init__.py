@@ -48,6 +48,7 @@ def _server_error(request: Request[Any, Any, Any], exc: Exception) -> Response[A
 
 def ui_router() -> Router:
     from cpo.web.ui.account_pages import AccountPages
+    from cpo.web.ui.audit_pages import AuditPages
     from cpo.web.ui.live_pages import LivePages
     from cpo.web.ui.pages import AuthPages, DashboardPage, SitePages
     from cpo.web.ui.people_pages import MePages, PeoplePages
@@ -64,6 +65,7 @@ def ui_router() -> Router:
             AccountPages,
             PeoplePages,
             MePages,
+            AuditPages,
         ],
         dependencies={"user": Provide(provide_ui_user)},
         exception_handlers={

@@ -12,9 +12,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cpo.access import badges, policies
+from cpo.access.schemas import BadgeIn, RuleIn
 from cpo.charging.models import ChargingSession
+from cpo.errors import Conflict, InvalidInput
 from cpo.people import service as people
 from cpo.people.models import Group, Person
+from cpo.people.schemas import PersonIn
+from cpo.sites import service as sites
+from cpo.web.ui.forms import FormErrors, form_values, parse_form
 from cpo.web.ui.session import UiUser, provide_ui_db, ui_user_needing
 
 RECENT = 20
@@ -42,6 +47,14 @@ async def _person_context(db: AsyncSession, person: Person) -> dict[str, Any]:
     }
 
 
+def _options(groups: list[Group]) -> dict[str, list[tuple[str, str]]]:
+    """Select options per group kind: (id, name)."""
+    options: dict[str, list[tuple[str, str]]] = {"department": [], "cost_centre": [], "customer_project": []}
+    for group in groups:
+        options[group.kind].append((str(group.id), group.name))
+    return options
+
+
 class PeoplePages(Controller):
     path = "/people"
     dependencies = {"user": ui_user_needing("people.read"), "db": Provide(provide_ui_db)}
@@ -53,12 +66,80 @@ class PeoplePages(Controller):
             groups = {g.id: g for g in await people.list_groups(db, user.principal.tenant_id)}
         return Template("people/list.html", context=user.context(people=rows, groups=groups, section="people"))
 
+    @get("/new")
+    async def new_person(self, db: AsyncSession, user: UiUser) -> Template:
+        user.require("people.write")
+        async with db.begin():
+            groups = await people.list_groups(db, user.principal.tenant_id)
+        return Template("people/form.html", context=user.context(values={}, errors={}, options=_options(groups)))
+
+    @post("/new")
+    async def create_person(
+        self, request: Request[Any, Any, Any], db: AsyncSession, user: UiUser
+    ) -> Template | Redirect:
+        user.require("people.write", db)
+        values = form_values(await request.form())
+        try:
+            data = parse_form(values, PersonIn)
+            async with db.begin():
+                person = await people.create_person(db, user.principal.tenant_id, data)
+        except (FormErrors, InvalidInput, Conflict) as invalid:
+            errors = invalid.errors if isinstance(invalid, FormErrors) else {invalid.field or "form": str(invalid)}
+            async with db.begin():
+                groups = await people.list_groups(db, user.principal.tenant_id)
+            context = user.context(values=values, errors=errors, options=_options(groups))
+            return Template("people/form.html", context=context, status_code=400)
+        return Redirect(f"/ui/people/{person.id}")
+
     @get("/{person_id:uuid}")
     async def person_page(self, db: AsyncSession, user: UiUser, person_id: uuid.UUID) -> Template:
+        return await self._page(db, user, person_id)
+
+    async def _page(
+        self, db: AsyncSession, user: UiUser, person_id: uuid.UUID, errors: dict[str, str] | None = None
+    ) -> Template:
         async with db.begin():
             person = await people.get_person(db, user.principal.tenant_id, person_id)
             context = await _person_context(db, person)
-        return Template("people/person.html", context=user.context(**context, section="people"))
+            context["sites"] = await sites.list_sites(db, user.principal.tenant_id)
+        return Template(
+            "people/person.html", context=user.context(**context, section="people", errors=errors or {}),
+            status_code=400 if errors else 200,
+        )  # fmt: skip
+
+    @post("/{person_id:uuid}/badges")
+    async def add_badge(
+        self, request: Request[Any, Any, Any], db: AsyncSession, user: UiUser, person_id: uuid.UUID
+    ) -> Template | Redirect:
+        user.require("people.write", db)
+        values = form_values(await request.form())
+        try:
+            data = parse_form(values | {"person_id": str(person_id)}, BadgeIn)
+            async with db.begin():
+                await badges.create_badge(db, user.principal.tenant_id, data)
+        except (FormErrors, InvalidInput, Conflict) as invalid:
+            errors = invalid.errors if isinstance(invalid, FormErrors) else {invalid.field or "form": str(invalid)}
+            return await self._page(db, user, person_id, {f"badge.{k}": v for k, v in errors.items()})
+        return Redirect(f"/ui/people/{person_id}")
+
+    @post("/{person_id:uuid}/rules")
+    async def add_rule(
+        self, request: Request[Any, Any, Any], db: AsyncSession, user: UiUser, person_id: uuid.UUID
+    ) -> Template | Redirect:
+        user.require("people.write", db)
+        values = form_values(await request.form(), lists=("site_ids",))
+        windows = [line.strip() for line in values.pop("windows", "").splitlines() if line.strip()]
+        fields = values | {"person_id": str(person_id), "windows": windows}
+        if not fields.get("site_ids"):
+            fields.pop("site_ids", None)
+        try:
+            data = parse_form(fields, RuleIn)
+            async with db.begin():
+                await policies.create_rule(db, user.principal.tenant_id, data)
+        except (FormErrors, InvalidInput) as invalid:
+            errors = invalid.errors if isinstance(invalid, FormErrors) else {invalid.field or "form": str(invalid)}
+            return await self._page(db, user, person_id, {f"rule.{k}": v for k, v in errors.items()})
+        return Redirect(f"/ui/people/{person_id}")
 
     @post("/{person_id:uuid}/status")
     async def change_status(
