@@ -97,6 +97,44 @@ def test_sign_in_create_site_and_station_and_see_them_in_both_languages(
     page.close()
 
 
+def test_a_person_with_a_badge_and_office_hours_then_blocked_in_both_languages(
+    platform: Platform, browser: object, artifacts: Path
+) -> None:
+    from playwright.sync_api import Browser, expect
+
+    assert isinstance(browser, Browser)
+    page = browser.new_page(locale="en-GB")
+    page.goto(platform.url + "/ui/login")
+    page.fill("input[name=email]", EMAIL)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.click("nav >> text=People")
+    page.click("text=New person")
+    page.fill("input[name=name]", "Fien Verhaeghe")
+    page.fill("input[name=email]", "fien@example.com")
+    page.select_option("select[name=kind]", "employee")
+    page.click("button.primary")
+    expect(page.locator("h1")).to_have_text("Fien Verhaeghe")
+    page.fill("input[name=uid]", "04:aa:bb:cc")
+    page.click("text=Add a badge >> nth=-1")
+    expect(page.locator("table").first).to_contain_text("04AABBCC")
+    page.fill("input[name=name] >> nth=-1", "Office hours")
+    page.fill("textarea[name=windows]", "mon-fri 07:00-19:00")
+    page.click("text=Add an access rule >> nth=-1")
+    expect(page.locator("main")).to_contain_text("mon-fri 07:00-19:00")
+    page.click("button[value=block]")
+    expect(page.locator("#person-status")).to_have_text("Blocked")
+    page.screenshot(path=str(artifacts / "person-en.png"), full_page=True)
+
+    page.click(".lang >> text=NL")
+    expect(page.locator("#person-status")).to_have_text("Geblokkeerd")
+    expect(page.locator("main")).to_contain_text("Toegangsregels")
+    page.click("nav >> text=Auditlog")
+    expect(page.locator("table")).to_contain_text("people")
+    page.screenshot(path=str(artifacts / "audit-nl.png"), full_page=True)
+    page.close()
+
+
 def test_usable_on_a_phone(platform: Platform, browser: object, artifacts: Path) -> None:
     from playwright.sync_api import Browser, expect
 

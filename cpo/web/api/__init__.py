@@ -8,7 +8,13 @@ from litestar.di import Provide
 from cpo.web.api.accounts import TenantController, TokenController
 from cpo.web.api.audit import AuditController
 from cpo.web.api.charging import SessionController, StationLiveController
-from cpo.web.api.people import AccessRuleController, BadgeController, GroupController, PersonController
+from cpo.web.api.people import (
+    AccessRuleController,
+    BadgeController,
+    GroupController,
+    PeopleImportController,
+    PersonController,
+)
 from cpo.web.api.sites import ConnectorController, EvseController, SiteController, StationController
 from cpo.web.deps import provide_principal, provide_scoped_db
 from cpo.web.problems import API_EXCEPTION_HANDLERS
@@ -20,7 +26,7 @@ def api_router() -> Router:
         route_handlers=[
             SiteController, StationController, EvseController, ConnectorController, TokenController, TenantController,
             StationLiveController, SessionController, BadgeController, PersonController, GroupController,
-            AccessRuleController, AuditController,
+            AccessRuleController, AuditController, PeopleImportController,
         ],
         dependencies={"principal": Provide(provide_principal), "db": Provide(provide_scoped_db)},
         exception_handlers=API_EXCEPTION_HANDLERS,

@@ -6,9 +6,10 @@ import asyncio
 import uuid
 from typing import Any, Literal
 
-from litestar import Controller, delete, get, post, put
+from litestar import Controller, Request, delete, get, post, put
 from litestar.datastructures import State
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
+from msgspec import Struct
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cpo.access import badges, policies
@@ -17,6 +18,7 @@ from cpo.accounts.roles import Principal
 from cpo.charging.commands import ChargerCommands, Command
 from cpo.people import gdpr
 from cpo.people import service as people
+from cpo.people.imports import import_people
 from cpo.people.schemas import GroupIn, GroupOut, PersonIn, PersonOut, group_out, person_out
 from cpo.web.deps import guarded
 
@@ -94,6 +96,34 @@ class PersonController(Controller):
         if data is not None and data.stop_sessions and status != "active":
             await _stop_all(state, running, principal.actor)
         return out
+
+
+class PeopleImportOut(Struct):
+    dry_run: bool
+    created: list[str]
+    updated: list[dict[str, Any]]
+    unchanged: list[str]
+    groups_created: list[str]
+    refused: list[dict[str, Any]]
+
+
+class PeopleImportController(Controller):
+    path = "/people-import"
+    tags = ["people"]
+    dependencies = {"principal": guarded("people")}
+
+    @post("/", status_code=HTTP_200_OK)
+    async def import_people(
+        self, request: Request[Any, Any, Any], db: AsyncSession, principal: Principal, dry_run: bool = True
+    ) -> PeopleImportOut:
+        """People from a CSV body (an HR export). By default a dry run: what would change, nothing changed."""
+        text = (await request.body()).decode("utf-8-sig", errors="replace")
+        async with db.begin():
+            report = await import_people(db, principal.tenant_id, text, dry_run)
+        return PeopleImportOut(
+            report.dry_run, report.created, [{"user_name": u, "fields": f} for u, f in report.updated],
+            report.unchanged, report.groups_created, [{"line": n, "reason": r} for n, r in report.refused],
+        )  # fmt: skip
 
 
 class GroupController(Controller):
