@@ -10,6 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cpo.charging.models import ChargingSession, ConnectorState, StationPresence
 from cpo.db.queries import get_scoped
+from cpo.errors import InvalidInput
+from cpo.people.models import Group
 from cpo.sites.models import Station
 
 
@@ -68,3 +70,17 @@ async def states_by_station(session: AsyncSession, tenant_id: uuid.UUID) -> dict
     for row in rows:
         result.setdefault(row.station_id, []).append(row)
     return result
+
+
+async def allocate_to_project(
+    session: AsyncSession, tenant_id: uuid.UUID, session_id: uuid.UUID, project_id: uuid.UUID | None
+) -> ChargingSession:
+    """Book a session's cost to a customer project (or to none)."""
+    charging = await get_session(session, tenant_id, session_id)
+    if project_id is not None:
+        project = await session.get(Group, project_id)
+        if project is None or project.tenant_id != tenant_id or project.kind != "customer_project":
+            raise InvalidInput("project_id", "not a customer project of this tenant")
+    charging.project_id = project_id
+    await session.flush()
+    return charging

@@ -68,6 +68,16 @@ class SessionOut(Struct):
     power_w: Decimal | None
     soc_percent: Decimal | None
     stop_reason: str | None
+    auth_reason: str | None = None
+    person_id: uuid.UUID | None = None
+    department_id: uuid.UUID | None = None
+    cost_centre_id: uuid.UUID | None = None
+    project_id: uuid.UUID | None = None
+
+
+class AllocationIn(Struct, forbid_unknown_fields=True):
+    project_id: uuid.UUID | None
+    """A customer project (group of that kind) whose account the session's cost goes to; None: none."""
 
 
 def command_out(result: CommandResult) -> CommandOut:
@@ -80,7 +90,8 @@ def session_out(s: ChargingSession) -> SessionOut:
         evse=s.ocpp_evse_id, connector=s.ocpp_connector_id, id_tag=s.id_tag, authorization=s.authorization,
         status=s.status, started_at=s.started_at, stopped_at=s.stopped_at, meter_start_wh=s.meter_start_wh,
         meter_stop_wh=s.meter_stop_wh, energy_wh=s.energy_wh, power_w=s.power_w, soc_percent=s.soc_percent,
-        stop_reason=s.stop_reason,
+        stop_reason=s.stop_reason, auth_reason=s.auth_reason, person_id=s.person_id, department_id=s.department_id,
+        cost_centre_id=s.cost_centre_id, project_id=s.project_id,
     )  # fmt: skip
 
 

@@ -141,6 +141,7 @@ async def test_every_endpoint_keeps_tenant_b_out_of_tenant_a(
         ("PUT", "/api/v1/access-rules/{rule_id:uuid}"): (f"/api/v1/access-rules/{rule['id']}", {"name": "x", "group_id": group["id"]}, 404),
         ("DELETE", "/api/v1/access-rules/{rule_id:uuid}"): (f"/api/v1/access-rules/{rule['id']}", None, 404),
         ("GET", "/api/v1/audit"): ("/api/v1/audit", None, "list"),
+        ("PUT", "/api/v1/sessions/{session_id:uuid}/allocation"): (f"/api/v1/sessions/{a['session_id']}/allocation", {"project_id": None}, 404),
         ("POST", "/api/v1/people-import"): ("/api/v1/people-import?dry_run=false", None, 400),
         ("GET", "/api/v1/people/{person_id:uuid}/personal-data"): (f"/api/v1/people/{person['id']}/personal-data", None, 404),
         ("DELETE", "/api/v1/people/{person_id:uuid}/personal-data"): (f"/api/v1/people/{person['id']}/personal-data", None, 404),

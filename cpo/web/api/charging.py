@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from litestar import Controller, get, post
+from litestar import Controller, get, post, put
 from litestar.datastructures import State
 from litestar.params import Parameter
 from litestar.status_codes import HTTP_201_CREATED
@@ -16,6 +16,7 @@ from cpo.accounts.roles import Principal
 from cpo.charging import queries
 from cpo.charging.commands import ChargerCommands
 from cpo.charging.schemas import (
+    AllocationIn,
     CommandIn,
     CommandOut,
     SessionOut,
@@ -75,3 +76,11 @@ class SessionController(Controller):
     async def get_session(self, db: AsyncSession, principal: Principal, session_id: uuid.UUID) -> SessionOut:
         async with db.begin():
             return session_out(await queries.get_session(db, principal.tenant_id, session_id))
+
+    @put("/{session_id:uuid}/allocation")
+    async def allocate(
+        self, db: AsyncSession, principal: Principal, session_id: uuid.UUID, data: AllocationIn
+    ) -> SessionOut:
+        """Book the session's cost to a customer project (its department and cost centre stay as they were)."""
+        async with db.begin():
+            return session_out(await queries.allocate_to_project(db, principal.tenant_id, session_id, data.project_id))
