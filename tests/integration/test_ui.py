@@ -304,3 +304,23 @@ async def test_the_audit_log_page_lists_changes_and_exports_them(client: Client,
     assert page.status_code == 200 and "create" in page.text and "sites" in page.text
     export = await client.get("/ui/audit/export.csv")
     assert export.status_code == 200 and "Audited depot" in export.text
+
+
+async def test_groups_are_created_and_a_person_is_edited_into_them(client: Client, ui_admin: str) -> None:
+    csrf = await sign_in(client, ui_admin)
+    created = await client.post(
+        "/ui/groups", data={"csrf": csrf, "kind": "cost_centre", "name": "CC-310", "code": "310"}
+    )
+    assert created.status_code == 200 and "CC-310" in created.text
+    twice = await client.post("/ui/groups", data={"csrf": csrf, "kind": "cost_centre", "name": "CC-310"})
+    assert twice.status_code == 400 and "exists already" in twice.text
+    made = await client.post("/ui/people/new", data={"csrf": csrf, "name": "Ann Dewit", "email": "ann@example.com"})
+    path = str(made.url)[str(made.url).index("/ui/people/") :]
+    form = await client.get(f"{path}/edit")
+    cost_centre = re.search(r'<option value="([0-9a-f-]{36})"\s*>CC-310</option>', form.text)
+    assert form.status_code == 200 and cost_centre is not None
+    saved = await client.post(f"{path}/edit", data={"csrf": csrf, "name": "Ann De Wit", "email": "ann@example.com",
+                                                    "kind": "employee", "language": "nl", "status": "inactive",
+                                                    "cost_centre_id": cost_centre[1]})  # fmt: skip
+    assert saved.status_code == 200 and "Ann De Wit" in saved.text and "CC-310" in saved.text
+    assert 'id="person-status">Inactive' in saved.text or ">Inactief<" in saved.text

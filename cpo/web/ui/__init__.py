@@ -51,7 +51,7 @@ def ui_router() -> Router:
     from cpo.web.ui.audit_pages import AuditPages
     from cpo.web.ui.live_pages import LivePages
     from cpo.web.ui.pages import AuthPages, DashboardPage, SitePages
-    from cpo.web.ui.people_pages import MePages, PeoplePages
+    from cpo.web.ui.people_pages import GroupPages, MePages, PeoplePages
     from cpo.web.ui.station_pages import StationPages
 
     return Router(
@@ -66,6 +66,7 @@ def ui_router() -> Router:
             PeoplePages,
             MePages,
             AuditPages,
+            GroupPages,
         ],
         dependencies={"user": Provide(provide_ui_user)},
         exception_handlers={

@@ -17,7 +17,7 @@ from cpo.charging.models import ChargingSession
 from cpo.errors import Conflict, InvalidInput
 from cpo.people import service as people
 from cpo.people.models import Group, Person
-from cpo.people.schemas import PersonIn
+from cpo.people.schemas import GroupIn, PersonIn
 from cpo.sites import service as sites
 from cpo.web.ui.forms import FormErrors, form_values, parse_form
 from cpo.web.ui.session import UiUser, provide_ui_db, ui_user_needing
@@ -95,6 +95,38 @@ class PeoplePages(Controller):
     async def person_page(self, db: AsyncSession, user: UiUser, person_id: uuid.UUID) -> Template:
         return await self._page(db, user, person_id)
 
+    @get("/{person_id:uuid}/edit")
+    async def edit_person(self, db: AsyncSession, user: UiUser, person_id: uuid.UUID) -> Template:
+        user.require("people.write")
+        async with db.begin():
+            person = await people.get_person(db, user.principal.tenant_id, person_id)
+            groups = await people.list_groups(db, user.principal.tenant_id)
+        values = {name: str(getattr(person, name) or "") for name in
+                  ("name", "email", "kind", "language", "status", "department_id", "cost_centre_id")}  # fmt: skip
+        return Template("people/form.html", context=user.context(values=values, errors={}, options=_options(groups),
+                                                                  person=person))  # fmt: skip
+
+    @post("/{person_id:uuid}/edit")
+    async def update_person(
+        self, request: Request[Any, Any, Any], db: AsyncSession, user: UiUser, person_id: uuid.UUID
+    ) -> Template | Redirect:
+        user.require("people.write", db)
+        values = form_values(await request.form())
+        try:
+            async with db.begin():
+                person = await people.get_person(db, user.principal.tenant_id, person_id)
+                data = parse_form(values | {"user_name": person.user_name, "external_id": person.external_id}, PersonIn)
+                data.group_ids = await people.group_ids_of(db, person_id)
+                await people.update_person(db, user.principal.tenant_id, person_id, data)
+        except (FormErrors, InvalidInput, Conflict) as invalid:
+            errors = invalid.errors if isinstance(invalid, FormErrors) else {invalid.field or "form": str(invalid)}
+            async with db.begin():
+                person = await people.get_person(db, user.principal.tenant_id, person_id)
+                groups = await people.list_groups(db, user.principal.tenant_id)
+            context = user.context(values=values, errors=errors, options=_options(groups), person=person)
+            return Template("people/form.html", context=context, status_code=400)
+        return Redirect(f"/ui/people/{person_id}")
+
     async def _page(
         self, db: AsyncSession, user: UiUser, person_id: uuid.UUID, errors: dict[str, str] | None = None
     ) -> Template:
@@ -164,6 +196,37 @@ class PeoplePages(Controller):
                 db, user.principal.tenant_id, badge_id, "blocked" if block else "active"
             )
         return Redirect(f"/ui/people/{badge.person_id}" if badge.person_id else "/ui/people")
+
+
+class GroupPages(Controller):
+    """Departments, cost centres and customer projects."""
+
+    path = "/groups"
+    dependencies = {"user": ui_user_needing("people.read"), "db": Provide(provide_ui_db)}
+
+    @get("/")
+    async def groups(self, db: AsyncSession, user: UiUser) -> Template:
+        async with db.begin():
+            rows = await people.list_groups(db, user.principal.tenant_id)
+        return Template("people/groups.html", context=user.context(groups=rows, values={}, errors={}, section="people"))
+
+    @post("/")
+    async def create_group(
+        self, request: Request[Any, Any, Any], db: AsyncSession, user: UiUser
+    ) -> Template | Redirect:
+        user.require("people.write", db)
+        values = form_values(await request.form())
+        try:
+            data = parse_form(values, GroupIn)
+            async with db.begin():
+                await people.create_group(db, user.principal.tenant_id, data)
+        except (FormErrors, Conflict) as invalid:
+            errors = invalid.errors if isinstance(invalid, FormErrors) else {invalid.field or "form": str(invalid)}
+            async with db.begin():
+                rows = await people.list_groups(db, user.principal.tenant_id)
+            context = user.context(groups=rows, values=values, errors=errors, section="people")
+            return Template("people/groups.html", context=context, status_code=400)
+        return Redirect("/ui/groups")
 
 
 class MePages(Controller):
