@@ -324,3 +324,16 @@ async def test_groups_are_created_and_a_person_is_edited_into_them(client: Clien
                                                     "cost_centre_id": cost_centre[1]})  # fmt: skip
     assert saved.status_code == 200 and "Ann De Wit" in saved.text and "CC-310" in saved.text
     assert 'id="person-status">Inactive' in saved.text or ">Inactief<" in saved.text
+
+
+async def test_a_person_is_exported_and_erased_from_their_page(client: Client, ui_admin: str) -> None:
+    csrf = await sign_in(client, ui_admin)
+    made = await client.post("/ui/people/new", data={"csrf": csrf, "name": "Wim Goossens", "email": "wim@example.com"})
+    path = str(made.url)[str(made.url).index("/ui/people/") :]
+    await client.post(f"{path}/rules", data={"csrf": csrf, "name": "Weekdays", "windows": "mon-fri 08:00-18:00"})
+    exported = await client.get(f"{path}/personal-data")
+    assert exported.status_code == 200 and exported.json()["person"]["name"] == "Wim Goossens"
+    unconfirmed = await client.post(f"{path}/erase", data={"csrf": csrf, "confirm": "yes"})
+    assert unconfirmed.status_code == 400
+    erased = await client.post(f"{path}/erase", data={"csrf": csrf, "confirm": "ERASE"})
+    assert erased.status_code == 200 and "Wim Goossens" not in erased.text and "anon-" in erased.text

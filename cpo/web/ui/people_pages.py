@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.di import Provide
 from litestar.response import Redirect, Template
 from sqlalchemy import select
@@ -15,6 +15,7 @@ from cpo.access import badges, policies
 from cpo.access.schemas import BadgeIn, RuleIn
 from cpo.charging.models import ChargingSession
 from cpo.errors import Conflict, InvalidInput
+from cpo.people import gdpr
 from cpo.people import service as people
 from cpo.people.models import Group, Person
 from cpo.people.schemas import GroupIn, PersonIn
@@ -196,6 +197,35 @@ class PeoplePages(Controller):
                 db, user.principal.tenant_id, badge_id, "blocked" if block else "active"
             )
         return Redirect(f"/ui/people/{badge.person_id}" if badge.person_id else "/ui/people")
+
+    @get("/{person_id:uuid}/personal-data")
+    async def export_person(self, db: AsyncSession, user: UiUser, person_id: uuid.UUID) -> Response[Any]:
+        """Everything held about the person, as a JSON download (GDPR Art. 15 and 20)."""
+        async with db.begin():
+            data = await gdpr.export_person(db, user.principal.tenant_id, person_id)
+        headers = {"Content-Disposition": f'attachment; filename="person-{person_id}.json"'}
+        return Response(data, media_type="application/json", headers=headers)
+
+    @post("/{person_id:uuid}/erase")
+    async def erase_person(
+        self, request: Request[Any, Any, Any], db: AsyncSession, user: UiUser, person_id: uuid.UUID
+    ) -> Redirect:
+        """Erase the person (GDPR Art. 17), once the admin typed ERASE to confirm."""
+        user.require("people.write", db)
+        if str((await request.form()).get("confirm", "")).strip().upper() != "ERASE":
+            raise InvalidInput("confirm", "type ERASE to confirm")
+        async with db.begin():
+            await gdpr.erase_person(db, user.principal.tenant_id, person_id, user.principal.actor)
+        return Redirect(f"/ui/people/{person_id}")
+
+    @post("/rules/{rule_id:uuid}/delete")
+    async def delete_rule(self, db: AsyncSession, user: UiUser, rule_id: uuid.UUID) -> Redirect:
+        user.require("people.write", db)
+        async with db.begin():
+            rule = await policies.get_rule(db, user.principal.tenant_id, rule_id)
+            person_id = rule.person_id
+            await policies.delete_rule(db, user.principal.tenant_id, rule_id)
+        return Redirect(f"/ui/people/{person_id}" if person_id else "/ui/people")
 
 
 class GroupPages(Controller):
