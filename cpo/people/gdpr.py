@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cpo.access.models import AccessRule, Badge
 from cpo.accounts.models import Account
-from cpo.audit.capture import ACTOR_KEY
+from cpo.audit.capture import ACTOR_KEY, snapshot
 from cpo.audit.models import AuditEntry
 from cpo.charging.models import ChargingSession, MeterSample, StationCommand, StationEvent, StatusEvent
 from cpo.db.base import utcnow
@@ -32,18 +32,8 @@ from cpo.tenants.models import Tenant
 PERSONAL_KEYS = {"name", "email", "user_name", "external_id", "uid", "label", "id_tag", "group_uid"}
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return value
-
-
-def _row(obj: Any, skip: tuple[str, ...] = ()) -> dict[str, Any]:
-    return {
-        c.key: _plain(getattr(obj, c.key)) for c in obj.__table__.columns if c.key not in skip and c.key != "tenant_id"
-    }
+def _row(obj: Any) -> dict[str, Any]:
+    return {k: v for k, v in snapshot(obj).items() if k != "tenant_id"}
 
 
 async def export_person(session: AsyncSession, tenant_id: uuid.UUID, person_id: uuid.UUID) -> dict[str, Any]:
@@ -73,10 +63,10 @@ async def export_person(session: AsyncSession, tenant_id: uuid.UUID, person_id: 
     return {
         "person": _row(person),
         "groups": [{"id": str(g.id), "kind": g.kind, "name": g.name} for g in groups],
-        "badges": [_row(b, ("uid_key",)) for b in badges],
+        "badges": [_row(b) for b in badges],
         "access_rules": [_row(r) for r in rules],
         "sessions": [_row(s) | {"station": identity} for s, identity in charging],
-        "accounts": [_row(a, ("password_hash", "totp_secret", "totp_pending")) for a in accounts],
+        "accounts": [_row(a) for a in accounts],
         "audit": [_row(e) for e in audit],
         "exported_at": utcnow().isoformat(),
     }

@@ -19,6 +19,13 @@ class FormErrors(DomainError):
         self.errors = errors
 
 
+def errors_of(error: DomainError) -> dict[str, str]:
+    """A form's field errors, from the form itself or from the service that refused its values."""
+    if isinstance(error, FormErrors):
+        return error.errors
+    return {getattr(error, "field", None) or "form": str(error)}
+
+
 def form_values(form: FormMultiDict, lists: tuple[str, ...] = ()) -> dict[str, Any]:
     """Non-empty fields as strings (lists for multi-value fields); the CSRF token left out."""
     values: dict[str, Any] = {}

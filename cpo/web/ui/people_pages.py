@@ -20,7 +20,7 @@ from cpo.people import service as people
 from cpo.people.models import Group, Person
 from cpo.people.schemas import GroupIn, PersonIn
 from cpo.sites import service as sites
-from cpo.web.ui.forms import FormErrors, form_values, parse_form
+from cpo.web.ui.forms import FormErrors, errors_of, form_values, parse_form
 from cpo.web.ui.session import UiUser, provide_ui_db, ui_user_needing
 
 RECENT = 20
@@ -85,7 +85,7 @@ class PeoplePages(Controller):
             async with db.begin():
                 person = await people.create_person(db, user.principal.tenant_id, data)
         except (FormErrors, InvalidInput, Conflict) as invalid:
-            errors = invalid.errors if isinstance(invalid, FormErrors) else {invalid.field or "form": str(invalid)}
+            errors = errors_of(invalid)
             async with db.begin():
                 groups = await people.list_groups(db, user.principal.tenant_id)
             context = user.context(values=values, errors=errors, options=_options(groups))
@@ -120,7 +120,7 @@ class PeoplePages(Controller):
                 data.group_ids = await people.group_ids_of(db, person_id)
                 await people.update_person(db, user.principal.tenant_id, person_id, data)
         except (FormErrors, InvalidInput, Conflict) as invalid:
-            errors = invalid.errors if isinstance(invalid, FormErrors) else {invalid.field or "form": str(invalid)}
+            errors = errors_of(invalid)
             async with db.begin():
                 person = await people.get_person(db, user.principal.tenant_id, person_id)
                 groups = await people.list_groups(db, user.principal.tenant_id)
@@ -151,7 +151,7 @@ class PeoplePages(Controller):
             async with db.begin():
                 await badges.create_badge(db, user.principal.tenant_id, data)
         except (FormErrors, InvalidInput, Conflict) as invalid:
-            errors = invalid.errors if isinstance(invalid, FormErrors) else {invalid.field or "form": str(invalid)}
+            errors = errors_of(invalid)
             return await self._page(db, user, person_id, {f"badge.{k}": v for k, v in errors.items()})
         return Redirect(f"/ui/people/{person_id}")
 
@@ -170,7 +170,7 @@ class PeoplePages(Controller):
             async with db.begin():
                 await policies.create_rule(db, user.principal.tenant_id, data)
         except (FormErrors, InvalidInput) as invalid:
-            errors = invalid.errors if isinstance(invalid, FormErrors) else {invalid.field or "form": str(invalid)}
+            errors = errors_of(invalid)
             return await self._page(db, user, person_id, {f"rule.{k}": v for k, v in errors.items()})
         return Redirect(f"/ui/people/{person_id}")
 
@@ -251,7 +251,7 @@ class GroupPages(Controller):
             async with db.begin():
                 await people.create_group(db, user.principal.tenant_id, data)
         except (FormErrors, Conflict) as invalid:
-            errors = invalid.errors if isinstance(invalid, FormErrors) else {invalid.field or "form": str(invalid)}
+            errors = errors_of(invalid)
             async with db.begin():
                 rows = await people.list_groups(db, user.principal.tenant_id)
             context = user.context(groups=rows, values=values, errors=errors, section="people")
