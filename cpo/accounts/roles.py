@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from cpo.errors import Forbidden, NotFound
+from cpo.errors import Forbidden
 
 Role = Literal[
     "platform_admin", "tenant_admin", "site_manager", "hr_manager", "finance", "employee", "read_only", "scim"
@@ -50,10 +50,6 @@ class Principal:
     def is_platform_admin(self) -> bool:
         return self.role == "platform_admin"
 
-    @property
-    def can_write(self) -> bool:
-        return self.can("sites.write") or self.can("people.write")
-
     def can(self, permission: str) -> bool:
         if self.role in ("platform_admin", "tenant_admin"):
             return True
@@ -68,14 +64,6 @@ class Principal:
     def require_platform_admin(self) -> None:
         if not self.is_platform_admin:
             raise Forbidden("only a platform administrator may do this")
-
-    def sees_site(self, site_id: uuid.UUID | None) -> bool:
-        return self.site_ids is None or site_id in self.site_ids
-
-    def require_site(self, site_id: uuid.UUID | None, kind: str = "site") -> None:
-        """Outside a site manager's sites things do not exist for them (404, as for another tenant)."""
-        if not self.sees_site(site_id):
-            raise NotFound(kind, site_id)
 
     def acting_for(self, tenant_id: uuid.UUID) -> Principal:
         """A platform administrator may act within any tenant; nobody else may leave their own."""
