@@ -82,6 +82,8 @@ async def list_rules(
     session: AsyncSession, tenant_id: uuid.UUID, person_id: uuid.UUID | None = None, group_id: uuid.UUID | None = None
 ) -> list[AccessRule]:
     query = select(AccessRule).where(AccessRule.tenant_id == tenant_id)
-    if person_id is not None or group_id is not None:
-        query = query.where(or_(AccessRule.person_id == person_id, AccessRule.group_id == group_id))
+    owners = [column == value for column, value in ((AccessRule.person_id, person_id), (AccessRule.group_id, group_id))
+              if value is not None]  # fmt: skip
+    if owners:
+        query = query.where(or_(*owners))
     return list((await session.execute(query.order_by(AccessRule.name, AccessRule.id))).scalars())

@@ -12,7 +12,8 @@ from cpo.accounts.models import Account, ApiToken, LoginSession
 from cpo.accounts.roles import ROLES, Principal, Role
 from cpo.db.base import utcnow
 from cpo.db.queries import flush_or_conflict, get_scoped
-from cpo.errors import InvalidInput, Unauthenticated
+from cpo.errors import Forbidden, InvalidInput, Unauthenticated
+from cpo.people.models import Person
 from cpo.secrets import (
     hash_login_password,
     hash_login_password_async,
@@ -43,7 +44,10 @@ async def create_account(
     password: str,
     role: str,
     language: str = "en",
+    site_ids: list[uuid.UUID] | None = None,
+    person_id: uuid.UUID | None = None,
 ) -> Account:
+    """A UI account. A site manager's needs their sites; an employee's may name the person it belongs to."""
     email = email.strip().lower()
     if "@" not in email or len(email) > 254:
         raise InvalidInput("email", "not an e-mail address")
@@ -51,19 +55,67 @@ async def create_account(
         raise InvalidInput("password", "at least 10 characters")
     if language not in LANGUAGES:
         raise InvalidInput("language", f"must be one of {', '.join(LANGUAGES)}")
+    role = _check_role(role)
+    if role == "site_manager":
+        site_ids = await _sites_of_tenant(session, tenant_id, site_ids)
+    elif site_ids:
+        raise InvalidInput("site_ids", "only a site manager's account is limited to sites")
+    if person_id is not None:
+        person = await session.get(Person, person_id)
+        if person is None or person.tenant_id != tenant_id:
+            raise InvalidInput("person_id", "no such person in this tenant")
     account = Account(
         id=uuid.uuid4(),
         tenant_id=tenant_id,
         email=email,
         name=name or email,
         password_hash=await hash_login_password_async(password),
-        role=_check_role(role),
+        role=role,
         language=language,
         active=True,
+        site_ids=site_ids,
+        person_id=person_id,
     )
     session.add(account)
     await flush_or_conflict(session, {"uq_accounts_email": ("email", "an account with this e-mail exists")})
     return account
+
+
+async def list_accounts(session: AsyncSession, tenant_id: uuid.UUID) -> list[Account]:
+    query = select(Account).where(Account.tenant_id == tenant_id).order_by(Account.name, Account.email)
+    return list((await session.execute(query)).scalars())
+
+
+async def set_account_active(
+    session: AsyncSession, tenant_id: uuid.UUID, account_id: uuid.UUID, active: bool, by: Principal
+) -> Account:
+    """Turn an account off or on. Turning off signs it out everywhere at once; nobody turns off themselves."""
+    account = await get_scoped(session, Account, tenant_id, account_id, "account")
+    if not active and by.actor == f"account:{account.id}":
+        raise InvalidInput("account", "you cannot turn off your own account")
+    if account.role == "platform_admin" and not by.is_platform_admin:
+        raise Forbidden("only a platform administrator may change a platform administrator's account")
+    account.active = active
+    if not active:
+        await session.execute(delete(LoginSession).where(LoginSession.account_id == account.id))
+    await session.flush()
+    return account
+
+
+async def change_password(
+    session: AsyncSession, account: Account, current: str, new: str, keep_login: uuid.UUID | None = None
+) -> None:
+    """A new password, given the current one; every signed-in browser of the account but ``keep_login`` is
+    signed out."""
+    if not await verify_login_password_async(current, account.password_hash):
+        raise InvalidInput("current_password", "is not the current password")
+    if len(new) < 10:
+        raise InvalidInput("new_password", "at least 10 characters")
+    account.password_hash = await hash_login_password_async(new)
+    await session.execute(
+        delete(LoginSession).where(LoginSession.account_id == account.id, LoginSession.id != keep_login)
+    )
+    await session.flush()
 
 
 async def count_accounts(session: AsyncSession) -> int:

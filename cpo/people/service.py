@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cpo.db.queries import flush_or_conflict, get_scoped
@@ -102,6 +102,16 @@ async def list_people(session: AsyncSession, tenant_id: uuid.UUID, user_name: st
     query = select(Person).where(Person.tenant_id == tenant_id)
     if user_name is not None:
         query = query.where(Person.user_name == user_name)
+    return list((await session.execute(query.order_by(Person.name, Person.id))).scalars())
+
+
+async def members_of(session: AsyncSession, tenant_id: uuid.UUID, group_id: uuid.UUID) -> list[Person]:
+    """The people in a group: as their department or cost centre, or as a member."""
+    listed = select(GroupMember.person_id).where(GroupMember.group_id == group_id)
+    query = select(Person).where(
+        Person.tenant_id == tenant_id,
+        or_(Person.department_id == group_id, Person.cost_centre_id == group_id, Person.id.in_(listed)),
+    )
     return list((await session.execute(query.order_by(Person.name, Person.id))).scalars())
 
 

@@ -7,6 +7,7 @@ import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -50,6 +51,13 @@ def browser(platform: Platform) -> Iterator[object]:
         )  # fmt: skip
         yield browser
         browser.close()
+
+
+def sign_in(page: Any, platform: Platform) -> None:
+    page.goto(platform.url + "/ui/login")
+    page.fill("input[name=email]", EMAIL)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
 
 
 def test_sign_in_create_site_and_station_and_see_them_in_both_languages(
@@ -104,10 +112,7 @@ def test_a_person_with_a_badge_and_office_hours_then_blocked_in_both_languages(
 
     assert isinstance(browser, Browser)
     page = browser.new_page(locale="en-GB")
-    page.goto(platform.url + "/ui/login")
-    page.fill("input[name=email]", EMAIL)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
+    sign_in(page, platform)
     page.click("nav >> text=People")
     page.click("text=New person")
     page.fill("input[name=name]", "Fien Verhaeghe")
@@ -135,16 +140,52 @@ def test_a_person_with_a_badge_and_office_hours_then_blocked_in_both_languages(
     page.close()
 
 
+def test_settings_tokens_accounts_and_a_people_import_in_the_browser(
+    platform: Platform, browser: object, artifacts: Path, tmp_path: Path
+) -> None:
+    from playwright.sync_api import Browser, expect
+
+    assert isinstance(browser, Browser)
+    page = browser.new_page(locale="nl-BE")
+    sign_in(page, platform)
+    page.click(".lang >> text=NL")
+    page.click("nav >> text=Instellingen")
+    expect(page.locator("h1")).to_have_text("Instellingen")
+    page.click("#tokens summary")
+    page.fill("#tokens input[name=name]", "HR-koppeling")
+    page.select_option("#tokens select[name=role]", "scim")
+    page.click("#tokens button.primary")
+    expect(page.locator("#new-token code")).to_contain_text("cpo_")
+    expect(page.locator("#tokens table")).to_contain_text("HR-systeem (SCIM)")
+    page.click("#accounts summary")
+    page.fill("#accounts input[name=name]", "Fien Financiën")
+    page.fill("#accounts input[name=email]", "fien.finance@example.com")
+    page.fill("#accounts input[name=password]", "een lang wachtwoord")
+    page.select_option("#accounts select[name=role]", "finance")
+    page.click("#accounts button.primary")
+    expect(page.locator("#accounts table")).to_contain_text("fien.finance@example.com")
+    page.screenshot(path=str(artifacts / "settings-nl.png"), full_page=True)
+
+    csv = tmp_path / "hr.csv"
+    csv.write_text("email,name,department\nkoen@example.com,Koen Claes,Onderhoud\n", encoding="utf-8")
+    page.goto(platform.url + "/ui/people/import")
+    page.set_input_files("input[name=file]", str(csv))
+    page.click("text=Controleren")
+    expect(page.locator("#import-report")).to_contain_text("Nieuw: 1")
+    page.click("text=Deze wijzigingen doorvoeren")
+    expect(page.locator("#import-report")).to_contain_text("Geïmporteerd")
+    page.click("nav >> text=Personen")
+    expect(page.locator("table")).to_contain_text("Koen Claes")
+    page.close()
+
+
 def test_usable_on_a_phone(platform: Platform, browser: object, artifacts: Path) -> None:
     from playwright.sync_api import Browser, expect
 
     assert isinstance(browser, Browser)
     phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
     page = phone.new_page()
-    page.goto(platform.url + "/ui/login")
-    page.fill("input[name=email]", EMAIL)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
+    sign_in(page, platform)
     menu = page.locator("nav.menu")
     expect(menu).to_be_hidden()
     page.click("label.menu-button")
@@ -165,10 +206,7 @@ def test_the_demo_shows_cars_charging_without_a_page_reload(
 
     assert isinstance(browser, Browser)
     page = browser.new_page()
-    page.goto(platform.url + "/ui/login")
-    page.fill("input[name=email]", EMAIL)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
+    sign_in(page, platform)
     page.goto(platform.url + "/ui/sessions")
     page.evaluate("window.loadedOnce = true")  # gone if the page reloads
     rows = page.locator("[data-testid=active-session]")

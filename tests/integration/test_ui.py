@@ -243,9 +243,9 @@ async def test_each_role_sees_its_own_pages_and_an_employee_only_their_own_charg
                                status="active", person_id=other.id)])  # fmt: skip
         for email, role in (("emp@example.com", "employee"), ("sm@example.com", "site_manager"),
                             ("hr@example.com", "hr_manager")):  # fmt: skip
-            account = await create_account(session, tenant_id, email, role, ADMIN_PASSWORD, role)
-            account.person_id = lies.id if role == "employee" else None
-            account.site_ids = [depot_a.id] if role == "site_manager" else None
+            await create_account(session, tenant_id, email, role, ADMIN_PASSWORD, role,
+                                 site_ids=[depot_a.id] if role == "site_manager" else None,
+                                 person_id=lies.id if role == "employee" else None)  # fmt: skip
         lies_id = lies.id
     await client.post("/ui/logout", data={"csrf": csrf})
 

@@ -47,11 +47,13 @@ def _server_error(request: Request[Any, Any, Any], exc: Exception) -> Response[A
 
 
 def ui_router() -> Router:
+    from cpo.web.ui.access_pages import BadgePages, RulePages
     from cpo.web.ui.account_pages import AccountPages
     from cpo.web.ui.audit_pages import AuditPages
     from cpo.web.ui.live_pages import LivePages
     from cpo.web.ui.pages import AuthPages, DashboardPage, SitePages
     from cpo.web.ui.people_pages import GroupPages, MePages, PeoplePages
+    from cpo.web.ui.settings_pages import SettingsPages
     from cpo.web.ui.station_pages import StationPages
 
     return Router(
@@ -67,6 +69,9 @@ def ui_router() -> Router:
             MePages,
             AuditPages,
             GroupPages,
+            BadgePages,
+            RulePages,
+            SettingsPages,
         ],
         dependencies={"user": Provide(provide_ui_user)},
         exception_handlers={

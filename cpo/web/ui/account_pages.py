@@ -12,7 +12,9 @@ from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cpo.accounts import second_factor
+from cpo.accounts import service as accounts
 from cpo.accounts.models import Account
+from cpo.audit.capture import act_as
 from cpo.errors import InvalidInput, NotFound
 from cpo.web.ui.session import UiUser
 
@@ -35,14 +37,35 @@ class AccountPages(Controller):
     path = "/account"
 
     @get("/second-factor")
-    async def second_factor_page(self, db: AsyncSession, user: UiUser) -> Template:
+    async def second_factor_page(self, db: AsyncSession, user: UiUser, changed: bool = False) -> Template:
+        return await self._page(db, user, password_changed=changed)
+
+    async def _page(self, db: AsyncSession, user: UiUser, status: int = 200, **extra: Any) -> Template:
         async with db.begin():
             account = await _account(db, user)
             context: dict[str, Any] = {"enabled": account.totp_secret is not None}
             if account.totp_secret is None:
                 uri = second_factor.begin_setup(account)
                 context |= {"secret": account.totp_pending, "qr": _qr_svg(uri), "uri": uri}
-        return Template("account/second_factor.html", context=user.context(**context))
+        return Template("account/second_factor.html", context=user.context(**context, **extra), status_code=status)
+
+    @post("/password")
+    async def change_password(
+        self, request: Request[Any, Any, Any], db: AsyncSession, user: UiUser
+    ) -> Template | Redirect:
+        """A new password; the account's other signed-in browsers are signed out."""
+        form = await request.form()
+        act_as(db, user.principal.actor)
+        try:
+            async with db.begin():
+                account = await _account(db, user)
+                await accounts.change_password(
+                    db, account, str(form.get("current_password", "")), str(form.get("new_password", "")),
+                    keep_login=user.login_id,
+                )  # fmt: skip
+        except InvalidInput as invalid:
+            return await self._page(db, user, 400, password_error=str(invalid))
+        return Redirect("/ui/account/second-factor?changed=true")
 
     @post("/second-factor")
     async def confirm(self, request: Request[Any, Any, Any], db: AsyncSession, user: UiUser) -> Template | Redirect:

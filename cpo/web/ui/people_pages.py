@@ -6,20 +6,23 @@ import uuid
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import UploadFile
 from litestar.di import Provide
 from litestar.response import Redirect, Template
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cpo.access import badges, policies
-from cpo.access.schemas import BadgeIn, RuleIn
+from cpo.access.schemas import BadgeIn
 from cpo.charging.models import ChargingSession
 from cpo.errors import Conflict, InvalidInput
 from cpo.people import gdpr
 from cpo.people import service as people
+from cpo.people.imports import import_people
 from cpo.people.models import Group, Person
 from cpo.people.schemas import GroupIn, PersonIn
 from cpo.sites import service as sites
+from cpo.web.ui.access_pages import parse_rule, rule_errors, rule_form_values
 from cpo.web.ui.forms import FormErrors, errors_of, form_values, parse_form
 from cpo.web.ui.session import UiUser, provide_ui_db, ui_user_needing
 
@@ -92,6 +95,32 @@ class PeoplePages(Controller):
             return Template("people/form.html", context=context, status_code=400)
         return Redirect(f"/ui/people/{person.id}")
 
+    @get("/import")
+    async def import_form(self, user: UiUser) -> Template:
+        user.require("people.write")
+        return Template("people/import.html", context=user.context(report=None, text="", errors={}, section="people"))
+
+    @post("/import")
+    async def run_import(self, request: Request[Any, Any, Any], db: AsyncSession, user: UiUser) -> Template:
+        """A CSV from HR: by default a dry run that reports what would change; then the same text, applied."""
+        user.require("people.write", db)
+        form = await request.form()
+        upload, pasted = form.get("file"), form.get("csv")
+        if isinstance(upload, UploadFile) and upload.filename:
+            text = (await upload.read()).decode("utf-8-sig", errors="replace")
+        else:
+            text = pasted if isinstance(pasted, str) else ""
+        dry_run = form.get("apply") != "yes"
+        try:
+            async with db.begin():
+                report = await import_people(db, user.principal.tenant_id, text, dry_run)
+        except InvalidInput as invalid:
+            context = user.context(report=None, text=text, errors=errors_of(invalid), section="people")
+            return Template("people/import.html", context=context, status_code=400)
+        return Template(
+            "people/import.html", context=user.context(report=report, text=text, errors={}, section="people")
+        )
+
     @get("/{person_id:uuid}")
     async def person_page(self, db: AsyncSession, user: UiUser, person_id: uuid.UUID) -> Template:
         return await self._page(db, user, person_id)
@@ -129,16 +158,22 @@ class PeoplePages(Controller):
         return Redirect(f"/ui/people/{person_id}")
 
     async def _page(
-        self, db: AsyncSession, user: UiUser, person_id: uuid.UUID, errors: dict[str, str] | None = None
-    ) -> Template:
+        self, db: AsyncSession, user: UiUser, person_id: uuid.UUID,
+        rule_errors: dict[str, str] | None = None, rule_values: dict[str, Any] | None = None,
+        badge_errors: dict[str, str] | None = None,
+    ) -> Template:  # fmt: skip
         async with db.begin():
             person = await people.get_person(db, user.principal.tenant_id, person_id)
             context = await _person_context(db, person)
             context["sites"] = await sites.list_sites(db, user.principal.tenant_id)
-        return Template(
-            "people/person.html", context=user.context(**context, section="people", errors=errors or {}),
-            status_code=400 if errors else 200,
-        )  # fmt: skip
+        failed = bool(rule_errors or badge_errors)
+        context |= {
+            "rule_errors": rule_errors or {},
+            "rule_values": rule_values or {},
+            "badge_errors": badge_errors or {},
+        }
+        return Template("people/person.html", context=user.context(**context, section="people"),
+                        status_code=400 if failed else 200)  # fmt: skip
 
     @post("/{person_id:uuid}/badges")
     async def add_badge(
@@ -151,8 +186,7 @@ class PeoplePages(Controller):
             async with db.begin():
                 await badges.create_badge(db, user.principal.tenant_id, data)
         except (FormErrors, InvalidInput, Conflict) as invalid:
-            errors = errors_of(invalid)
-            return await self._page(db, user, person_id, {f"badge.{k}": v for k, v in errors.items()})
+            return await self._page(db, user, person_id, badge_errors=errors_of(invalid))
         return Redirect(f"/ui/people/{person_id}")
 
     @post("/{person_id:uuid}/rules")
@@ -160,18 +194,13 @@ class PeoplePages(Controller):
         self, request: Request[Any, Any, Any], db: AsyncSession, user: UiUser, person_id: uuid.UUID
     ) -> Template | Redirect:
         user.require("people.write", db)
-        values = form_values(await request.form(), lists=("site_ids",))
-        windows = [line.strip() for line in values.pop("windows", "").splitlines() if line.strip()]
-        fields = values | {"person_id": str(person_id), "windows": windows}
-        if not fields.get("site_ids"):
-            fields.pop("site_ids", None)
+        values = rule_form_values(form_values(await request.form(), lists=("site_ids",)))
         try:
-            data = parse_form(fields, RuleIn)
+            data = parse_rule(values, {"person_id": str(person_id)})
             async with db.begin():
                 await policies.create_rule(db, user.principal.tenant_id, data)
         except (FormErrors, InvalidInput) as invalid:
-            errors = errors_of(invalid)
-            return await self._page(db, user, person_id, {f"rule.{k}": v for k, v in errors.items()})
+            return await self._page(db, user, person_id, rule_errors(invalid), values)
         return Redirect(f"/ui/people/{person_id}")
 
     @post("/{person_id:uuid}/status")
@@ -218,15 +247,6 @@ class PeoplePages(Controller):
             await gdpr.erase_person(db, user.principal.tenant_id, person_id, user.principal.actor)
         return Redirect(f"/ui/people/{person_id}")
 
-    @post("/rules/{rule_id:uuid}/delete")
-    async def delete_rule(self, db: AsyncSession, user: UiUser, rule_id: uuid.UUID) -> Redirect:
-        user.require("people.write", db)
-        async with db.begin():
-            rule = await policies.get_rule(db, user.principal.tenant_id, rule_id)
-            person_id = rule.person_id
-            await policies.delete_rule(db, user.principal.tenant_id, rule_id)
-        return Redirect(f"/ui/people/{person_id}" if person_id else "/ui/people")
-
 
 class GroupPages(Controller):
     """Departments, cost centres and customer projects."""
@@ -257,6 +277,42 @@ class GroupPages(Controller):
             context = user.context(groups=rows, values=values, errors=errors, section="people")
             return Template("people/groups.html", context=context, status_code=400)
         return Redirect("/ui/groups")
+
+    async def _group_page(
+        self, db: AsyncSession, user: UiUser, group_id: uuid.UUID,
+        rule_errors: dict[str, str] | None = None, rule_values: dict[str, Any] | None = None,
+    ) -> Template:  # fmt: skip
+        tenant_id = user.principal.tenant_id
+        async with db.begin():
+            context = {
+                "group": await people.get_group(db, tenant_id, group_id),
+                "members": await people.members_of(db, tenant_id, group_id),
+                "rules": await policies.list_rules(db, tenant_id, group_id=group_id),
+                "sites": await sites.list_sites(db, tenant_id),
+                "rule_errors": rule_errors or {},
+                "rule_values": rule_values or {},
+                "section": "people",
+            }
+        return Template("people/group.html", context=user.context(**context), status_code=400 if rule_errors else 200)
+
+    @get("/{group_id:uuid}")
+    async def group_page(self, db: AsyncSession, user: UiUser, group_id: uuid.UUID) -> Template:
+        return await self._group_page(db, user, group_id)
+
+    @post("/{group_id:uuid}/rules")
+    async def add_rule(
+        self, request: Request[Any, Any, Any], db: AsyncSession, user: UiUser, group_id: uuid.UUID
+    ) -> Template | Redirect:
+        """A rule for everyone in the group (its department, cost centre or project members)."""
+        user.require("people.write", db)
+        values = rule_form_values(form_values(await request.form(), lists=("site_ids",)))
+        try:
+            data = parse_rule(values, {"group_id": str(group_id)})
+            async with db.begin():
+                await policies.create_rule(db, user.principal.tenant_id, data)
+        except (FormErrors, InvalidInput) as invalid:
+            return await self._group_page(db, user, group_id, rule_errors(invalid), values)
+        return Redirect(f"/ui/groups/{group_id}")
 
 
 class MePages(Controller):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import uuid
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +39,7 @@ class UiUser:
     principal: Principal
     csrf_token: str
     lang: str
+    login_id: uuid.UUID
 
     def require(self, permission: str, db: AsyncSession | None = None) -> None:
         """May this user do it? With ``db``, the changes that session makes are audited as theirs."""
@@ -93,6 +95,7 @@ async def provide_ui_user(request: Request[Any, Any, Any], state: State) -> UiUs
         principal=principal_of(account),
         csrf_token=login.csrf_token,
         lang=language_of(request, account),
+        login_id=login.id,
     )
     if request.method == "POST":
         form = await request.form()
