@@ -36,6 +36,7 @@ HUNDRED = Decimal(100)
 WH_PER_KWH = Decimal(1000)
 SECONDS_PER_HOUR = Decimal(3600)
 FOUR_PLACES = Decimal("0.0001")
+BILLIONTH = Decimal("1e-9")
 DAY_INDEX = {"MONDAY": 0, "TUESDAY": 1, "WEDNESDAY": 2, "THURSDAY": 3, "FRIDAY": 4, "SATURDAY": 5, "SUNDAY": 6}
 CATEGORIES = ("energy", "time", "parking", "fixed", "reservation")
 
@@ -339,7 +340,10 @@ def _ceil_to(value: Decimal, step: int) -> Decimal:
     if value <= 0:
         return ZERO
     step = max(step, 1)
-    return Decimal(math.ceil(value / step) * step)
+    # Pro-rata shares leave traces at the 28th digit (1650 Wh may sum to 1650.0000...01): no meter reads
+    # a billionth of a Wh or a second, so that far down the value is settled first.
+    settled = value.quantize(BILLIONTH)
+    return Decimal(math.ceil(settled / step) * step)
 
 
 def _state(at: datetime, zone: ZoneInfo, energy_wh: Decimal, elapsed: Decimal, usage: Usage) -> State:
@@ -350,51 +354,61 @@ def _state(at: datetime, zone: ZoneInfo, energy_wh: Decimal, elapsed: Decimal, u
 
 def _cuts(
     tariff: CompiledTariff, zone: ZoneInfo, usage: Usage, session_start: datetime, energy_before: Decimal
-) -> list[datetime]:
-    """Moments inside the stretch where a restriction may start or stop applying."""
+) -> tuple[list[tuple[Decimal, datetime]], dict[Decimal, Decimal]]:
+    """Where inside the stretch a restriction may start or stop applying: (share of the stretch, moment).
+
+    A cut at an energy bound carries the bound's share exactly as the energy before it: (bound - before) / total.
+    """
     start, end = usage.start, usage.end
-    found: set[datetime] = set()
+    span = Decimal((end - start).total_seconds())
+    found: dict[Decimal, datetime] = {}
+
+    def at(moment: datetime) -> None:
+        if start < moment < end:
+            found[Decimal((moment - start).total_seconds()) / span] = moment
+
     if tariff.boundary_minutes:
         day = start.astimezone(zone).date()
         last = end.astimezone(zone).date()
         while day <= last:
             for minute in tariff.boundary_minutes:
                 wall = datetime.combine(day, time(minute // 60, minute % 60), tzinfo=zone)
-                for fold in (0, 1):
-                    moment = wall.replace(fold=fold).astimezone(UTC)
-                    if start < moment < end:
-                        found.add(moment)
+                at(wall.astimezone(UTC))
+                at(wall.replace(fold=1).astimezone(UTC))
             day += timedelta(days=1)
     for seconds in tariff.duration_bounds:
-        moment = session_start + timedelta(seconds=seconds)
-        if start < moment < end:
-            found.add(moment)
+        at(session_start + timedelta(seconds=seconds))
+    energy_at: dict[Decimal, Decimal] = {}
     if tariff.energy_bounds and usage.energy_wh > 0:
-        span = Decimal((end - start).total_seconds())
         for bound in tariff.energy_bounds:
             if energy_before < bound < energy_before + usage.energy_wh:
-                offset = span * (bound - energy_before) / usage.energy_wh
-                found.add(start + timedelta(seconds=float(offset)))
-    return sorted(found)
+                share = (bound - energy_before) / usage.energy_wh
+                found[share] = start + timedelta(seconds=float(span * share))
+                energy_at[share] = bound - energy_before
+    return sorted(found.items()), energy_at
 
 
-def _split(usage: Usage, cuts: Sequence[datetime]) -> list[Usage]:
-    """The stretch cut at ``cuts``, volumes shared pro rata (the last piece takes the remainder)."""
+def _split(
+    usage: Usage, cuts: Sequence[tuple[Decimal, datetime]], energy_at: dict[Decimal, Decimal] | None = None
+) -> list[Usage]:
+    """The stretch cut at ``cuts``, volumes shared pro rata (the last piece takes the remainder).
+
+    ``energy_at`` gives, for a cut at an energy bound, the stretch's energy before it, exactly."""
     if not cuts:
         return [usage]
-    span = Decimal((usage.end - usage.start).total_seconds())
+    energy_at = energy_at or {}
     pieces: list[Usage] = []
     given = [ZERO, ZERO, ZERO, ZERO]
-    edges = [usage.start, *cuts, usage.end]
+    whole = (usage.energy_wh, usage.charging_s, usage.parking_s, usage.reservation_s)
+    edges = [(ZERO, usage.start), *cuts, (ONE, usage.end)]
     for i in range(len(edges) - 1):
-        a, b = edges[i], edges[i + 1]
+        (share_a, a), (share_b, b) = edges[i], edges[i + 1]
         if i == len(edges) - 2:
-            volumes = [usage.energy_wh - given[0], usage.charging_s - given[1], usage.parking_s - given[2],
-                       usage.reservation_s - given[3]]  # fmt: skip
+            volumes = [w - g for w, g in zip(whole, given, strict=True)]
         else:
-            share = Decimal((b - a).total_seconds()) / span
-            volumes = [usage.energy_wh * share, usage.charging_s * share, usage.parking_s * share,
-                       usage.reservation_s * share]  # fmt: skip
+            volumes = [w * share_b - g for w, g in zip(whole, given, strict=True)]
+            if share_b in energy_at:
+                volumes[0] = energy_at[share_b] - given[0]  # exactly the bound, not a rounded share of it
             given = [g + v for g, v in zip(given, volumes, strict=True)]
         energy, charging, parking, reserving = volumes
         pieces.append(Usage(a, b, energy, charging, parking, reserving, usage.power_kw, usage.current_a,
@@ -435,7 +449,7 @@ def price_session(
     for whole in stretches:
         if whole.end < whole.start:
             raise TariffError("charging_periods", "a period ends before it starts")
-        for usage in _split(whole, _cuts(tariff, zone, whole, begin, energy)):
+        for usage in _split(whole, *_cuts(tariff, zone, whole, begin, energy)):
             state = _state(usage.start, zone, energy, Decimal((usage.start - begin).total_seconds()), usage)
             chosen: dict[str, Component] = {}
             if usage.reservation_s > 0:
