@@ -402,7 +402,7 @@ def _split(
     whole = (usage.energy_wh, usage.charging_s, usage.parking_s, usage.reservation_s)
     edges = [(ZERO, usage.start), *cuts, (ONE, usage.end)]
     for i in range(len(edges) - 1):
-        (share_a, a), (share_b, b) = edges[i], edges[i + 1]
+        (_, a), (share_b, b) = edges[i], edges[i + 1]
         if i == len(edges) - 2:
             volumes = [w - g for w, g in zip(whole, given, strict=True)]
         else:
