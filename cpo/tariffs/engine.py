@@ -21,16 +21,21 @@ Amounts are exact Decimals; ``Pricing.rounded`` gives them to 4 decimals as OCPI
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Sequence
+from bisect import bisect_right
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
 from cpo.tariffs.ocpi import ChargingPeriod, Price, PriceComponent, Tariff, TariffRestrictions
 
 ZERO = Decimal(0)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+ONE_US = timedelta(microseconds=1)
+US_PER_MINUTE = 60_000_000
+US_PER_DAY = 86_400_000_000
 ONE = Decimal(1)
 HUNDRED = Decimal(100)
 WH_PER_KWH = Decimal(1000)
@@ -60,8 +65,9 @@ class Rule:
 
     start_min: int | None
     end_min: int | None
-    start_date: date | None
-    end_date: date | None
+    start_day: int | None
+    """Dates as days since 1970-01-01 (local calendar)."""
+    end_day: int | None
     min_wh: Decimal | None
     max_wh: Decimal | None
     min_current: Decimal | None
@@ -72,14 +78,16 @@ class Rule:
     max_s: int | None
     days: frozenset[int] | None
     reservation: str | None
+    min_us: int | None
+    max_us: int | None
 
     @classmethod
     def compile(cls, r: TariffRestrictions) -> Rule:
         return cls(
             start_min=_minutes(r.start_time) if r.start_time else None,
             end_min=_minutes(r.end_time) if r.end_time else None,
-            start_date=date.fromisoformat(r.start_date) if r.start_date else None,
-            end_date=date.fromisoformat(r.end_date) if r.end_date else None,
+            start_day=date.fromisoformat(r.start_date).toordinal() - EPOCH_ORDINAL if r.start_date else None,
+            end_day=date.fromisoformat(r.end_date).toordinal() - EPOCH_ORDINAL if r.end_date else None,
             min_wh=r.min_kwh * WH_PER_KWH if r.min_kwh is not None else None,
             max_wh=r.max_kwh * WH_PER_KWH if r.max_kwh is not None else None,
             min_current=r.min_current,
@@ -90,6 +98,8 @@ class Rule:
             max_s=r.max_duration,
             days=frozenset(DAY_INDEX[d] for d in r.day_of_week) if r.day_of_week else None,
             reservation=r.reservation,
+            min_us=r.min_duration * 1_000_000 if r.min_duration is not None else None,
+            max_us=r.max_duration * 1_000_000 if r.max_duration is not None else None,
         )
 
     def in_window(self, minute: int) -> bool:
@@ -104,17 +114,17 @@ class Rule:
             return False
         if self.days is not None and state.weekday not in self.days:
             return False
-        if self.start_date is not None and state.day < self.start_date:
+        if self.start_day is not None and state.day < self.start_day:
             return False
-        if self.end_date is not None and state.day >= self.end_date:
+        if self.end_day is not None and state.day >= self.end_day:
             return False
         if self.min_wh is not None and state.energy_wh < self.min_wh:
             return False
         if self.max_wh is not None and state.energy_wh >= self.max_wh:
             return False
-        if self.min_s is not None and state.elapsed_s < self.min_s:
+        if self.min_us is not None and state.elapsed_us < self.min_us:
             return False
-        if self.max_s is not None and state.elapsed_s >= self.max_s:
+        if self.max_us is not None and state.elapsed_us >= self.max_us:
             return False
         if self.min_kw is not None or self.max_kw is not None:
             if state.power_kw is None:
@@ -132,12 +142,53 @@ class Rule:
                 return False
         return True
 
+    def test(self) -> Callable[[int, int, int, Decimal, int, Decimal | None, Decimal | None], bool]:
+        """This rule as one generated function of (minute, weekday, day, energy Wh, elapsed µs, power, current).
+
+        Only the checks the rule has are in it; the bounds are bound as constants, no text from the tariff
+        enters the source."""
+        checks: list[str] = []
+        if self.start_min is not None or self.end_min is not None:
+            start = self.start_min or 0
+            end = self.end_min if self.end_min else 1440
+            if start < end:
+                checks.append(f"{start} <= m < {end}")
+            elif start != end:
+                checks.append(f"(m >= {start} or m < {end})")
+        if self.days is not None:
+            checks.append("wd in DAYS")
+        if self.start_day is not None:
+            checks.append(f"d >= {self.start_day}")
+        if self.end_day is not None:
+            checks.append(f"d < {self.end_day}")
+        if self.min_wh is not None:
+            checks.append("e >= MIN_WH")
+        if self.max_wh is not None:
+            checks.append("e < MAX_WH")
+        if self.min_us is not None:
+            checks.append(f"el >= {self.min_us}")
+        if self.max_us is not None:
+            checks.append(f"el < {self.max_us}")
+        if self.min_kw is not None or self.max_kw is not None:
+            checks.append("p is not None")
+            checks += ["p >= MIN_KW"] if self.min_kw is not None else []
+            checks += ["p < MAX_KW"] if self.max_kw is not None else []
+        if self.min_current is not None or self.max_current is not None:
+            checks.append("c is not None")
+            checks += ["c >= MIN_A"] if self.min_current is not None else []
+            checks += ["c < MAX_A"] if self.max_current is not None else []
+        constants = {"DAYS": self.days, "MIN_WH": self.min_wh, "MAX_WH": self.max_wh, "MIN_KW": self.min_kw,
+                     "MAX_KW": self.max_kw, "MIN_A": self.min_current, "MAX_A": self.max_current}  # fmt: skip
+        source = f"def test(m, wd, d, e, el, p, c):\n    return {' and '.join(checks) or 'True'}\n"
+        exec(compile(source, "<tariff rule>", "exec"), constants)  # noqa: S102 - built from numbers only
+        return constants["test"]  # type: ignore[return-value]
+
     def cannot_match(self) -> str | None:
         """Why no moment could ever satisfy this rule, if so."""
         amounts = (self.min_wh, self.max_wh, self.min_kw, self.max_kw, self.min_current, self.max_current)
         if any(a is not None and a < 0 for a in amounts):
             return "kWh, power and current bounds cannot be negative"
-        if self.start_date and self.end_date and self.end_date <= self.start_date:
+        if self.start_day is not None and self.end_day is not None and self.end_day <= self.start_day:
             return "end_date is not after start_date"
         if self.min_wh is not None and self.max_wh is not None and self.max_wh <= self.min_wh:
             return "max_kwh is not above min_kwh"
@@ -164,16 +215,22 @@ class Component:
     step: int
     element: int
     reservation: bool
+    category: str
+    """energy, time, parking, fixed or reservation: the OCPI total it adds to."""
+    unit: Decimal
+    """What the price is per, in the engine's units: 1000 Wh, 3600 s, or 1 fee."""
+    with_vat: Decimal
+    """1 + VAT / 100 (exact: a VAT percentage has finitely many decimals); 1 when no VAT applies."""
 
-    @property
-    def category(self) -> str:
-        if self.reservation:
-            return "reservation"
-        return {"ENERGY": "energy", "TIME": "time", "PARKING_TIME": "parking", "FLAT": "fixed"}[self.dimension]
-
-    @property
-    def unit(self) -> Decimal:
-        return WH_PER_KWH if self.dimension == "ENERGY" else ONE if self.dimension == "FLAT" else SECONDS_PER_HOUR
+    @classmethod
+    def make(
+        cls, index: int, dimension: str, price: Decimal, vat: Decimal | None, step: int, element: int, reservation: bool
+    ) -> Component:
+        category = "reservation" if reservation else \
+            {"ENERGY": "energy", "TIME": "time", "PARKING_TIME": "parking", "FLAT": "fixed"}[dimension]  # fmt: skip
+        unit = WH_PER_KWH if dimension == "ENERGY" else ONE if dimension == "FLAT" else SECONDS_PER_HOUR
+        with_vat = (HUNDRED + vat) / HUNDRED if vat is not None else ONE
+        return cls(index, dimension, price, vat, step, element, reservation, category, unit, with_vat)
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,10 +249,25 @@ class CompiledTariff:
     reserving: tuple[tuple[Choice, ...], tuple[Choice, ...]]
     """Reservation candidates (RESERVATION, then RESERVATION_EXPIRES) in element order."""
     boundary_minutes: tuple[int, ...]
+    boundary_us: tuple[int, ...]
+    """The same minutes of the day, in µs."""
     duration_bounds: tuple[int, ...]
     energy_bounds: tuple[Decimal, ...]
     min_price: Price | None
     max_price: Price | None
+    plain: tuple[PlainElement, ...] = ()
+    """Elements that price charging and parking, in order, each with its test and its components."""
+    static: bool = True
+    """No restriction reads energy, power or current: between two time cuts every stretch prices alike."""
+    dated: bool = False
+    """Some restriction reads the date (start_date or end_date)."""
+    choices: dict[tuple[int, int, int, int], tuple[Component | None, ...]] = field(default_factory=dict)
+    """Memo of a static tariff's choice per (weekday, slot of the day, day if dated, slot of the duration)."""
+
+
+RuleTest = Callable[[int, int, int, Decimal, int, Decimal | None, Decimal | None], bool]
+PlainElement = tuple[RuleTest | None, "Component | None", "Component | None", "Component | None", "Component | None"]
+"""An element that prices charging or parking: its test (None: always) and its energy, time, parking, flat."""
 
 
 def compile_tariff(tariff: Tariff) -> CompiledTariff:
@@ -207,17 +279,19 @@ def compile_tariff(tariff: Tariff) -> CompiledTariff:
     minutes: set[int] = set()
     durations: set[int] = set()
     energies: set[Decimal] = set()
+    plain: list[PlainElement] = []
     for e_index, element in enumerate(tariff.elements):
         rule = Rule.compile(element.restrictions) if element.restrictions else None
+        offered: dict[str, Component] = {}
         if rule is not None:
             if (why := rule.cannot_match()) is not None:
                 raise TariffError(f"elements[{e_index}].restrictions", f"can never apply: {why}")
             for m in (rule.start_min, rule.end_min):
                 if m is not None:
                     minutes.add(m)
-            if rule.days is not None or rule.start_date or rule.end_date:
+            if rule.days is not None or rule.start_day is not None or rule.end_day is not None:
                 minutes.add(0)
-            durations.update(s for s in (rule.min_s, rule.max_s) if s)
+            durations.update(s * 1_000_000 for s in (rule.min_s, rule.max_s) if s)
             energies.update(w for w in (rule.min_wh, rule.max_wh) if w)
         seen: set[str] = set()
         for component in element.price_components:
@@ -229,16 +303,20 @@ def compile_tariff(tariff: Tariff) -> CompiledTariff:
             if reservation and component.type not in ("FLAT", "TIME"):
                 raise TariffError(f"elements[{e_index}].price_components",
                                   "a reservation element prices only FLAT and TIME")  # fmt: skip
-            made = Component(len(components), component.type, component.price, component.vat, component.step_size,
+            made = Component.make(len(components), component.type, component.price, component.vat, component.step_size,
                              e_index, reservation)  # fmt: skip
             components.append(made)
             choice = Choice(rule, made)
             if not reservation:
                 charging[component.type].append(choice)
+                offered[component.type] = made
             elif rule is not None and rule.reservation == "RESERVATION":
                 reserve.append(choice)
             else:
                 expires.append(choice)
+        if offered:
+            plain.append((rule.test() if rule is not None else None, offered.get("ENERGY"), offered.get("TIME"),
+                          offered.get("PARKING_TIME"), offered.get("FLAT")))  # fmt: skip
     for name in ("min_price", "max_price"):
         limit = getattr(tariff, name)
         if limit is not None and (limit.excl_vat < 0 or (limit.incl_vat is not None and limit.incl_vat < 0)):
@@ -253,10 +331,22 @@ def compile_tariff(tariff: Tariff) -> CompiledTariff:
         charging={k: tuple(v) for k, v in charging.items()},
         reserving=(tuple(reserve), tuple(expires)),
         boundary_minutes=tuple(sorted(minutes)),
+        boundary_us=tuple(m * US_PER_MINUTE for m in sorted(minutes)),
         duration_bounds=tuple(sorted(durations)),
         energy_bounds=tuple(sorted(energies)),
         min_price=tariff.min_price,
         max_price=tariff.max_price,
+        plain=tuple(plain),
+        dated=any(
+            e.restrictions is not None and (e.restrictions.start_date or e.restrictions.end_date)
+            for e in tariff.elements
+        ),
+        static=not energies
+        and all(
+            rule is None
+            or (rule.min_kw is None and rule.max_kw is None and rule.min_current is None and rule.max_current is None)
+            for rule in (Rule.compile(e.restrictions) if e.restrictions else None for e in tariff.elements)
+        ),  # fmt: skip
     )
 
 
@@ -290,129 +380,204 @@ class Usage:
     min_power_kw: Decimal | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class State:
-    """The moment a stretch starts: what restrictions read."""
+    """The moment a stretch starts: what restrictions read (local time of day, weekday and day number)."""
 
     minute: int
     weekday: int
-    day: date
+    day: int
     energy_wh: Decimal
-    elapsed_s: Decimal
+    elapsed_us: int
     power_kw: Decimal | None
     current_a: Decimal | None
 
 
+Chosen = tuple["Component | None", "Component | None", "Component | None", "Component | None"]
+"""The components that priced a stretch: energy, time (or reservation time), parking, flat fee."""
+Line = tuple[Usage, Chosen, "str | None"]
+"""A priced stretch: the usage, the components that priced it, and the tariff (None when nothing did)."""
+NOTHING: Chosen = (None, None, None, None)
+
+
 @dataclass(slots=True)
-class Line:
-    """A priced stretch: the usage and the components that priced it."""
-
-    usage: Usage
-    chosen: dict[str, Component]
-    tariff_id: str | None
-
-
-@dataclass
 class Pricing:
     """A session's price. Amounts exact; ``rounded`` gives them to 4 decimals."""
 
     currency: str
     total: Price
-    by_category: dict[str, Price]
+    sums: dict[str, tuple[Decimal, Decimal]]
+    """Per OCPI total (energy, time, parking, fixed, reservation) present: (excl. VAT, incl. VAT)."""
     volumes: dict[int, Decimal]
     """Billed volume per component index (Wh, seconds, or 1 for a FLAT fee), step_size included."""
     lines: list[Line]
     energy_wh: Decimal
-    charging_s: Decimal
-    parking_s: Decimal
-    reservation_s: Decimal
     duration_s: Decimal
     limited_by: str | None = None
     """``min_price`` or ``max_price`` when one of them set the total."""
-    extra: dict[str, Decimal] = field(default_factory=dict)
+
+    @property
+    def charging_s(self) -> Decimal:
+        return sum((line[0].charging_s for line in self.lines), ZERO)
+
+    @property
+    def parking_s(self) -> Decimal:
+        return sum((line[0].parking_s for line in self.lines), ZERO)
+
+    @property
+    def reservation_s(self) -> Decimal:
+        return sum((line[0].reservation_s for line in self.lines), ZERO)
 
     def rounded(self, amount: Decimal) -> Decimal:
         return amount.quantize(FOUR_PLACES, rounding=ROUND_HALF_UP)
+
+    def cost(self, category: str) -> Price:
+        """The cost of one OCPI total (energy, time, parking, fixed, reservation); zero when none."""
+        excl, incl = self.sums.get(category, (ZERO, ZERO))
+        return Price(excl, incl)
+
+    @property
+    def by_category(self) -> dict[str, Price]:
+        return {name: self.cost(name) for name in self.sums}
 
 
 def _ceil_to(value: Decimal, step: int) -> Decimal:
     """The smallest multiple of ``step`` (a whole number of units) that is at least ``value``."""
     if value <= 0:
         return ZERO
-    step = max(step, 1)
     # Pro-rata shares leave traces at the 28th digit (1650 Wh may sum to 1650.0000...01): no meter reads
     # a billionth of a Wh or a second, so that far down the value is settled first.
     settled = value.quantize(BILLIONTH)
-    return Decimal(math.ceil(settled / step) * step)
+    if step <= 1:
+        return settled.to_integral_value(ROUND_CEILING)
+    return (settled / step).to_integral_value(ROUND_CEILING) * step
 
 
-def _state(at: datetime, zone: ZoneInfo, energy_wh: Decimal, elapsed: Decimal, usage: Usage) -> State:
-    local = at.astimezone(zone)
-    return State(local.hour * 60 + local.minute, local.weekday(), local.date(), energy_wh, elapsed,
-                 usage.power_kw, usage.current_a)  # fmt: skip
+def _us(moment: datetime) -> int:
+    return (moment - EPOCH) // ONE_US
 
 
-def _cuts(
-    tariff: CompiledTariff, zone: ZoneInfo, usage: Usage, session_start: datetime, energy_before: Decimal
-) -> tuple[list[tuple[Decimal, datetime]], dict[Decimal, Decimal]]:
-    """Where inside the stretch a restriction may start or stop applying: (share of the stretch, moment).
+def _at(us: int) -> datetime:
+    return EPOCH + timedelta(microseconds=us)
 
-    A cut at an energy bound carries the bound's share exactly as the energy before it: (bound - before) / total.
-    """
-    start, end = usage.start, usage.end
-    span = Decimal((end - start).total_seconds())
-    found: dict[Decimal, datetime] = {}
 
-    def at(moment: datetime) -> None:
-        if start < moment < end:
-            found[Decimal((moment - start).total_seconds()) / span] = moment
+_DAY_OFFSETS: dict[ZoneInfo, dict[int, int | None]] = {}
 
+
+def _day_offset(zone: ZoneInfo, day: int) -> int | None:
+    """The zone's UTC offset in µs through a whole UTC day, or None when its clocks change that day."""
+    days = _DAY_OFFSETS.get(zone)
+    if days is None:
+        days = _DAY_OFFSETS[zone] = {}
+    elif day in days:
+        return days[day]
+    if len(days) > 50_000:
+        days.clear()
+    first = _at(day * US_PER_DAY).astimezone(zone).utcoffset()
+    last = _at((day + 1) * US_PER_DAY - 1).astimezone(zone).utcoffset()
+    offset = days[day] = first // ONE_US if first is not None and first == last else None
+    return offset
+
+
+class _Clock:
+    """Local wall time during one session, in microseconds: a fixed offset when no clock change falls inside."""
+
+    __slots__ = ("fixed", "offset", "zone")
+
+    def __init__(self, zone: ZoneInfo, start: int, end: int) -> None:
+        self.zone = zone
+        first_day, last_day = start // US_PER_DAY, end // US_PER_DAY
+        offset = _day_offset(zone, first_day)
+        if offset is not None and first_day != last_day:
+            if last_day - first_day > 14:
+                offset = None
+            else:
+                for day in range(first_day + 1, last_day + 1):
+                    if _day_offset(zone, day) != offset:
+                        offset = None
+                        break
+        self.fixed = offset is not None
+        self.offset = offset or 0
+
+    def local(self, us: int) -> int:
+        if self.fixed:
+            return us + self.offset
+        offset = _at(us).astimezone(self.zone).utcoffset() or timedelta(0)
+        return us + offset // ONE_US
+
+    def utc_of(self, local_day: int, minute: int) -> tuple[int, ...]:
+        """The UTC moments a local day and minute occur at (none in a spring gap, two in an autumn repeat)."""
+        wall = local_day * US_PER_DAY + minute * US_PER_MINUTE
+        if self.fixed:
+            return (wall - self.offset,)
+        naive = datetime(1970, 1, 1) + timedelta(microseconds=wall)
+        found = set()
+        for fold in (0, 1):
+            moment = _us(naive.replace(tzinfo=self.zone, fold=fold).astimezone(UTC))
+            if self.local(moment) == wall:
+                found.add(moment)
+        return tuple(found)
+
+
+def _session_cuts(tariff: CompiledTariff, clock: _Clock, start: int, end: int) -> list[int]:
+    """Every moment of the session where a time-based restriction may start or stop applying."""
+    found: set[int] = set()
     if tariff.boundary_minutes:
-        day = start.astimezone(zone).date()
-        last = end.astimezone(zone).date()
-        while day <= last:
-            for minute in tariff.boundary_minutes:
-                wall = datetime.combine(day, time(minute // 60, minute % 60), tzinfo=zone)
-                at(wall.astimezone(UTC))
-                at(wall.replace(fold=1).astimezone(UTC))
-            day += timedelta(days=1)
-    for seconds in tariff.duration_bounds:
-        at(session_start + timedelta(seconds=seconds))
-    energy_at: dict[Decimal, Decimal] = {}
-    if tariff.energy_bounds and usage.energy_wh > 0:
-        for bound in tariff.energy_bounds:
-            if energy_before < bound < energy_before + usage.energy_wh:
-                share = (bound - energy_before) / usage.energy_wh
-                found[share] = start + timedelta(seconds=float(span * share))
-                energy_at[share] = bound - energy_before
-    return sorted(found.items()), energy_at
-
-
-def _split(
-    usage: Usage, cuts: Sequence[tuple[Decimal, datetime]], energy_at: dict[Decimal, Decimal] | None = None
-) -> list[Usage]:
-    """The stretch cut at ``cuts``, volumes shared pro rata (the last piece takes the remainder).
-
-    ``energy_at`` gives, for a cut at an energy bound, the stretch's energy before it, exactly."""
-    if not cuts:
-        return [usage]
-    energy_at = energy_at or {}
-    pieces: list[Usage] = []
-    given = [ZERO, ZERO, ZERO, ZERO]
-    whole = (usage.energy_wh, usage.charging_s, usage.parking_s, usage.reservation_s)
-    edges = [(ZERO, usage.start), *cuts, (ONE, usage.end)]
-    for i in range(len(edges) - 1):
-        (_, a), (share_b, b) = edges[i], edges[i + 1]
-        if i == len(edges) - 2:
-            volumes = [w - g for w, g in zip(whole, given, strict=True)]
+        first_day, last_day = clock.local(start) // US_PER_DAY, clock.local(end) // US_PER_DAY
+        if clock.fixed:
+            for day in range(first_day, last_day + 1):
+                base = day * US_PER_DAY - clock.offset
+                for micros in tariff.boundary_us:
+                    if start < base + micros < end:
+                        found.add(base + micros)
         else:
-            volumes = [w * share_b - g for w, g in zip(whole, given, strict=True)]
-            if share_b in energy_at:
-                volumes[0] = energy_at[share_b] - given[0]  # exactly the bound, not a rounded share of it
-            given = [g + v for g, v in zip(given, volumes, strict=True)]
-        energy, charging, parking, reserving = volumes
-        pieces.append(Usage(a, b, energy, charging, parking, reserving, usage.power_kw, usage.current_a,
-                            usage.max_power_kw, usage.min_power_kw))  # fmt: skip
+            for day in range(first_day, last_day + 1):
+                for minute in tariff.boundary_minutes:
+                    for moment in clock.utc_of(day, minute):
+                        if start < moment < end:
+                            found.add(moment)
+    for micros in tariff.duration_bounds:
+        if start < (moment := start + micros) < end:
+            found.add(moment)
+    return sorted(found)
+
+
+def _energy_cuts(
+    tariff: CompiledTariff, start: int, end: int, usage: Usage, energy_before: Decimal
+) -> list[tuple[int, Decimal | None]]:
+    """Where inside a stretch the session's energy crosses a bound: (moment, the stretch's energy before it)."""
+    found = []
+    for bound in tariff.energy_bounds:
+        if energy_before < bound < energy_before + usage.energy_wh:
+            within = bound - energy_before
+            moment = start + int((end - start) * within / usage.energy_wh)
+            if start < moment < end:
+                found.append((moment, within))
+    return found
+
+
+def _split(usage: Usage, start: int, end: int, cuts: Sequence[tuple[int, Decimal | None]]) -> list[tuple[Usage, int]]:
+    """The stretch cut at ``cuts``, volumes shared pro rata (the last piece takes the remainder), each piece with
+    its start in µs. A cut at an energy bound carries the stretch's energy before it: that share is exact."""
+    span = Decimal(end - start)
+    pieces: list[tuple[Usage, int]] = []
+    energy, charging, parking, reserving = usage.energy_wh, usage.charging_s, usage.parking_s, usage.reservation_s
+    given_e = given_c = given_p = given_r = ZERO
+    left, left_us = usage.start, start
+    power, current, high, low = usage.power_kw, usage.current_a, usage.max_power_kw, usage.min_power_kw
+    for moment, energy_before in cuts:
+        share = Decimal(moment - start) / span
+        upto_e = energy_before if energy_before is not None else (energy * share if energy else ZERO)
+        upto_c = charging * share if charging else ZERO
+        upto_p = parking * share if parking else ZERO
+        upto_r = reserving * share if reserving else ZERO
+        right = _at(moment)
+        pieces.append((Usage(left, right, upto_e - given_e, upto_c - given_c, upto_p - given_p, upto_r - given_r,
+                             power, current, high, low), left_us))  # fmt: skip
+        given_e, given_c, given_p, given_r = upto_e, upto_c, upto_p, upto_r
+        left, left_us = right, moment
+    pieces.append((Usage(left, usage.end, energy - given_e, charging - given_c, parking - given_p,
+                         reserving - given_r, power, current, high, low), left_us))  # fmt: skip
     return pieces
 
 
@@ -430,115 +595,260 @@ def price_session(
     session_start: datetime | None = None,
     reservation_expired: bool = False,
 ) -> Pricing:
-    """Price a session from its stretches, in order. ``zone`` is the site's time zone."""
-    zone = ZoneInfo(zone) if isinstance(zone, str) else zone
-    stretches = list(usages)
+    """Price a session from its stretches, in order, not overlapping. ``zone`` is the site's time zone.
+
+    Volumes are taken as given (zero or more). This is the hot path of CDR issuing, so it is written for speed:
+    between two time cuts, a tariff whose rules read no energy, power or current prices every stretch alike.
+    """
+    zone = _zone(zone)
+    stretches = usages if isinstance(usages, list) else list(usages)
     if not stretches:
         raise TariffError("charging_periods", "a session has at least one period")
     begin = session_start or stretches[0].start
-    volumes: dict[int, Decimal] = {}
+    begin_us = (begin - EPOCH) // ONE_US
+    last_end = stretches[-1].end
+    end_us = (last_end - EPOCH) // ONE_US
+    clock = _Clock(zone, begin_us, end_us)
+    fixed, offset = clock.fixed, clock.offset
+    timed = _session_cuts(tariff, clock, begin_us, end_us) if tariff.boundary_minutes or tariff.duration_bounds \
+        else []  # fmt: skip
+    n_timed = len(timed)
+    next_cut = timed[0] if timed else end_us + 1
+    cut_index = 0
+    energy_bounds = tariff.energy_bounds
+    plain = tariff.plain
+    static = tariff.static
+    tariff_id = tariff.tariff.id
+    vol = [ZERO] * len(tariff.components)
     lines: list[Line] = []
-    energy = charging = parking = reserving = ZERO
-    priced = {"ENERGY": ZERO, "TIME": ZERO, "PARKING_TIME": ZERO, "RESERVATION": ZERO}
+    append = lines.append
+    energy = ZERO
+    priced_energy = priced_time = priced_parking = priced_reservation = ZERO
     last_energy: Component | None = None
     last_time: Component | None = None
     last_reservation: Component | None = None
     flat_done = reservation_flat_done = False
-    reserve, expires = tariff.reserving
-    tariff_id = tariff.tariff.id
+    previous_end: datetime | None = None
+    stop_us = begin_us
+    choice: tuple[Component | None, Component | None, Component | None, Component | None] | None = None
+    choice_cut = -1
     for whole in stretches:
-        if whole.end < whole.start:
+        # stretches usually follow on: the last one's end is this one's start
+        start_us = stop_us if whole.start == previous_end else (whole.start - EPOCH) // ONE_US
+        previous_end = whole.end
+        stop_us = end_us if previous_end is last_end else (previous_end - EPOCH) // ONE_US
+        if stop_us < start_us:
             raise TariffError("charging_periods", "a period ends before it starts")
-        for usage in _split(whole, *_cuts(tariff, zone, whole, begin, energy)):
-            state = _state(usage.start, zone, energy, Decimal((usage.start - begin).total_seconds()), usage)
-            chosen: dict[str, Component] = {}
-            if usage.reservation_s > 0:
-                for dimension in ("TIME", "FLAT"):
-                    pool = [c for c in (*expires, *reserve) if c.component.dimension == dimension] if \
-                        reservation_expired else [c for c in reserve if c.component.dimension == dimension]  # fmt: skip
-                    component = _pick(tuple(pool), state)
-                    if component is not None:
-                        chosen[dimension] = component
-                if (component := chosen.get("TIME")) is not None:
-                    volumes[component.index] = volumes.get(component.index, ZERO) + usage.reservation_s
-                    priced["RESERVATION"] += usage.reservation_s
-                    last_reservation = component
-                if (component := chosen.get("FLAT")) is not None and not reservation_flat_done:
-                    volumes[component.index] = ONE
-                    reservation_flat_done = True
-            if usage.energy_wh or usage.charging_s or usage.parking_s or not usage.reservation_s:
-                if not flat_done and (component := _pick(tariff.charging["FLAT"], state)) is not None:
-                    chosen["FLAT"] = component
-                    volumes[component.index] = ONE
-                    flat_done = True
-                for dimension, volume in (("ENERGY", usage.energy_wh), ("TIME", usage.charging_s),
-                                          ("PARKING_TIME", usage.parking_s)):  # fmt: skip
-                    if volume <= 0:
-                        continue
-                    component = _pick(tariff.charging[dimension], state)
-                    if component is None:
-                        continue
-                    chosen[dimension] = component
-                    volumes[component.index] = volumes.get(component.index, ZERO) + volume
-                    priced[dimension] += volume
-                    if dimension == "ENERGY":
-                        last_energy = component
-                    else:
-                        last_time = component
-            energy += usage.energy_wh
-            charging += usage.charging_s
-            parking += usage.parking_s
-            reserving += usage.reservation_s
-            lines.append(Line(usage, chosen, tariff_id if chosen else None))
+        while next_cut <= start_us:
+            cut_index += 1
+            next_cut = timed[cut_index] if cut_index < n_timed else end_us + 1
+        cuts: list[tuple[int, Decimal | None]] | None = None
+        if next_cut < stop_us:
+            cuts = []
+            i = cut_index
+            while i < n_timed and timed[i] < stop_us:
+                cuts.append((timed[i], None))
+                i += 1
+        if energy_bounds and whole.energy_wh and (more := _energy_cuts(tariff, start_us, stop_us, whole, energy)):
+            cuts = sorted({**dict(cuts or []), **dict(more)}.items())
+        for usage, at in _split(whole, start_us, stop_us, cuts) if cuts else ((whole, start_us),):
+            e_wh, c_s, p_s, r_s = usage.energy_wh, usage.charging_s, usage.parking_s, usage.reservation_s
+            chosen_e = chosen_t = chosen_p = chosen_f = None
+            if static and not r_s:
+                # one choice per slot between two time cuts
+                while next_cut <= at:
+                    cut_index += 1
+                    next_cut = timed[cut_index] if cut_index < n_timed else end_us + 1
+                if choice is None or choice_cut != cut_index:
+                    choice, choice_cut = _static_choice(tariff, clock, at, begin_us), cut_index
+                offer_e, offer_t, offer_p, offer_f = choice
+                if e_wh and offer_e is not None:
+                    chosen_e = last_energy = offer_e
+                    vol[offer_e.index] += e_wh
+                    priced_energy += e_wh
+                if c_s and offer_t is not None:
+                    chosen_t = last_time = offer_t
+                    vol[offer_t.index] += c_s
+                    priced_time += c_s
+                if p_s and offer_p is not None:
+                    chosen_p = last_time = offer_p
+                    vol[offer_p.index] += p_s
+                    priced_parking += p_s
+                if not flat_done and offer_f is not None:
+                    chosen_f, flat_done = offer_f, True
+                    vol[offer_f.index] = ONE
+            else:
+                local = at + offset if fixed else clock.local(at)
+                day = local // US_PER_DAY
+                minute, weekday, elapsed = local % US_PER_DAY // US_PER_MINUTE, (day + 3) % 7, at - begin_us
+                if r_s:
+                    state = State(minute, weekday, day, energy, elapsed, usage.power_kw, usage.current_a)
+                    chosen_t, chosen_f, last_reservation, reservation_flat_done = _reserve(
+                        tariff, state, r_s, reservation_expired, vol, last_reservation, reservation_flat_done
+                    )
+                    if chosen_t is not None:
+                        priced_reservation += r_s
+                if e_wh or c_s or p_s or not r_s:
+                    want_e, want_t, want_p, want_f = bool(e_wh), bool(c_s), bool(p_s), not flat_done
+                    for test, offer_e, offer_t, offer_p, offer_f in plain:
+                        if not ((want_e and offer_e) or (want_t and offer_t) or (want_p and offer_p)
+                                or (want_f and offer_f)):  # fmt: skip
+                            continue
+                        if test is not None and not test(minute, weekday, day, energy, elapsed, usage.power_kw,
+                                                         usage.current_a):  # fmt: skip
+                            continue
+                        if want_e and offer_e is not None:
+                            want_e, chosen_e = False, offer_e
+                            vol[offer_e.index] += e_wh
+                            priced_energy += e_wh
+                        if want_t and offer_t is not None:
+                            want_t, chosen_t = False, offer_t
+                            vol[offer_t.index] += c_s
+                            priced_time += c_s
+                        if want_p and offer_p is not None:
+                            want_p, chosen_p = False, offer_p
+                            vol[offer_p.index] += p_s
+                            priced_parking += p_s
+                        if want_f and offer_f is not None:
+                            want_f, flat_done, chosen_f = False, True, offer_f
+                            vol[offer_f.index] = ONE
+                        if not (want_e or want_t or want_p or want_f):
+                            break
+                    if chosen_e is not None:
+                        last_energy = chosen_e
+                    if chosen_p is not None:
+                        last_time = chosen_p
+                    elif chosen_t is not None and not chosen_t.reservation:
+                        last_time = chosen_t
+            if e_wh:
+                energy += e_wh
+            if chosen_e is None and chosen_t is None and chosen_p is None and chosen_f is None:
+                append((usage, NOTHING, None))
+            else:
+                append((usage, (chosen_e, chosen_t, chosen_p, chosen_f), tariff_id))
     # step_size, once per session, on the last priced period of each kind
-    for component, total in ((last_energy, priced["ENERGY"]),
-                             (last_time, priced[last_time.dimension] if last_time else ZERO),
-                             (last_reservation, priced["RESERVATION"])):  # fmt: skip
-        if component is not None:
-            volumes[component.index] += _ceil_to(total, component.step) - total
-    by_category = {name: [ZERO, ZERO] for name in CATEGORIES}
+    if last_energy is not None:
+        vol[last_energy.index] += _ceil_to(priced_energy, last_energy.step) - priced_energy
+    if last_time is not None:
+        total = priced_time if last_time.dimension == "TIME" else priced_parking
+        vol[last_time.index] += _ceil_to(total, last_time.step) - total
+    if last_reservation is not None:
+        vol[last_reservation.index] += _ceil_to(priced_reservation, last_reservation.step) - priced_reservation
+    volumes = {i: v for i, v in enumerate(vol) if v}
+    return _total(tariff, volumes, lines, energy, Decimal(end_us - begin_us) / 1_000_000)
+
+
+def _static_choice(
+    tariff: CompiledTariff, clock: _Clock, at: int, begin: int
+) -> tuple[Component | None, Component | None, Component | None, Component | None]:
+    """A static tariff's choice at a moment, memoised: it depends only on the weekday, where the time of day
+    falls between the tariff's minutes, the date (if any rule reads it) and where the duration falls."""
+    local = clock.local(at)
+    day = local // US_PER_DAY
+    key = ((day + 3) % 7, bisect_right(tariff.boundary_us, local % US_PER_DAY), day if tariff.dated else 0,
+           bisect_right(tariff.duration_bounds, at - begin))  # fmt: skip
+    found = tariff.choices.get(key)
+    if found is None:
+        if len(tariff.choices) > 10_000:
+            tariff.choices.clear()
+        found = tariff.choices[key] = _choose(tariff.plain, clock, at, begin, ZERO)
+    return found  # type: ignore[return-value]
+
+
+def _choose(
+    plain: tuple[PlainElement, ...], clock: _Clock, at: int, begin: int, energy: Decimal
+) -> tuple[Component | None, Component | None, Component | None, Component | None]:
+    """Per dimension (energy, time, parking, flat), the first element offering it whose restrictions match."""
+    local = clock.local(at)
+    day = local // US_PER_DAY
+    minute, weekday, elapsed = local % US_PER_DAY // US_PER_MINUTE, (day + 3) % 7, at - begin
+    found_e = found_t = found_p = found_f = None
+    for test, offer_e, offer_t, offer_p, offer_f in plain:
+        if test is not None and not test(minute, weekday, day, energy, elapsed, None, None):
+            continue
+        if found_e is None:
+            found_e = offer_e
+        if found_t is None:
+            found_t = offer_t
+        if found_p is None:
+            found_p = offer_p
+        if found_f is None:
+            found_f = offer_f
+    return found_e, found_t, found_p, found_f
+
+
+_ZONES: dict[str, ZoneInfo] = {}
+
+
+def _zone(zone: ZoneInfo | str) -> ZoneInfo:
+    if not isinstance(zone, str):
+        return zone
+    found = _ZONES.get(zone)
+    if found is None:
+        found = _ZONES[zone] = ZoneInfo(zone)
+    return found
+
+
+def _reserve(
+    tariff: CompiledTariff, state: State, seconds: Decimal, expired: bool, volumes: list[Decimal],
+    last: Component | None, flat_done: bool,
+) -> tuple[Component | None, Component | None, Component | None, bool]:  # fmt: skip
+    """Price a reservation stretch: RESERVATION elements, or for an expired one RESERVATION_EXPIRES first."""
+    reserve, expires = tariff.reserving
+    pool = (*expires, *reserve) if expired else reserve
+    time_ = _pick(tuple(c for c in pool if c.component.dimension == "TIME"), state)
+    flat = _pick(tuple(c for c in pool if c.component.dimension == "FLAT"), state)
+    if time_ is not None:
+        volumes[time_.index] += seconds
+        last = time_
+    if flat is not None and not flat_done:
+        volumes[flat.index] = ONE
+        flat_done = True
+    return time_, flat, last, flat_done
+
+
+def _total(
+    tariff: CompiledTariff, volumes: dict[int, Decimal], lines: list[Line], energy: Decimal, duration: Decimal
+) -> Pricing:
+    components = tariff.components
+    sums: dict[str, tuple[Decimal, Decimal]] = {}
+    total_excl = total_incl = ZERO
     for index, volume in volumes.items():
-        component = tariff.components[index]
+        component = components[index]
         excl = volume * component.price / component.unit
-        incl = excl * (HUNDRED + component.vat) / HUNDRED if component.vat is not None else excl
-        sums = by_category[component.category]
-        sums[0] += excl
-        sums[1] += incl
-    total_excl = sum((v[0] for v in by_category.values()), ZERO)
-    total_incl = sum((v[1] for v in by_category.values()), ZERO)
-    total_excl, total_incl, limited = _limit(tariff, total_excl, total_incl)
-    return Pricing(
-        currency=tariff.tariff.currency,
-        total=Price(total_excl, total_incl),
-        by_category={k: Price(v[0], v[1]) for k, v in by_category.items()},
-        volumes=volumes,
-        lines=lines,
-        energy_wh=energy,
-        charging_s=charging,
-        parking_s=parking,
-        reservation_s=reserving,
-        duration_s=Decimal((stretches[-1].end - begin).total_seconds()),
-        limited_by=limited,
-    )
+        incl = excl * component.with_vat
+        total_excl += excl
+        total_incl += incl
+        pair = sums.get(component.category)
+        sums[component.category] = (excl, incl) if pair is None else (pair[0] + excl, pair[1] + incl)
+    limited = None
+    if tariff.min_price is not None or tariff.max_price is not None:
+        total_excl, total_incl, limited = _limit(tariff, total_excl, total_incl)
+    return Pricing(tariff.tariff.currency, Price(total_excl, total_incl), sums, volumes, lines, energy, duration,
+                   limited)  # fmt: skip
 
 
 def _limit(tariff: CompiledTariff, excl: Decimal, incl: Decimal) -> tuple[Decimal, Decimal, str | None]:
-    """``min_price`` and ``max_price``, each bound applied to the amount it names."""
+    """``min_price`` and ``max_price``, each bound applied to the amount it names. Without a bound including
+    VAT, the session's own VAT share is kept."""
     limited = None
-    for name, limit, sign in (("min_price", tariff.min_price, -1), ("max_price", tariff.max_price, 1)):
-        if limit is None:
-            continue
-        new_excl = limit.excl_vat if (excl - limit.excl_vat) * sign > 0 else excl
-        if limit.incl_vat is not None:
-            new_incl = limit.incl_vat if (incl - limit.incl_vat) * sign > 0 else incl
-        elif new_excl != excl:
-            # No bound including VAT given: keep the session's VAT share.
-            new_incl = new_excl * incl / excl if excl else new_excl
+    low, high = tariff.min_price, tariff.max_price
+    if low is not None:
+        new_excl = low.excl_vat if excl < low.excl_vat else excl
+        if low.incl_vat is not None:
+            new_incl = low.incl_vat if incl < low.incl_vat else incl
         else:
-            new_incl = incl
-        if (new_excl, new_incl) != (excl, incl):
-            limited = name
-        excl, incl = new_excl, new_incl
+            new_incl = (new_excl * incl / excl if excl else new_excl) if new_excl != excl else incl
+        if new_excl != excl or new_incl != incl:
+            limited, excl, incl = "min_price", new_excl, new_incl
+    if high is not None:
+        new_excl = high.excl_vat if excl > high.excl_vat else excl
+        if high.incl_vat is not None:
+            new_incl = high.incl_vat if incl > high.incl_vat else incl
+        else:
+            new_incl = (new_excl * incl / excl if excl else new_excl) if new_excl != excl else incl
+        if new_excl != excl or new_incl != incl:
+            limited, excl, incl = "max_price", new_excl, new_incl
     return excl, incl, limited
 
 
@@ -573,8 +883,7 @@ def to_ocpi_periods(pricing: Pricing) -> list[ChargingPeriod]:
     from cpo.tariffs.ocpi import CdrDimensionValue
 
     periods = []
-    for line in pricing.lines:
-        u = line.usage
+    for u, _, tariff_id in pricing.lines:
         dims = []
         for kind, volume, unit in (("ENERGY", u.energy_wh, WH_PER_KWH), ("TIME", u.charging_s, SECONDS_PER_HOUR),
                                    ("PARKING_TIME", u.parking_s, SECONDS_PER_HOUR),
@@ -587,5 +896,5 @@ def to_ocpi_periods(pricing: Pricing) -> list[ChargingPeriod]:
             dims.append(CdrDimensionValue("MIN_POWER", u.min_power_kw.quantize(FOUR_PLACES)))
         if not dims:
             dims.append(CdrDimensionValue("TIME", ZERO))
-        periods.append(ChargingPeriod(u.start, dims, line.tariff_id))
+        periods.append(ChargingPeriod(u.start, dims, tariff_id))
     return periods
