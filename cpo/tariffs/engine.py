@@ -21,11 +21,13 @@ Amounts are exact Decimals; ``Pricing.rounded`` gives them to 4 decimals as OCPI
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
+from itertools import repeat
+from operator import attrgetter
 from zoneinfo import ZoneInfo
 
 from cpo.tariffs.ocpi import ChargingPeriod, Price, PriceComponent, Tariff, TariffRestrictions
@@ -257,6 +259,9 @@ class CompiledTariff:
     max_price: Price | None
     plain: tuple[PlainElement, ...] = ()
     """Elements that price charging and parking, in order, each with its test and its components."""
+    kin: tuple[tuple[Component, ...], ...] = ()
+    """Per component, the components whose volumes step_size rounds together with it (same dimension and
+    reservation or not)."""
     static: bool = True
     """No restriction reads energy, power or current: between two time cuts every stretch prices alike."""
     dated: bool = False
@@ -337,6 +342,10 @@ def compile_tariff(tariff: Tariff) -> CompiledTariff:
         min_price=tariff.min_price,
         max_price=tariff.max_price,
         plain=tuple(plain),
+        kin=tuple(
+            tuple(o for o in components if (o.dimension, o.reservation) == (c.dimension, c.reservation))
+            for c in components
+        ),
         dated=any(
             e.restrictions is not None and (e.restrictions.start_date or e.restrictions.end_date)
             for e in tariff.elements
@@ -346,7 +355,7 @@ def compile_tariff(tariff: Tariff) -> CompiledTariff:
             rule is None
             or (rule.min_kw is None and rule.max_kw is None and rule.min_current is None and rule.max_current is None)
             for rule in (Rule.compile(e.restrictions) if e.restrictions else None for e in tariff.elements)
-        ),  # fmt: skip
+        ),
     )
 
 
@@ -510,7 +519,7 @@ class _Clock:
         wall = local_day * US_PER_DAY + minute * US_PER_MINUTE
         if self.fixed:
             return (wall - self.offset,)
-        naive = datetime(1970, 1, 1) + timedelta(microseconds=wall)
+        naive = datetime(1970, 1, 1) + timedelta(microseconds=wall)  # noqa: DTZ001 - a wall time, zoned below
         found = set()
         for fold in (0, 1):
             moment = _us(naive.replace(tzinfo=self.zone, fold=fold).astimezone(UTC))
@@ -525,9 +534,16 @@ def _session_cuts(tariff: CompiledTariff, clock: _Clock, start: int, end: int) -
     if tariff.boundary_minutes:
         first_day, last_day = clock.local(start) // US_PER_DAY, clock.local(end) // US_PER_DAY
         if clock.fixed:
+            bounds = tariff.boundary_us
+            if first_day == last_day and not tariff.duration_bounds:
+                # one local day: the tariff's minutes between the session's start and end, already in order
+                base = first_day * US_PER_DAY
+                low = bisect_right(bounds, start + clock.offset - base)
+                high = bisect_left(bounds, end + clock.offset - base)
+                return [base - clock.offset + micros for micros in bounds[low:high]]
             for day in range(first_day, last_day + 1):
                 base = day * US_PER_DAY - clock.offset
-                for micros in tariff.boundary_us:
+                for micros in bounds:
                     if start < base + micros < end:
                         found.add(base + micros)
         else:
@@ -546,7 +562,7 @@ def _energy_cuts(
     tariff: CompiledTariff, start: int, end: int, usage: Usage, energy_before: Decimal
 ) -> list[tuple[int, Decimal | None]]:
     """Where inside a stretch the session's energy crosses a bound: (moment, the stretch's energy before it)."""
-    found = []
+    found: list[tuple[int, Decimal | None]] = []
     for bound in tariff.energy_bounds:
         if energy_before < bound < energy_before + usage.energy_wh:
             within = bound - energy_before
@@ -571,7 +587,7 @@ def _split(usage: Usage, start: int, end: int, cuts: Sequence[tuple[int, Decimal
         upto_c = charging * share if charging else ZERO
         upto_p = parking * share if parking else ZERO
         upto_r = reserving * share if reserving else ZERO
-        right = _at(moment)
+        right = usage.start + timedelta(microseconds=moment - start)
         pieces.append((Usage(left, right, upto_e - given_e, upto_c - given_c, upto_p - given_p, upto_r - given_r,
                              power, current, high, low), left_us))  # fmt: skip
         given_e, given_c, given_p, given_r = upto_e, upto_c, upto_p, upto_r
@@ -612,6 +628,8 @@ def price_session(
     fixed, offset = clock.fixed, clock.offset
     timed = _session_cuts(tariff, clock, begin_us, end_us) if tariff.boundary_minutes or tariff.duration_bounds \
         else []  # fmt: skip
+    if tariff.static and not any(map(_RESERVATION, stretches)):
+        return _price_static(tariff, stretches, clock, begin, begin_us, end_us, timed)
     n_timed = len(timed)
     next_cut = timed[0] if timed else end_us + 1
     cut_index = 0
@@ -623,7 +641,6 @@ def price_session(
     lines: list[Line] = []
     append = lines.append
     energy = ZERO
-    priced_energy = priced_time = priced_parking = priced_reservation = ZERO
     last_energy: Component | None = None
     last_time: Component | None = None
     last_reservation: Component | None = None
@@ -665,15 +682,12 @@ def price_session(
                 if e_wh and offer_e is not None:
                     chosen_e = last_energy = offer_e
                     vol[offer_e.index] += e_wh
-                    priced_energy += e_wh
                 if c_s and offer_t is not None:
                     chosen_t = last_time = offer_t
                     vol[offer_t.index] += c_s
-                    priced_time += c_s
                 if p_s and offer_p is not None:
                     chosen_p = last_time = offer_p
                     vol[offer_p.index] += p_s
-                    priced_parking += p_s
                 if not flat_done and offer_f is not None:
                     chosen_f, flat_done = offer_f, True
                     vol[offer_f.index] = ONE
@@ -686,8 +700,6 @@ def price_session(
                     chosen_t, chosen_f, last_reservation, reservation_flat_done = _reserve(
                         tariff, state, r_s, reservation_expired, vol, last_reservation, reservation_flat_done
                     )
-                    if chosen_t is not None:
-                        priced_reservation += r_s
                 if e_wh or c_s or p_s or not r_s:
                     want_e, want_t, want_p, want_f = bool(e_wh), bool(c_s), bool(p_s), not flat_done
                     for test, offer_e, offer_t, offer_p, offer_f in plain:
@@ -700,15 +712,12 @@ def price_session(
                         if want_e and offer_e is not None:
                             want_e, chosen_e = False, offer_e
                             vol[offer_e.index] += e_wh
-                            priced_energy += e_wh
                         if want_t and offer_t is not None:
                             want_t, chosen_t = False, offer_t
                             vol[offer_t.index] += c_s
-                            priced_time += c_s
                         if want_p and offer_p is not None:
                             want_p, chosen_p = False, offer_p
                             vol[offer_p.index] += p_s
-                            priced_parking += p_s
                         if want_f and offer_f is not None:
                             want_f, flat_done, chosen_f = False, True, offer_f
                             vol[offer_f.index] = ONE
@@ -726,14 +735,12 @@ def price_session(
                 append((usage, NOTHING, None))
             else:
                 append((usage, (chosen_e, chosen_t, chosen_p, chosen_f), tariff_id))
-    # step_size, once per session, on the last priced period of each kind
-    if last_energy is not None:
-        vol[last_energy.index] += _ceil_to(priced_energy, last_energy.step) - priced_energy
-    if last_time is not None:
-        total = priced_time if last_time.dimension == "TIME" else priced_parking
-        vol[last_time.index] += _ceil_to(total, last_time.step) - total
-    if last_reservation is not None:
-        vol[last_reservation.index] += _ceil_to(priced_reservation, last_reservation.step) - priced_reservation
+    # step_size, once per session, on the last priced period of each kind: the priced volume of a kind is
+    # the sum over the components of that kind
+    for last in (last_energy, last_time, last_reservation):
+        if last is not None:
+            total = sum((vol[c.index] for c in tariff.kin[last.index]), ZERO)
+            vol[last.index] += _ceil_to(total, last.step) - total
     volumes = {i: v for i, v in enumerate(vol) if v}
     return _total(tariff, volumes, lines, energy, Decimal(end_us - begin_us) / 1_000_000)
 
@@ -775,6 +782,81 @@ def _choose(
         if found_f is None:
             found_f = offer_f
     return found_e, found_t, found_p, found_f
+
+
+_RESERVATION = attrgetter("reservation_s")
+_ENERGY = attrgetter("energy_wh")
+_CHARGING = attrgetter("charging_s")
+_PARKING = attrgetter("parking_s")
+
+
+def _price_static(
+    tariff: CompiledTariff, stretches: list[Usage], clock: _Clock, begin: datetime, begin_us: int, end_us: int,
+    timed: list[int],
+) -> Pricing:  # fmt: skip
+    """Price a session under a tariff whose rules read only time: the stretches between two time cuts form a
+    slot that one choice prices, so volumes are summed per slot."""
+    slots: list[tuple[int, list[Usage]]] = []  # (slot start in µs, its stretches)
+    cut_moments = [begin + timedelta(microseconds=c - begin_us) for c in timed]
+    n_cuts = len(timed)
+    cut_index = 0
+    next_cut = cut_moments[0] if n_cuts else None
+    group: list[Usage] = []
+    slots.append((begin_us, group))
+    for whole in stretches:
+        if next_cut is not None and next_cut < whole.end:
+            # a cut lands inside (or at the start of) this stretch: it is cut, and each piece joins its slot
+            start_us, stop_us = (whole.start - EPOCH) // ONE_US, (whole.end - EPOCH) // ONE_US
+            inside = [(c, None) for c in timed[cut_index:] if start_us < c < stop_us]
+            pieces = _split(whole, start_us, stop_us, inside) if inside else [(whole, start_us)]
+            for piece, _ in pieces:
+                while next_cut is not None and next_cut <= piece.start:
+                    cut_index += 1
+                    next_cut = cut_moments[cut_index] if cut_index < n_cuts else None
+                    group = []
+                    slots.append((timed[cut_index - 1], group))
+                group.append(piece)
+        else:
+            group.append(whole)
+    vol = [ZERO] * len(tariff.components)
+    lines: list[Line] = []
+    tariff_id = tariff.tariff.id
+    last_energy: Component | None = None
+    last_time: Component | None = None
+    flat_done = False
+    for at, members in slots:
+        if not members:
+            continue
+        choice = _static_choice(tariff, clock, max(at, begin_us), begin_us)
+        offer_e, offer_t, offer_p, offer_f = choice
+        if offer_e is not None and (energy := sum(map(_ENERGY, members), ZERO)):
+            vol[offer_e.index] += energy
+            last_energy = offer_e
+        if offer_t is not None and (charging := sum(map(_CHARGING, members), ZERO)):
+            vol[offer_t.index] += charging
+        if offer_p is not None and (parking := sum(map(_PARKING, members), ZERO)):
+            vol[offer_p.index] += parking
+        for member in reversed(members) if offer_p is not None or offer_t is not None else ():
+            # the slot's last priced time: parking after charging
+            if offer_p is not None and member.parking_s:
+                last_time = offer_p
+                break
+            if offer_t is not None and member.charging_s:
+                last_time = offer_t
+                break
+        if not flat_done and offer_f is not None:
+            vol[offer_f.index] = ONE
+            flat_done = True
+        if offer_e is None and offer_t is None and offer_p is None and offer_f is None:
+            lines.extend(zip(members, repeat(NOTHING), repeat(None)))
+        else:
+            lines.extend(zip(members, repeat(choice), repeat(tariff_id)))
+    for last in (last_energy, last_time):
+        if last is not None:
+            total = sum((vol[c.index] for c in tariff.kin[last.index]), ZERO)
+            vol[last.index] += _ceil_to(total, last.step) - total
+    volumes = {i: v for i, v in enumerate(vol) if v}
+    return _total(tariff, volumes, lines, sum(map(_ENERGY, stretches), ZERO), Decimal(end_us - begin_us) / 1_000_000)
 
 
 _ZONES: dict[str, ZoneInfo] = {}
