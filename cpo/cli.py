@@ -328,6 +328,28 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tariffs_price(settings: Settings, args: argparse.Namespace) -> int:
+    """Price OCPI periods (or a CDR) under an OCPI tariff; print the OCPI totals as JSON."""
+    from cpo.tariffs.calculator import CalculatorError, calculate
+    from cpo.tariffs.ocpi import ENCODER
+
+    def read(path: str | None, what: str) -> bytes | None:
+        if path is None:
+            return None
+        try:
+            return sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+        except OSError as error:
+            raise CalculatorError(f"{what}: cannot read {path} ({error.strerror})") from None
+
+    try:
+        out = calculate(read(args.tariff, "tariff"), read(args.periods, "periods"), read(args.cdr, "cdr"), args.tz)
+    except CalculatorError as error:
+        print(f"cpo tariffs price: {error}", file=sys.stderr)
+        return 2
+    sys.stdout.write(ENCODER.encode(out).decode() + "\n")
+    return 0 if out.get("cdr_agrees", True) else 5
+
+
 def parser() -> argparse.ArgumentParser:
     main = argparse.ArgumentParser(
         prog="cpo",
@@ -404,6 +426,21 @@ def parser() -> argparse.ArgumentParser:
     station_import.add_argument("file")
     station_import.add_argument("--tenant", help="tenant slug or name (default: the default tenant)")
     station_import.set_defaults(run=cmd_stations_import)
+
+    tariffs = commands.add_parser("tariffs", help="tariffs and prices")
+    tariff_commands = tariffs.add_subparsers(dest="tariffs_command", required=True, metavar="ACTION")
+    price = tariff_commands.add_parser(
+        "price", help="price OCPI charging periods (or a CDR) under an OCPI 2.2.1 tariff; print the OCPI totals",
+        description="Prints total_cost, total_energy_cost, total_time_cost, total_parking_cost and total_fixed_cost "
+        "({excl_vat, incl_vat}) as JSON. With --cdr, also the CDR's own total_cost and whether it agrees to the "
+        "cent (exit 5 when it does not). Without a CDR, the last period lasts as long as the time it reports.",
+    )  # fmt: skip
+    price.add_argument("--tariff", help="an OCPI 2.2.1 Tariff (JSON file, - for stdin); default: the CDR's first")
+    source = price.add_mutually_exclusive_group(required=True)
+    source.add_argument("--periods", help="a JSON list of OCPI ChargingPeriods")
+    source.add_argument("--cdr", help="a whole OCPI CDR: its periods, end time and (without --tariff) tariff")
+    price.add_argument("--tz", default="UTC", help="the location's IANA time zone for restrictions (default UTC)")
+    price.set_defaults(run=cmd_tariffs_price)
 
     simulate = commands.add_parser("simulate", help="run virtual OCPP 1.6 / 2.0.1 stations with EVs")
     simulate.add_argument("--demo", action="store_true", help="set up the demo site, stations and badges, and run them")

@@ -941,6 +941,11 @@ def usages_from_periods(periods: Sequence[ChargingPeriod], end: datetime) -> lis
     for i, period in enumerate(ordered):
         stop = ordered[i + 1].start_date_time if i + 1 < len(ordered) else end
         dims = {d.type: d.volume for d in period.dimensions}
+        for kind in ("ENERGY", "TIME", "PARKING_TIME", "RESERVATION_TIME"):
+            if dims.get(kind, ZERO) < 0:
+                raise TariffError(f"charging_periods[{i}]", f"{kind} is negative: energy fed back is not priced")
+        if stop < period.start_date_time:
+            raise TariffError(f"charging_periods[{i}]", "starts after the session ends")
         usage = Usage(
             start=period.start_date_time,
             end=stop,
