@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import hmac
+import uuid
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -30,9 +31,10 @@ from swagger_ui_bundle import swagger_ui_path
 import cpo
 from cpo.access import local_lists
 from cpo.logs import configure_logging
-from cpo.outbox.dispatcher import Event, Handlers
+from cpo.outbox.dispatcher import Event, Handler, Handlers
 from cpo.runtime import Runtime
 from cpo.settings import Settings, load_settings
+from cpo.tariffs import service as tariffs
 from cpo.web.access_log import access_log_middleware
 from cpo.web.api import api_router
 from cpo.web.deps import provide_db
@@ -93,9 +95,15 @@ def outbox_handlers(state: State, settings: Settings) -> Handlers:
         if unsettled := {k: v for k, v in outcomes.items() if k not in SETTLED}:
             raise RuntimeError(f"local lists to send again: {unsettled}")
 
-    if not settings.ocpp.local_lists:
-        return {}
-    return {topic: [sync_local_lists] for topic in LIST_TOPICS}
+    async def issue_cdr(event: Event) -> None:
+        """A session ended: price it and issue its CDR (once; a repeat finds the CDR issued)."""
+        async with state.runtime.sessions() as session, session.begin():
+            await tariffs.issue_cdr(session, uuid.UUID(str(event.payload["id"])))
+
+    handlers: dict[str, list[Handler]] = {"session.completed": [issue_cdr]}
+    if settings.ocpp.local_lists:
+        handlers.update({topic: [sync_local_lists] for topic in LIST_TOPICS})
+    return handlers
 
 
 def tune_garbage_collector() -> None:

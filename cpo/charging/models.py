@@ -151,6 +151,16 @@ class ChargingSession(UUIDPrimaryKey, TenantScoped, Timestamps, Base):
     last_seq_no: Mapped[int | None] = mapped_column(Integer)
     offline: Mapped[bool] = mapped_column(default=False)
     charging_state: Mapped[str | None] = mapped_column(String(20))
+    state_changes: Mapped[list[Any]] = mapped_column(JSONB, default=list, server_default="[]")
+    """OCPP 2.0.1 chargingState as it changed: ``[[at, state], ...]`` (charging or parked, for pricing)."""
+    # Billing, fixed at the start: the class of use, who pays, and the tariff version in force then.
+    session_class: Mapped[str | None] = mapped_column(String(10))
+    payer: Mapped[str | None] = mapped_column(String(12))
+    partner: Mapped[str | None] = mapped_column(String(6))
+    tariff_version_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("tariff_versions.id", ondelete="SET NULL"))
+    pricing: Mapped[str] = mapped_column(String(10), default="pending", server_default="pending")
+    """pending (running, or not yet priced), priced (its CDR is issued), review (cannot be priced: see note)."""
+    pricing_note: Mapped[str | None] = mapped_column(String(255))
 
 
 class MeterSample(TenantScoped, Base):

@@ -20,6 +20,7 @@ from cpo.charging.models import OCPP16_TRANSACTION_IDS, ChargingSession, MeterSa
 from cpo.charging.presence import record_event
 from cpo.outbox.service import emit
 from cpo.sites.models import Evse, Station
+from cpo.tariffs import service as tariffs
 
 SUPERSEDED = "SupersededByNewTransaction"
 
@@ -155,6 +156,7 @@ async def start_transaction_16(
     assert charging is not None
     if auth.accepted:
         await _supersede(session, station, charging)
+        await tariffs.on_session_start(session, charging)
         await emit(session, "session.started", _session_event(charging), station.tenant_id)
     else:
         await record_event(
@@ -308,6 +310,9 @@ async def transaction_event_201(
             charging.status = "refused"
             await record_event(session, station, "TransactionEvent.refused", {"reason": auth.reason, **payload})
     if event.charging_state is not None:
+        if event.charging_state != charging.charging_state:
+            # kept as it changes: charging or parked decides TIME or PARKING_TIME in the price
+            charging.state_changes = [*(charging.state_changes or []), [event.at.isoformat(), event.charging_state]]
         charging.charging_state = event.charging_state
     charging.offline = charging.offline or event.offline
     await store_readings(session, station, event.readings, charging, event.evse, event.connector)
@@ -325,6 +330,8 @@ async def transaction_event_201(
             await emit(session, "session.completed", _session_event(charging), station.tenant_id)
     elif new and charging.status == "active":
         await emit(session, "session.started", _session_event(charging), station.tenant_id)
+    if charging.status != "refused" and charging.session_class is None and (charging.id_tag is not None or new):
+        await tariffs.on_session_start(session, charging)
     return auth
 
 

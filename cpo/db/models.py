@@ -17,6 +17,7 @@ from cpo.db.base import Base
 from cpo.outbox.models import OutboxEvent
 from cpo.people.models import Group, GroupMember, Person
 from cpo.sites.models import Connector, Evse, Site, Station
+from cpo.tariffs.models import Cdr, CdrCounter, Tariff, TariffAssignment, TariffVersion
 from cpo.tenants.models import Tenant
 
 __all__ = [
@@ -26,6 +27,8 @@ __all__ = [
     "AuditEntry",
     "Badge",
     "Base",
+    "Cdr",
+    "CdrCounter",
     "ChargingSession",
     "Connector",
     "ConnectorState",
@@ -44,5 +47,8 @@ __all__ = [
     "StationEvent",
     "StationPresence",
     "StatusEvent",
+    "Tariff",
+    "TariffAssignment",
+    "TariffVersion",
     "Tenant",
 ]  # fmt: skip

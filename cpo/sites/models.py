@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import (
     CheckConstraint,
+    ForeignKey,
     ForeignKeyConstraint,
     Index,
     Integer,
@@ -38,6 +39,10 @@ class Site(UUIDPrimaryKey, TenantScoped, Timestamps, Base):
     # OCPI Hours object: {"twentyfourseven": bool, "regular_hours": [...], "exceptional_*": [...]}
     opening_times: Mapped[dict[str, Any]] = mapped_column(JSONB, default=lambda: {"twentyfourseven": True})
     publish: Mapped[bool] = mapped_column(default=False)
+    currency: Mapped[str] = mapped_column(String(3), default="EUR", server_default="EUR")
+    """ISO 4217: what this site's tariffs charge in."""
+    home_person_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    """An employee's home: sessions here are home charging, reimbursed by the employer."""
 
 
 class Station(UUIDPrimaryKey, TenantScoped, Timestamps, Base):
