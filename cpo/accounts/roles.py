@@ -1,8 +1,9 @@
 """Roles and what each may do; pure rules, no I/O.
 
 A permission is ``area.read`` or ``area.write``. Areas: ``sites`` (sites, stations, EVSEs, connectors and
-commands to stations), ``people`` (people, groups, badges, access rules), ``sessions``, ``reports``,
-``tokens`` (API tokens), ``audit``, ``scim`` (provisioning by an HR system) and ``self`` (one's own
+commands to stations), ``people`` (people, groups, badges, access rules), ``sessions``,
+``tokens`` (API tokens), ``audit``, ``tariffs`` (tariffs and where they apply), ``reports`` (CDRs, cost
+allocation; finance may credit a CDR), ``scim`` (provisioning by an HR system) and ``self`` (one's own
 sessions and badges). Site managers see and manage only their sites; employees only themselves.
 """
 
@@ -19,13 +20,13 @@ Role = Literal[
 ]  # fmt: skip
 ROLES: tuple[str, ...] = Role.__args__  # type: ignore[attr-defined]
 
-_ALL_READ = {"sites.read", "people.read", "sessions.read", "reports.read", "audit.read", "self.read"}
+_ALL_READ = {"sites.read", "people.read", "sessions.read", "reports.read", "audit.read", "self.read", "tariffs.read"}
 PERMISSIONS: dict[str, frozenset[str]] = {
     "platform_admin": frozenset(),  # everything: see ``can``
     "tenant_admin": frozenset(),
-    "site_manager": frozenset({"sites.read", "sites.write", "sessions.read", "self.read"}),
+    "site_manager": frozenset({"sites.read", "sites.write", "sessions.read", "self.read", "tariffs.read"}),
     "hr_manager": frozenset({"people.read", "people.write", "sessions.read", "sites.read", "self.read"}),
-    "finance": frozenset(_ALL_READ),
+    "finance": frozenset(_ALL_READ | {"reports.write"}),
     "employee": frozenset({"self.read"}),
     "read_only": frozenset(_ALL_READ - {"audit.read"}),
     "scim": frozenset({"scim.read", "scim.write"}),

@@ -186,7 +186,7 @@ class MeterSample(TenantScoped, Base):
     context: Mapped[str | None] = mapped_column(String(24))
     value: Mapped[Decimal | None] = mapped_column(Numeric(18, 4))
     raw_value: Mapped[str] = mapped_column(Text)
-    signed: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    signed: Mapped[dict[str, Any] | None] = mapped_column(JSONB(none_as_null=True))
 
 
 class StationEvent(TenantScoped, Base):

@@ -73,6 +73,13 @@ class SessionOut(Struct):
     department_id: uuid.UUID | None = None
     cost_centre_id: uuid.UUID | None = None
     project_id: uuid.UUID | None = None
+    session_class: str | None = None
+    """internal, visitor, ad_hoc, roaming or home: fixed at the start."""
+    payer: str | None = None
+    """cost_centre, driver, emsp or employer."""
+    pricing: str = "pending"
+    """pending, priced (its CDR is issued) or review (it cannot be priced: see pricing_note)."""
+    pricing_note: str | None = None
 
 
 class AllocationIn(Struct, forbid_unknown_fields=True):
@@ -91,7 +98,8 @@ def session_out(s: ChargingSession) -> SessionOut:
         status=s.status, started_at=s.started_at, stopped_at=s.stopped_at, meter_start_wh=s.meter_start_wh,
         meter_stop_wh=s.meter_stop_wh, energy_wh=s.energy_wh, power_w=s.power_w, soc_percent=s.soc_percent,
         stop_reason=s.stop_reason, auth_reason=s.auth_reason, person_id=s.person_id, department_id=s.department_id,
-        cost_centre_id=s.cost_centre_id, project_id=s.project_id,
+        cost_centre_id=s.cost_centre_id, project_id=s.project_id, session_class=s.session_class, payer=s.payer,
+        pricing=s.pricing or "pending", pricing_note=s.pricing_note,
     )  # fmt: skip
 
 

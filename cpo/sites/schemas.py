@@ -93,6 +93,9 @@ class SiteIn(Struct, forbid_unknown_fields=True):
     state: Annotated[str, Meta(max_length=20)] | None = None
     opening_times: OpeningTimes = msgspec.field(default_factory=OpeningTimes)
     publish: bool = False
+    currency: Annotated[str, Meta(pattern=r"^[A-Z]{3}$", description="ISO 4217, e.g. EUR")] = "EUR"
+    home_person_id: uuid.UUID | None = None
+    """An employee whose home this is: sessions here are home charging, reimbursed by the employer."""
 
     def __post_init__(self) -> None:
         if not _is_time_zone(self.time_zone):
@@ -114,6 +117,8 @@ class SiteOut(Struct):
     publish: bool
     created_at: datetime
     updated_at: datetime
+    currency: str = "EUR"
+    home_person_id: uuid.UUID | None = None
 
 
 class StationIn(Struct, forbid_unknown_fields=True):
@@ -236,6 +241,8 @@ def site_out(site: Site) -> SiteOut:
         publish=site.publish,
         created_at=site.created_at,
         updated_at=site.updated_at,
+        currency=site.currency,
+        home_person_id=site.home_person_id,
     )
 
 

@@ -61,9 +61,22 @@ def _apply_site(site: Site, data: SiteIn) -> None:
     site.time_zone = data.time_zone
     site.opening_times = msgspec.to_builtins(data.opening_times)
     site.publish = data.publish
+    site.currency = data.currency
+    site.home_person_id = data.home_person_id
+
+
+async def _check_home(session: AsyncSession, tenant_id: uuid.UUID, data: SiteIn) -> None:
+    if data.home_person_id is None:
+        return
+    from cpo.people.models import Person
+
+    person = await session.get(Person, data.home_person_id)
+    if person is None or person.tenant_id != tenant_id:
+        raise InvalidInput("home_person_id", "not a person of this tenant")
 
 
 async def create_site(session: AsyncSession, tenant_id: uuid.UUID, data: SiteIn) -> Site:
+    await _check_home(session, tenant_id, data)
     site = Site(id=uuid.uuid4(), tenant_id=tenant_id)
     _apply_site(site, data)
     session.add(site)
@@ -74,6 +87,7 @@ async def create_site(session: AsyncSession, tenant_id: uuid.UUID, data: SiteIn)
 
 async def update_site(session: AsyncSession, tenant_id: uuid.UUID, site_id: uuid.UUID, data: SiteIn) -> Site:
     site = await get_site(session, tenant_id, site_id)
+    await _check_home(session, tenant_id, data)
     _apply_site(site, data)
     await session.flush()
     await emit(session, "site.updated", {"id": site.id}, tenant_id)

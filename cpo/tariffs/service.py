@@ -539,9 +539,10 @@ async def _signed_data(session: AsyncSession, charging: ChargingSession) -> dict
     """Signed meter values of the session, verbatim, as OCPI SignedData."""
     rows = (await session.execute(
         select(MeterSample.context, MeterSample.raw_value, MeterSample.signed).where(
-            MeterSample.session_id == charging.id, MeterSample.signed.is_not(None)
+            MeterSample.session_id == charging.id, func.jsonb_typeof(MeterSample.signed) == "object"
         ).order_by(MeterSample.sampled_at, MeterSample.id)
     )).all()  # fmt: skip
+    rows = [row for row in rows if isinstance(row[2], dict)]  # JSON null is not SQL NULL
     if not rows:
         return None
     natures = {"Transaction.Begin": "Start", "Transaction.End": "End"}
@@ -599,6 +600,10 @@ async def credit_cdr(
             charging.pricing_note = note
             reissued = await issue_cdr(session, charging.id)
     return credit, reissued
+
+
+async def get_cdr(session: AsyncSession, tenant_id: uuid.UUID, cdr_id: uuid.UUID) -> Cdr:
+    return await get_scoped(session, Cdr, tenant_id, cdr_id, "CDR")
 
 
 async def list_cdrs(

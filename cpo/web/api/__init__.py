@@ -16,6 +16,14 @@ from cpo.web.api.people import (
     PersonController,
 )
 from cpo.web.api.sites import ConnectorController, EvseController, SiteController, StationController
+from cpo.web.api.tariffs import (
+    BillingController,
+    CdrController,
+    PriceController,
+    SessionCostController,
+    TariffAssignmentController,
+    TariffController,
+)
 from cpo.web.deps import provide_principal, provide_scoped_db
 from cpo.web.problems import API_EXCEPTION_HANDLERS
 
@@ -26,7 +34,8 @@ def api_router() -> Router:
         route_handlers=[
             SiteController, StationController, EvseController, ConnectorController, TokenController, TenantController,
             StationLiveController, SessionController, BadgeController, PersonController, GroupController,
-            AccessRuleController, AuditController, PeopleImportController,
+            AccessRuleController, AuditController, PeopleImportController, TariffController,
+            TariffAssignmentController, CdrController, BillingController, SessionCostController, PriceController,
         ],
         dependencies={"principal": Provide(provide_principal), "db": Provide(provide_scoped_db)},
         exception_handlers=API_EXCEPTION_HANDLERS,
