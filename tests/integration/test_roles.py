@@ -38,6 +38,12 @@ async def test_each_role_may_do_what_it_is_for_and_nothing_more(
 
     station_update = {"site_id": one["id"], "security_profile": 1, "registration_status": "Accepted"}
     person = {"name": "New Hire", "email": "new.hire@example.com"}
+    tariff = {
+        "code": "R",
+        "name": "R",
+        "currency": "EUR",
+        "body": {"elements": [{"price_components": [{"type": "FLAT", "price": "1", "step_size": 1}]}]},
+    }
     # (method, path, body) -> expected status per role, in the order of ROLES
     matrix: list[tuple[str, str, Any, tuple[int, ...]]] = [
         ("GET", "/api/v1/sites", None, (200, 200, 200, 200, 200, 403)),
@@ -53,11 +59,17 @@ async def test_each_role_may_do_what_it_is_for_and_nothing_more(
         ("POST", f"/api/v1/badges/{badge['id']}/block", None, (200, 403, 200, 403, 403, 403)),
         ("GET", "/api/v1/sessions", None, (200, 200, 200, 200, 200, 403)),
         ("GET", "/api/v1/tokens", None, (200, 403, 403, 403, 403, 403)),
+        ("GET", "/api/v1/tariffs", None, (200, 200, 403, 200, 200, 403)),
+        ("POST", "/api/v1/tariffs", tariff, (201, 403, 403, 403, 403, 403)),
+        ("GET", "/api/v1/cdrs", None, (200, 403, 403, 200, 200, 403)),
+        ("GET", "/api/v1/billing/cost-allocation?month=2026-11", None, (200, 403, 403, 200, 200, 403)),
     ]  # fmt: skip
     for method, path, body, expected in matrix:
         for role, status in zip(ROLES, expected, strict=True):
             if method == "POST" and path == "/api/v1/people":
                 body = person | {"email": f"{role}@example.com"}
+            if method == "POST" and path == "/api/v1/tariffs":
+                body = tariff | {"code": f"R-{role}"}
             response = await client.request(method, path, json=body, headers=headers[role])
             assert response.status_code == status, f"{role} {method} {path}: {response.status_code} {response.text}"
             if status == 403:

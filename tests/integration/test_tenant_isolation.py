@@ -13,8 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cpo.accounts.models import ApiToken
 from cpo.charging.models import ChargingSession
-from cpo.charging.sessions import start_transaction_16
+from cpo.charging.sessions import start_transaction_16, stop_transaction_16
 from cpo.sites.models import Station
+from cpo.tariffs.service import issue_cdr
 from tests.conftest import SITE, Tenancy
 
 Client = AsyncTestClient[Litestar]
@@ -52,10 +53,23 @@ async def build_tenant_a(client: Client, a: Tenancy, sessions: async_sessionmake
             headers=a.admin,
         )
     ).json()  # fmt: skip
+    tariff = (await client.post("/api/v1/tariffs", headers=a.admin, json={
+        "code": "A-STD", "name": "A standard", "currency": "EUR", "valid_from": "2026-01-01T00:00:00Z",
+        "body": {"elements": [{"price_components": [{"type": "ENERGY", "price": "0.30", "step_size": 1}]}]},
+    })).json()  # fmt: skip
+    assignment = (await client.post("/api/v1/tariff-assignments", headers=a.admin,
+                                    json={"tariff_id": tariff["id"], "audience": "internal"})).json()  # fmt: skip
     async with sessions() as session, session.begin():
         token_id = (await session.execute(select(ApiToken.id).where(ApiToken.tenant_id == a.id))).scalars().first()
         row = await session.get(Station, uuid.UUID(station["id"]))
         assert row is not None
+        done = await start_transaction_16(session, row, 1, "A1B2C3", 0, datetime(2026, 11, 26, 9, tzinfo=UTC))
+        await stop_transaction_16(session, row, done.transaction_id, 5000, datetime(2026, 11, 26, 10, tzinfo=UTC),
+                                  None, None, [], {})  # fmt: skip
+        finished = (await session.execute(
+            select(ChargingSession.id).where(ChargingSession.ocpp16_id == done.transaction_id))).scalar_one()  # fmt: skip
+        cdr = await issue_cdr(session, finished)
+        assert cdr is not None
         started = await start_transaction_16(session, row, 1, "A1B2C3", 0, datetime(2026, 11, 27, tzinfo=UTC))
         charging_id = (
             await session.execute(select(ChargingSession.id).where(ChargingSession.ocpp16_id == started.transaction_id))
@@ -63,6 +77,7 @@ async def build_tenant_a(client: Client, a: Tenancy, sessions: async_sessionmake
     return {
         "site": site, "station": station, "evse": evse, "connector": connector, "token_id": str(token_id),
         "badge": badge, "session_id": str(charging_id), "person": person, "group": group, "rule": rule,
+        "tariff": tariff, "assignment": assignment, "cdr_id": str(cdr.id),
     }  # fmt: skip
 
 
@@ -82,7 +97,9 @@ async def test_every_endpoint_keeps_tenant_b_out_of_tenant_a(
     site, station, evse, connector = a["site"], a["station"], a["evse"], a["connector"]
     person, group, rule = a["person"], a["group"], a["rule"]
     a_ids = {site["id"], station["id"], evse["id"], connector["id"], a["token_id"], a["badge"]["id"], a["session_id"],
-             person["id"], group["id"], rule["id"]}  # fmt: skip
+             person["id"], group["id"], rule["id"], a["tariff"]["id"], a["assignment"]["id"], a["cdr_id"]}  # fmt: skip
+    tariff = a["tariff"]
+    energy_only = {"elements": [{"price_components": [{"type": "ENERGY", "price": "0.30", "step_size": 1}]}]}
     b = tenant_b.admin
     site_b = SITE | {"name": "B's"}
 
@@ -147,6 +164,24 @@ async def test_every_endpoint_keeps_tenant_b_out_of_tenant_a(
         ("DELETE", "/api/v1/people/{person_id:uuid}/personal-data"): (f"/api/v1/people/{person['id']}/personal-data", None, 404),
         ("PATCH", "/api/v1/tenants/current"): ("/api/v1/tenants/current", {"one_session_per_badge": True}, 200),
         ("GET", "/api/v1/audit/export.csv"): ("/api/v1/audit/export.csv", None, 200),
+        ("GET", "/api/v1/tariffs"): ("/api/v1/tariffs", None, "list"),
+        ("POST", "/api/v1/tariffs"): ("/api/v1/tariffs", {"code": "A-STD", "name": "B", "currency": "EUR", "body": energy_only}, 201),
+        ("GET", "/api/v1/tariffs/{tariff_id:uuid}"): (f"/api/v1/tariffs/{tariff['id']}", None, 404),
+        ("POST", "/api/v1/tariffs/{tariff_id:uuid}/versions"): (f"/api/v1/tariffs/{tariff['id']}/versions", {"body": energy_only, "valid_from": "2030-01-01T00:00:00Z"}, 404),
+        ("POST", "/api/v1/tariffs/{tariff_id:uuid}/archive"): (f"/api/v1/tariffs/{tariff['id']}/archive", None, 404),
+        ("GET", "/api/v1/tariffs/{tariff_id:uuid}/ocpi"): (f"/api/v1/tariffs/{tariff['id']}/ocpi", None, 404),
+        ("POST", "/api/v1/tariffs/preview"): ("/api/v1/tariffs/preview", {"currency": "EUR", "body": energy_only, "start": "2026-12-01T10:00:00", "charging_minutes": 60, "energy_kwh": "10"}, 200),
+        ("GET", "/api/v1/tariff-assignments"): ("/api/v1/tariff-assignments", None, "list"),
+        ("POST", "/api/v1/tariff-assignments"): ("/api/v1/tariff-assignments", {"tariff_id": tariff["id"], "audience": "public"}, 404),
+        ("DELETE", "/api/v1/tariff-assignments/{assignment_id:uuid}"): (f"/api/v1/tariff-assignments/{a['assignment']['id']}", None, 404),
+        ("GET", "/api/v1/cdrs"): ("/api/v1/cdrs", None, "list"),
+        ("GET", "/api/v1/cdrs/{cdr_id:uuid}"): (f"/api/v1/cdrs/{a['cdr_id']}", None, 404),
+        ("POST", "/api/v1/cdrs/{cdr_id:uuid}/credit"): (f"/api/v1/cdrs/{a['cdr_id']}/credit", {"reason": "x"}, 404),
+        ("GET", "/api/v1/billing/cost-allocation"): ("/api/v1/billing/cost-allocation?month=2026-11", None, "list"),
+        ("GET", "/api/v1/billing/cost-allocation.csv"): ("/api/v1/billing/cost-allocation.csv?month=2026-11", None, 200),
+        ("GET", "/api/v1/sessions/{session_id:uuid}/cost"): (f"/api/v1/sessions/{a['session_id']}/cost", None, 404),
+        ("POST", "/api/v1/sessions/{session_id:uuid}/price-again"): (f"/api/v1/sessions/{a['session_id']}/price-again", None, 404),
+        ("GET", "/api/v1/evses/{evse_id:uuid}/prices"): (f"/api/v1/evses/{evse['id']}/prices", None, 404),
     }  # fmt: skip
     # A new endpoint must be added here before this test passes again.
     assert set(cases) == api_routes(app)
@@ -156,7 +191,8 @@ async def test_every_endpoint_keeps_tenant_b_out_of_tenant_a(
         ("evse", f"/api/v1/evses/{evse['id']}"), ("connector", f"/api/v1/connectors/{connector['id']}"),
         ("badge", "/api/v1/badges"), ("session", f"/api/v1/sessions/{a['session_id']}"),
         ("person", f"/api/v1/people/{person['id']}"), ("group", "/api/v1/groups"),
-        ("rule", f"/api/v1/access-rules/{rule['id']}"))  # fmt: skip
+        ("rule", f"/api/v1/access-rules/{rule['id']}"), ("tariff", f"/api/v1/tariffs/{tariff['id']}"),
+        ("assignments", "/api/v1/tariff-assignments"), ("cdr", f"/api/v1/cdrs/{a['cdr_id']}"))  # fmt: skip
     before = {k: (await client.get(p, headers=tenant_a.admin)).json() for k, p in pages}
 
     for (method, _), (path, body, expected) in cases.items():

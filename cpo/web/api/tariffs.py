@@ -159,9 +159,9 @@ class TariffController(Controller):
         return Response(ENCODER.encode(body), media_type="application/json")
 
     @post("/preview", status_code=HTTP_200_OK)
-    async def preview(self, principal: Principal, data: PreviewIn) -> dict[str, Any]:
-        """What a session would cost under a tariff body: nothing is stored."""
-        return preview(data)
+    async def preview(self, principal: Principal, data: PreviewIn) -> Response[bytes]:
+        """What a session would cost under a tariff body, as OCPI CDR totals (numbers): nothing is stored."""
+        return Response(ENCODER.encode(preview(data)), media_type="application/json")
 
 
 class TariffAssignmentController(Controller):
