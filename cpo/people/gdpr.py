@@ -27,6 +27,7 @@ from cpo.outbox.service import emit
 from cpo.people.models import Group, GroupMember
 from cpo.people.service import get_person
 from cpo.sites.models import Station
+from cpo.tariffs.models import Cdr
 from cpo.tenants.models import Tenant
 
 PERSONAL_KEYS = {"name", "email", "user_name", "external_id", "uid", "label", "id_tag", "group_uid"}
@@ -53,6 +54,7 @@ async def export_person(session: AsyncSession, tenant_id: uuid.UUID, person_id: 
         )
     ).all()
     accounts = (await session.execute(select(Account).where(Account.person_id == person.id))).scalars()
+    cdrs = (await session.execute(select(Cdr).where(Cdr.person_id == person.id).order_by(Cdr.number))).scalars()
     about = [str(person.id), *(str(b.id) for b in badges)]
     audit = (
         await session.execute(
@@ -67,6 +69,9 @@ async def export_person(session: AsyncSession, tenant_id: uuid.UUID, person_id: 
         "access_rules": [_row(r) for r in rules],
         "sessions": [_row(s) | {"station": identity} for s, identity in charging],
         "accounts": [_row(a) for a in accounts],
+        "cdrs": [
+            {k: v for k, v in _row(c).items() if k not in ("tariff", "charging_periods", "cdr_location")} for c in cdrs
+        ],
         "audit": [_row(e) for e in audit],
         "exported_at": utcnow().isoformat(),
     }
@@ -115,6 +120,16 @@ async def erase_person(session: AsyncSession, tenant_id: uuid.UUID, person_id: u
                     .where(ChargingSession.id == session_id)
                     .values(id_tag=pseudonym(key, id_tag)[:36])
                 )
+        # CDRs stay whole for the books: only the link to the person and the token are cut or pseudonymised.
+        await session.execute(text("SET LOCAL cpo.cdr_redaction = 'on'"))
+        for cdr in (await session.execute(select(Cdr).where(Cdr.person_id == person.id))).scalars():
+            token = dict(cdr.cdr_token)
+            for field in ("uid", "contract_id"):
+                if token.get(field) and token[field] != "#NA":
+                    token[field] = pseudonym(key, str(token[field]))[:36]
+            cdr.person_id, cdr.cdr_token = None, token
+        await session.flush()
+        await session.execute(text("SET LOCAL cpo.cdr_redaction = 'off'"))
         if badge_ids:
             await session.execute(delete(Badge).where(Badge.id.in_(badge_ids)))
         await session.execute(delete(AccessRule).where(AccessRule.person_id == person.id))

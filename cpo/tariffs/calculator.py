@@ -6,7 +6,7 @@ Pure: bytes in, a JSON-ready dict out. Roaming teams check a partner's CDR with 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -29,10 +29,14 @@ class CalculatorError(ValueError):
     """Input the calculator cannot read; the message says which file and what is wrong."""
 
 
+def _four(amount: Decimal) -> Decimal:
+    return amount.quantize(FOUR_PLACES, rounding=ROUND_HALF_UP)
+
+
 def _price(price: Price) -> dict[str, Decimal]:
-    out = {"excl_vat": price.excl_vat.quantize(FOUR_PLACES)}
+    out = {"excl_vat": _four(price.excl_vat)}
     if price.incl_vat is not None:
-        out["incl_vat"] = price.incl_vat.quantize(FOUR_PLACES)
+        out["incl_vat"] = _four(price.incl_vat)
     return out
 
 
@@ -42,9 +46,9 @@ def totals(pricing: Pricing) -> dict[str, Any]:
     for name, category in TOTALS.items():
         if category != "reservation" or category in pricing.sums:
             out[name] = _price(pricing.cost(category))
-    out["total_energy"] = (pricing.energy_wh / 1000).quantize(FOUR_PLACES)
-    out["total_time"] = (pricing.duration_s / SECONDS_PER_HOUR).quantize(FOUR_PLACES)
-    out["total_parking_time"] = (pricing.parking_s / SECONDS_PER_HOUR).quantize(FOUR_PLACES)
+    out["total_energy"] = _four(pricing.energy_wh / 1000)
+    out["total_time"] = _four(pricing.duration_s / SECONDS_PER_HOUR)
+    out["total_parking_time"] = _four(pricing.parking_s / SECONDS_PER_HOUR)
     if pricing.limited_by:
         out["limited_by"] = pricing.limited_by
     return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import msgspec
@@ -425,7 +425,8 @@ async def _next_number(session: AsyncSession, tenant_id: uuid.UUID) -> int:
 
 
 def _q(amount: Decimal) -> Decimal:
-    return amount.quantize(FOUR_PLACES)
+    """As OCPI writes numbers: 4 decimals, half up."""
+    return amount.quantize(FOUR_PLACES, rounding=ROUND_HALF_UP)
 
 
 async def live_cdr(session: AsyncSession, session_id: uuid.UUID) -> Cdr | None:

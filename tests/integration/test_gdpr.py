@@ -15,6 +15,8 @@ from cpo.charging.models import ChargingSession, MeterSample
 from cpo.charging.sessions import start_transaction_16, stop_transaction_16
 from cpo.people.gdpr import purge_expired
 from cpo.sites.models import Station
+from cpo.tariffs.models import Cdr
+from cpo.tariffs.service import issue_cdr
 from tests.conftest import SITE, Tenancy
 
 Client = AsyncTestClient[Litestar]
@@ -46,8 +48,17 @@ async def test_export_then_erasure_keeps_the_sessions_and_their_totals(
         "/api/v1/badges", json={"uid": UID, "person_id": person["id"], "label": "Marie's card"}, headers=admin
     )
     await client.post("/api/v1/access-rules", json={"name": "Any time", "person_id": person["id"]}, headers=admin)
+    tariff = (await client.post("/api/v1/tariffs", headers=admin, json={
+        "code": "G", "name": "G", "currency": "EUR", "valid_from": "2026-01-01T00:00:00Z",
+        "body": {"elements": [{"price_components": [{"type": "ENERGY", "price": "0.30", "vat": "21", "step_size": 1}]}]},
+    })).json()  # fmt: skip
+    await client.post("/api/v1/tariff-assignments", json={"tariff_id": tariff["id"], "audience": "internal"},
+                      headers=admin)  # fmt: skip
     first = await charge(sessions, station["id"], datetime(2026, 11, 2, 8, tzinfo=UTC), 12_500)
-    await charge(sessions, station["id"], datetime(2026, 11, 3, 8, tzinfo=UTC), 7_250)
+    second = await charge(sessions, station["id"], datetime(2026, 11, 3, 8, tzinfo=UTC), 7_250)
+    async with sessions() as session, session.begin():
+        for done in (first, second):
+            assert await issue_cdr(session, done) is not None
 
     exported = await client.get(f"/api/v1/people/{person['id']}/personal-data", headers=admin)
     assert exported.status_code == 200
@@ -56,18 +67,21 @@ async def test_export_then_erasure_keeps_the_sessions_and_their_totals(
     assert {s["energy_wh"] for s in data["sessions"]} == {"12500.000", "7250.000"}
     assert data["access_rules"][0]["name"] == "Any time" and data["audit"]
     assert "uid_key" not in data["badges"][0]
+    assert sorted(Decimal(c["total_excl"]) for c in data["cdrs"]) == [Decimal("2.175"), Decimal("3.75")]
 
-    async def totals() -> tuple[int, Decimal]:
+    async def totals() -> tuple[int, Decimal, Decimal, Decimal]:
         async with sessions() as session:
             row = (await session.execute(select(func.count(), func.sum(ChargingSession.energy_wh)).where(
                 ChargingSession.tenant_id == tenant_a.id, ChargingSession.status == "completed"))).one()  # fmt: skip
-            return int(row[0]), Decimal(row[1])
+            money = (await session.execute(select(func.sum(Cdr.total_excl), func.sum(Cdr.total_incl)).where(
+                Cdr.tenant_id == tenant_a.id))).one()  # fmt: skip
+            return int(row[0]), Decimal(row[1]), money[0], money[1]
 
     before = await totals()
     erased = await client.delete(f"/api/v1/people/{person['id']}/personal-data", headers=admin)
     assert erased.status_code == 200, erased.text
     assert erased.json() == {"sessions_kept": 2, "badges_removed": 1, "accounts_removed": 0}
-    assert await totals() == before == (2, Decimal("19750"))
+    assert await totals() == before == (2, Decimal("19750"), Decimal("5.925"), Decimal("7.1693"))
 
     after = (await client.get(f"/api/v1/people/{person['id']}", headers=admin)).json()
     assert after["erased"] is True and after["name"].startswith("anon-") and after["email"] is None
@@ -82,6 +96,7 @@ async def test_export_then_erasure_keeps_the_sessions_and_their_totals(
                     " + (SELECT count(*) FROM people WHERE name ILIKE :n OR email ILIKE :n OR user_name ILIKE :n)"
                     " + (SELECT count(*) FROM badges WHERE uid ILIKE :n OR label ILIKE :n)"
                     " + (SELECT count(*) FROM charging_sessions WHERE id_tag ILIKE :n)"
+                    " + (SELECT count(*) FROM cdrs WHERE cdr_token::text ILIKE :n)"
                 ),
                 {"n": f"%{needle}%"},
             )
