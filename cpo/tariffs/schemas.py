@@ -26,11 +26,22 @@ class TariffBody(Struct, forbid_unknown_fields=True, omit_defaults=True):
     energy_mix: dict[str, Any] | None = None
 
 
+Code = Annotated[str, Meta(pattern=r"^[A-Za-z0-9._-]{1,36}$")]
+TariffName = Annotated[str, Meta(min_length=1, max_length=200)]
+Currency = Annotated[str, Meta(pattern=r"^[A-Z]{3}$")]
+
+
+class TariffHead(Struct, forbid_unknown_fields=True):
+    code: Code
+    name: TariffName
+    currency: Currency
+
+
 class TariffIn(Struct, forbid_unknown_fields=True):
-    code: Annotated[str, Meta(pattern=r"^[A-Za-z0-9._-]{1,36}$")]
+    code: Code
     """The OCPI tariff id: letters, digits, dot, dash and underscore, at most 36."""
-    name: Annotated[str, Meta(min_length=1, max_length=200)]
-    currency: Annotated[str, Meta(pattern=r"^[A-Z]{3}$")]
+    name: TariffName
+    currency: Currency
     body: TariffBody
     valid_from: datetime | None = None
     """When the first version takes effect (default: now)."""

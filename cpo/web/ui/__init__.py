@@ -55,6 +55,7 @@ def ui_router() -> Router:
     from cpo.web.ui.people_pages import GroupPages, MePages, PeoplePages
     from cpo.web.ui.settings_pages import SettingsPages
     from cpo.web.ui.station_pages import StationPages
+    from cpo.web.ui.tariff_pages import BillingPages, CdrPages, TariffPages
 
     return Router(
         path="/ui",
@@ -72,6 +73,9 @@ def ui_router() -> Router:
             BadgePages,
             RulePages,
             SettingsPages,
+            TariffPages,
+            CdrPages,
+            BillingPages,
         ],
         dependencies={"user": Provide(provide_ui_user)},
         exception_handlers={

@@ -13,3 +13,21 @@
     setInterval(function () { refresh(el); }, every);
   });
 })();
+
+// Live previews: a form with data-preview="URL" posts itself there (CSRF token included) a moment after each
+// change, and shows the answer in the element data-preview-target names.
+(function () {
+  document.querySelectorAll("form[data-preview]").forEach(function (form) {
+    var target = document.querySelector(form.dataset.previewTarget);
+    var timer = null;
+    function update() {
+      fetch(form.dataset.preview, { method: "POST", body: new FormData(form), credentials: "same-origin",
+                                    headers: { "X-Live": "1" } })
+        .then(function (r) { return r.ok ? r.text() : null; })
+        .then(function (html) { if (html !== null && target) { target.innerHTML = html; } })
+        .catch(function () {});
+    }
+    form.addEventListener("input", function () { clearTimeout(timer); timer = setTimeout(update, 300); });
+    update();
+  });
+})();
