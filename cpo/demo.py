@@ -70,6 +70,7 @@ async def prepare_demo(session: AsyncSession, tenant_id: uuid.UUID, count: int =
         else:
             continue  # the identity belongs to another tenant: leave it alone
         stations.append(DemoStation(identity, password, version))
+    await _demo_tariffs(session, tenant_id)
     for uid, status in [(uid, "active") for uid in DEMO_BADGES] + [(BLOCKED_BADGE, "blocked")]:
         await session.execute(
             insert(Badge)
@@ -77,3 +78,38 @@ async def prepare_demo(session: AsyncSession, tenant_id: uuid.UUID, count: int =
             .on_conflict_do_nothing(index_elements=["tenant_id", "uid_key"])
         )
     return stations
+
+
+DEMO_TARIFFS = {
+    # employees at work: EUR 0.24/kWh, 21% VAT
+    ("DEMO-INTERNAL", "internal"): {"elements": [{"price_components": [
+        {"type": "ENERGY", "price": "0.24", "vat": "21", "step_size": 1}]}]},
+    # everyone else: a start fee, a day and a night price, parking after charging
+    ("DEMO-PUBLIC", "public"): {"elements": [
+        {"price_components": [{"type": "FLAT", "price": "0.50", "vat": "21", "step_size": 1}]},
+        {"price_components": [{"type": "ENERGY", "price": "0.29", "vat": "21", "step_size": 1}],
+         "restrictions": {"start_time": "22:00", "end_time": "07:00"}},
+        {"price_components": [{"type": "ENERGY", "price": "0.45", "vat": "21", "step_size": 1}]},
+        {"price_components": [{"type": "PARKING_TIME", "price": "3.00", "vat": "21", "step_size": 900}]},
+    ]},
+}  # fmt: skip
+
+
+async def _demo_tariffs(session: AsyncSession, tenant_id: uuid.UUID) -> None:
+    """The demo's tariffs, so its sessions show a cost and end in CDRs (created once)."""
+    from datetime import UTC, datetime
+
+    import msgspec
+
+    from cpo.tariffs import service as tariffs
+    from cpo.tariffs.models import Tariff
+    from cpo.tariffs.schemas import AssignmentIn, TariffBody, TariffIn
+
+    for (code, audience), body in DEMO_TARIFFS.items():
+        found = await session.execute(select(Tariff).where(Tariff.tenant_id == tenant_id, Tariff.code == code))
+        if found.scalar_one_or_none() is not None:
+            continue
+        tariff = await tariffs.create_tariff(session, tenant_id, TariffIn(
+            code=code, name=code.replace("-", " ").title(), currency="EUR",
+            body=msgspec.convert(body, TariffBody, strict=False), valid_from=datetime(2020, 1, 1, tzinfo=UTC)))  # fmt: skip
+        await tariffs.assign(session, tenant_id, AssignmentIn(tariff_id=tariff.id, audience=audience))  # type: ignore[arg-type]

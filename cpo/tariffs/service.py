@@ -619,6 +619,16 @@ async def list_cdrs(
     return list((await session.execute(query.order_by(Cdr.number.desc()).limit(limit))).scalars())
 
 
+async def cdr_totals(session: AsyncSession, session_ids: list[uuid.UUID]) -> dict[uuid.UUID, tuple[str, Decimal]]:
+    """The billed total incl. VAT of each session that has a CDR in force."""
+    if not session_ids:
+        return {}
+    credited = select(Cdr.credit_of).where(Cdr.credit_of.is_not(None))
+    rows = (await session.execute(select(Cdr.session_id, Cdr.currency, Cdr.total_incl).where(
+        Cdr.session_id.in_(session_ids), Cdr.credit.is_(False), Cdr.id.not_in(credited)))).all()  # fmt: skip
+    return {sid: (currency, total) for sid, currency, total in rows if sid is not None}
+
+
 async def sessions_to_review(session: AsyncSession, tenant_id: uuid.UUID) -> list[ChargingSession]:
     query = select(ChargingSession).where(ChargingSession.tenant_id == tenant_id, ChargingSession.pricing == "review")
     return list((await session.execute(query.order_by(ChargingSession.stopped_at.desc()))).scalars())

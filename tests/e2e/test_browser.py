@@ -179,6 +179,32 @@ def test_settings_tokens_accounts_and_a_people_import_in_the_browser(
     page.close()
 
 
+def test_the_tariff_editor_previews_the_price_as_the_owner_types(
+    platform: Platform, browser: object, artifacts: Path
+) -> None:
+    from playwright.sync_api import Browser, expect
+
+    assert isinstance(browser, Browser)
+    page = browser.new_page(locale="en-GB")
+    sign_in(page, platform)
+    page.goto(platform.url + "/ui/tariffs/new")
+    page.fill("input[name=name]", "Visitors")
+    page.fill("input[name=code]", "VISIT")
+    page.fill("input[name=vat]", "21")
+    page.fill("input[name=energy_price]", "0.50")
+    page.fill("input[name=preview_kwh]", "20")
+    page.fill("input[name=preview_minutes]", "60")
+    # 20 kWh x 0.50 = 10.00 excl., 12.10 incl. VAT, shown without submitting
+    expect(page.locator("#preview-total")).to_contain_text("EUR 12.10 incl. VAT (10.00 excl.)")
+    page.fill("input[name=start_fee]", "1")
+    expect(page.locator("#preview-total")).to_contain_text("EUR 13.31 incl. VAT (11.00 excl.)")
+    page.screenshot(path=str(artifacts / "tariff-editor-en.png"), full_page=True)
+    page.click("button.primary >> text=Create")
+    expect(page.locator("h1")).to_have_text("Visitors")
+    expect(page.locator("main")).to_contain_text("In force")
+    page.close()
+
+
 def test_usable_on_a_phone(platform: Platform, browser: object, artifacts: Path) -> None:
     from playwright.sync_api import Browser, expect
 
@@ -214,6 +240,7 @@ def test_the_demo_shows_cars_charging_without_a_page_reload(
     first_energy = rows.first.locator("[data-testid=energy]").inner_text()
     expect(rows.first.locator("[data-testid=energy]")).not_to_have_text(first_energy, timeout=40_000)
     assert page.evaluate("window.loadedOnce") is True, "the figures changed in place, without a reload"
+    expect(rows.first.locator("[data-testid=cost]")).to_contain_text("EUR")  # the demo's tariffs price it live
     page.goto(platform.url + "/ui/stations")
     expect(page.locator("[data-testid=online]").first).to_be_visible()
     page.screenshot(path=str(artifacts / "demo-stations.png"), full_page=True)

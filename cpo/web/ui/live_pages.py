@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 from typing import Any
 
 from litestar import Controller, get
@@ -11,7 +12,9 @@ from litestar.response import Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cpo.charging import queries
+from cpo.charging.models import ChargingSession
 from cpo.sites import service as sites
+from cpo.tariffs import service as tariffs
 from cpo.web.ui.session import UiUser, provide_ui_db, ui_user_needing
 
 
@@ -31,13 +34,31 @@ async def station_live(db: AsyncSession, user: UiUser, station_id: uuid.UUID) ->
     return {"presence": where, "states": states}
 
 
+COSTED = 50
+"""Running sessions shown with their cost so far (the newest); the rest show energy only."""
+_COSTS: dict[tuple[uuid.UUID, Decimal], tuple[str, Decimal] | None] = {}
+
+
+async def _cost_so_far(db: AsyncSession, charging: ChargingSession) -> tuple[str, Decimal] | None:
+    """What a running session costs so far incl. VAT; recomputed only when its energy moved."""
+    key = (charging.id, charging.energy_wh)
+    if key not in _COSTS:
+        if len(_COSTS) > 5_000:
+            _COSTS.clear()
+        _, _, pricing, _ = await tariffs.price(db, charging)
+        _COSTS[key] = (pricing.currency, pricing.total.incl_vat or pricing.total.excl_vat) if pricing else None
+    return _COSTS[key]
+
+
 async def session_rows(db: AsyncSession, user: UiUser, recent: bool) -> dict[str, Any]:
     tenant_id = user.principal.tenant_id
     async with db.begin():
         active = await queries.list_sessions(db, tenant_id, "active", limit=500)
         done = await queries.list_sessions(db, tenant_id, "completed", limit=50) if recent else []
         names = {s.id: s.identity for s in await sites.list_stations(db, tenant_id)}
-    return {"active": active, "recent": done, "station_names": names}
+        costs = {s.id: await _cost_so_far(db, s) for s in active[:COSTED]}
+        billed = await tariffs.cdr_totals(db, [s.id for s in done])
+    return {"active": active, "recent": done, "station_names": names, "costs": costs, "billed": billed}
 
 
 class LivePages(Controller):
