@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+NATIVE := $(VENV)/.native
 
 .DEFAULT_GOAL := help
 .PHONY: help run serve test lint typecheck check bench clean
@@ -16,13 +17,19 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-run: $(STAMP) ## set up and serve the platform on the embedded PostgreSQL, with a live demo site (http://localhost:8080/ui/)
+# The pricing engine compiled with mypyc (about 1.4x as fast); rebuilt when engine.py changes. Without a C
+# compiler the engine runs as plain Python, with the same results.
+$(NATIVE): $(STAMP) cpo/tariffs/engine.py cpo/tariffs/ocpi.py
+	$(BIN)/python -m cpo.tariffs.native build || echo "note: the pricing engine runs as plain Python (no C compiler?)"
+	touch $(NATIVE)
+
+run: $(STAMP) $(NATIVE) ## set up and serve the platform on the embedded PostgreSQL, with a live demo site (http://localhost:8080/ui/)
 	$(BIN)/cpo serve --demo
 
-serve: $(STAMP) ## the same without the demo stations
+serve: $(STAMP) $(NATIVE) ## the same without the demo stations
 	$(BIN)/cpo serve
 
-test: $(STAMP) ## set up and run the whole test suite
+test: $(STAMP) $(NATIVE) ## set up and run the whole test suite
 	$(BIN)/pytest
 
 lint: $(STAMP) ## ruff, ruff format --check, import-linter contracts
@@ -35,7 +42,8 @@ typecheck: $(STAMP) ## mypy, strict on the four packages
 
 check: lint typecheck test ## everything CI runs
 
-bench: $(STAMP) ## OCPP benchmarks: throughput vs a bare ocpp central system, 5,000 stations, a reconnect storm
+bench: $(STAMP) $(NATIVE) ## benchmarks: OCPP (throughput vs a bare ocpp central system, 5,000 stations, a reconnect storm) and pricing (CDRs/s)
+	$(BIN)/python -m tests.benchmarks.tariff_bench
 	$(BIN)/python -m tests.benchmarks.ocpp_bench all
 
 clean: ## remove the virtualenv, caches and test artifacts (not the data in ./var)

@@ -454,6 +454,8 @@ def _ceil_to(value: Decimal, step: int) -> Decimal:
     """The smallest multiple of ``step`` (a whole number of units) that is at least ``value``."""
     if value <= 0:
         return ZERO
+    if step <= 1 and value.to_integral_value(ROUND_CEILING) == value:
+        return value  # already whole units (the common case: meters count whole Wh)
     # Pro-rata shares leave traces at the 28th digit (1650 Wh may sum to 1650.0000...01): no meter reads
     # a billionth of a Wh or a second, so that far down the value is settled first.
     settled = value.quantize(BILLIONTH)
@@ -532,7 +534,10 @@ def _session_cuts(tariff: CompiledTariff, clock: _Clock, start: int, end: int) -
     """Every moment of the session where a time-based restriction may start or stop applying."""
     found: set[int] = set()
     if tariff.boundary_minutes:
-        first_day, last_day = clock.local(start) // US_PER_DAY, clock.local(end) // US_PER_DAY
+        if clock.fixed:
+            first_day, last_day = (start + clock.offset) // US_PER_DAY, (end + clock.offset) // US_PER_DAY
+        else:
+            first_day, last_day = clock.local(start) // US_PER_DAY, clock.local(end) // US_PER_DAY
         if clock.fixed:
             bounds = tariff.boundary_us
             if first_day == last_day and not tariff.duration_bounds:
@@ -824,18 +829,24 @@ def _price_static(
     last_energy: Component | None = None
     last_time: Component | None = None
     flat_done = False
+    total_energy = priced_energy = priced_time = priced_parking = ZERO
     for at, members in slots:
         if not members:
             continue
         choice = _static_choice(tariff, clock, max(at, begin_us), begin_us)
         offer_e, offer_t, offer_p, offer_f = choice
-        if offer_e is not None and (energy := sum(map(_ENERGY, members), ZERO)):
+        energy = sum(map(_ENERGY, members), ZERO)
+        total_energy += energy
+        if offer_e is not None and energy:
             vol[offer_e.index] += energy
+            priced_energy += energy
             last_energy = offer_e
         if offer_t is not None and (charging := sum(map(_CHARGING, members), ZERO)):
             vol[offer_t.index] += charging
+            priced_time += charging
         if offer_p is not None and (parking := sum(map(_PARKING, members), ZERO)):
             vol[offer_p.index] += parking
+            priced_parking += parking
         for member in reversed(members) if offer_p is not None or offer_t is not None else ():
             # the slot's last priced time: parking after charging
             if offer_p is not None and member.parking_s:
@@ -851,12 +862,13 @@ def _price_static(
             lines.extend(zip(members, repeat(NOTHING), repeat(None)))
         else:
             lines.extend(zip(members, repeat(choice), repeat(tariff_id)))
-    for last in (last_energy, last_time):
-        if last is not None:
-            total = sum((vol[c.index] for c in tariff.kin[last.index]), ZERO)
-            vol[last.index] += _ceil_to(total, last.step) - total
+    if last_energy is not None:
+        vol[last_energy.index] += _ceil_to(priced_energy, last_energy.step) - priced_energy
+    if last_time is not None:
+        total = priced_time if last_time.dimension == "TIME" else priced_parking
+        vol[last_time.index] += _ceil_to(total, last_time.step) - total
     volumes = {i: v for i, v in enumerate(vol) if v}
-    return _total(tariff, volumes, lines, sum(map(_ENERGY, stretches), ZERO), Decimal(end_us - begin_us) / 1_000_000)
+    return _total(tariff, volumes, lines, total_energy, Decimal(end_us - begin_us) / 1_000_000)
 
 
 _ZONES: dict[str, ZoneInfo] = {}
@@ -985,3 +997,31 @@ def to_ocpi_periods(pricing: Pricing) -> list[ChargingPeriod]:
             dims.append(CdrDimensionValue("TIME", ZERO))
         periods.append(ChargingPeriod(u.start, dims, tariff_id))
     return periods
+
+
+# --- native: everything below this line stays out of the compiled build ---
+
+NATIVE = False
+"""Whether the mypyc-compiled engine (``python -m cpo.tariffs.native build``) is in use."""
+
+
+def _load_native() -> bool:
+    """Swap in the compiled engine when one was built from exactly this source."""
+    import importlib
+    import os
+
+    from cpo.tariffs.native import compiled_source, digest
+
+    if os.environ.get("CPO_TARIFFS_PURE") == "1":
+        return False
+    try:
+        native = importlib.import_module("cpo.tariffs._engine_native")
+    except ImportError:
+        return False
+    if getattr(native, "SOURCE_DIGEST", None) != digest(compiled_source()):
+        return False  # built from another version of this file
+    globals().update({k: v for k, v in vars(native).items() if not k.startswith("__") and k != "SOURCE_DIGEST"})
+    return True
+
+
+NATIVE = _load_native()

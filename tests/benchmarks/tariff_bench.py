@@ -12,13 +12,18 @@ reader can compare runs on a noisy, shared machine by the ratio. Rounds alternat
 from __future__ import annotations
 
 import argparse
+import gc
 import random
 import statistics
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from types import ModuleType
+from typing import Any
 
-from cpo.tariffs.engine import Usage, compile_tariff, price_session
+from cpo.tariffs import engine
+from cpo.tariffs.engine import Usage
+from cpo.tariffs.native import load_pure
 from cpo.tariffs.ocpi import decode_tariff
 
 TARIFF = b"""{
@@ -37,7 +42,7 @@ TARIFF = b"""{
 ZONE = "Europe/Brussels"
 
 
-def recorded_sessions(count: int, seed: int = 7) -> list[list[Usage]]:
+def recorded_sessions(count: int, seed: int = 7, usage: Any = Usage) -> list[list[Any]]:
     """Sessions of 10 periods: 8 charging (power from the meter), then 2 parked."""
     rng = random.Random(seed)
     base = datetime(2026, 1, 5, tzinfo=UTC)
@@ -50,17 +55,18 @@ def recorded_sessions(count: int, seed: int = 7) -> list[list[Usage]]:
             end = at + timedelta(minutes=minutes)
             if i < 8:
                 wh = Decimal(rng.randrange(200, 11_000 * minutes // 60))
-                usages.append(Usage(at, end, energy_wh=wh, charging_s=Decimal(minutes * 60),
+                usages.append(usage(at, end, energy_wh=wh, charging_s=Decimal(minutes * 60),
                                     power_kw=wh * 60 / minutes / 1000))  # fmt: skip
             else:
-                usages.append(Usage(at, end, parking_s=Decimal(minutes * 60)))
+                usages.append(usage(at, end, parking_s=Decimal(minutes * 60)))
             at = end
         sessions.append(usages)
     return sessions
 
 
-def engine_round(sessions: list[list[Usage]]) -> tuple[float, Decimal]:
-    compiled = compile_tariff(decode_tariff(TARIFF))
+def engine_round(sessions: list[list[Any]], module: ModuleType = engine) -> tuple[float, Decimal]:
+    compiled = module.compile_tariff(decode_tariff(TARIFF))
+    price_session = module.price_session
     total = Decimal(0)
     began = time.perf_counter()
     for usages in sessions:
@@ -86,19 +92,32 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
+    gc.collect()
+    gc.freeze()  # as the server does at startup (cpo.app.tune_garbage_collector)
+    pure = load_pure()
     sessions = recorded_sessions(args.sessions)
-    engine, reference = [], []
+    pure_sessions = recorded_sessions(args.sessions, usage=pure.Usage) if engine.NATIVE else sessions
+    rates: dict[str, list[float]] = {"engine": [], "plain": [], "reference": []}
     for _ in range(args.rounds):
         rate, priced = engine_round(sessions)
-        engine.append(rate)
-        reference.append(reference_round(sessions)[0])
+        rates["engine"].append(rate)
+        if engine.NATIVE:
+            rate, priced_pure = engine_round(pure_sessions, pure)
+            rates["plain"].append(rate)
+            assert priced_pure == priced, "the compiled and the plain engine disagree"
+        rates["reference"].append(reference_round(sessions)[0])
+    median = {k: statistics.median(v) for k, v in rates.items() if v}
     print(f"sessions: {len(sessions):,} of 10 periods each; tariff: start fee, day/night energy, parking "
           f"with step_size, VAT, max price; one core")  # fmt: skip
-    print(f"engine:    {statistics.median(engine):>10,.0f} CDRs/s (rounds: {', '.join(f'{r:,.0f}' for r in engine)})")
-    print(f"reference: {statistics.median(reference):>10,.0f} sessions/s summed plainly "
-          f"(rounds: {', '.join(f'{r:,.0f}' for r in reference)})")  # fmt: skip
-    print(f"ratio engine/reference: {statistics.median(engine) / statistics.median(reference):.3f}")
-    print(f"target: 20,000 CDRs/s -> {'met' if statistics.median(engine) >= 20_000 else 'NOT met'}; "
+    kind = "compiled (mypyc)" if engine.NATIVE else "plain Python (no build: python -m cpo.tariffs.native build)"
+    print(f"engine, {kind}: {median['engine']:,.0f} CDRs/s (rounds: {', '.join(f'{r:,.0f}' for r in rates['engine'])})")
+    if engine.NATIVE:
+        print(f"engine, plain Python: {median['plain']:,.0f} CDRs/s "
+              f"(rounds: {', '.join(f'{r:,.0f}' for r in rates['plain'])}); same totals")  # fmt: skip
+    print(f"reference: {median['reference']:,.0f} sessions/s summed plainly "
+          f"(rounds: {', '.join(f'{r:,.0f}' for r in rates['reference'])})")  # fmt: skip
+    print(f"ratio engine/reference: {median['engine'] / median['reference']:.3f}")
+    print(f"target: 20,000 CDRs/s -> {'met' if median['engine'] >= 20_000 else 'NOT met'}; "
           f"total priced: EUR {priced:.2f} excl. VAT")  # fmt: skip
 
 
