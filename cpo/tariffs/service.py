@@ -152,14 +152,23 @@ def version_at(versions: list[TariffVersion], moment: datetime) -> TariffVersion
     return found
 
 
+DEFAULT_PARTY = ("NL", "CPO")
+"""The OCPI country code and party id of a tenant that has not set its own (``PATCH /api/v1/tenants``)."""
+
+
+def party_of(tenant: Tenant | None) -> tuple[str, str]:
+    if tenant is None:
+        return DEFAULT_PARTY
+    return tenant.country_code or DEFAULT_PARTY[0], tenant.party_id or DEFAULT_PARTY[1]
+
+
 def ocpi_tariff(
     tariff: Tariff, version: TariffVersion, valid_until: datetime | None = None, party: Tenant | None = None
 ) -> ocpi.Tariff:
     """The version as an OCPI 2.2.1 Tariff."""
     body = body_of(version)
     out = _ocpi_of(tariff.code, tariff.currency, body)
-    out.country_code = party.country_code if party else None
-    out.party_id = party.party_id if party else None
+    out.country_code, out.party_id = party_of(party)
     out.start_date_time = version.valid_from
     out.end_date_time = valid_until
     out.last_updated = version.created_at
@@ -529,11 +538,8 @@ def _cdr_location(place: Place | None, charging: ChargingSession) -> dict[str, A
 def _cdr_token(charging: ChargingSession, tenant: Tenant | None, badge: Badge | None) -> dict[str, Any]:
     uid = charging.id_tag or "#NA"
     kind = TOKEN_TYPES.get(badge.token_type if badge else (charging.id_token_type or ""), "RFID" if badge else "OTHER")
-    return {
-        "country_code": (tenant.country_code if tenant else None) or "NL",
-        "party_id": (tenant.party_id if tenant else None) or "CPO",
-        "uid": uid, "type": kind, "contract_id": uid,
-    }  # fmt: skip
+    country, party = party_of(tenant)
+    return {"country_code": country, "party_id": party, "uid": uid, "type": kind, "contract_id": uid}
 
 
 async def _signed_data(session: AsyncSession, charging: ChargingSession) -> dict[str, Any] | None:

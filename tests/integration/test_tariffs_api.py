@@ -24,6 +24,7 @@ from cpo.sites.models import Station
 from cpo.tariffs import service as tariffs
 from cpo.tariffs.models import Cdr, Tariff, TariffVersion
 from tests.conftest import SITE, Tenancy
+from tests.ocpi_schemas import errors
 
 Client = AsyncTestClient[Litestar]
 Sessions = async_sessionmaker[AsyncSession]
@@ -228,6 +229,21 @@ async def test_cdrs_are_sealed_credited_and_reissued_and_allocated_per_cost_cent
     assert reissued["session_id"] == str(first) and not reissued["credit"] and reissued["number"] > credit["number"]
     twice = await client.post(f"/api/v1/cdrs/{cdr['id']}/credit", json={"reason": "again"}, headers=admin)
     assert twice.status_code == 409
+
+    # every CDR as OCPI sends it, and its tariff, pass the OCPI organisation's schemas, in 2.2.1 and 2.3.0
+    for cdr_id in (cdr["id"], credit["id"], reissued["id"]):
+        for version in ("2.2.1", "2.3.0"):
+            body = (await client.get(f"/api/v1/cdrs/{cdr_id}/ocpi", params={"version": version}, headers=admin)).json()
+            assert errors(body, version, "cdrs", "CDR") == [], (version, errors(body, version, "cdrs", "CDR"))
+    as_221 = (await client.get(f"/api/v1/cdrs/{credit['id']}/ocpi", headers=admin)).json()
+    assert as_221["credit"] is True and as_221["credit_reference_id"] == cdr["ocpi_id"]
+    assert as_221["total_cost"] == {"excl_vat": -3.0, "incl_vat": -3.63}
+    as_230 = (await client.get(f"/api/v1/cdrs/{cdr['id']}/ocpi", params={"version": "2.3.0"}, headers=admin)).json()
+    assert as_230["total_cost"] == {"before_taxes": 3.0, "taxes": [{"name": "VAT", "amount": 0.63}]}
+    for version in ("2.2.1", "2.3.0"):
+        body = (await client.get(f"/api/v1/tariffs/{tariff['id']}/ocpi", params={"version": version},
+                                 headers=admin)).json()  # fmt: skip
+        assert errors(body, version, "tariffs", "Tariff") == [], (version, body)
 
     allocation = (await client.get("/api/v1/billing/cost-allocation", params={"month": "2026-11"},
                                    headers=admin)).json()  # fmt: skip

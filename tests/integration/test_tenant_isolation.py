@@ -176,6 +176,7 @@ async def test_every_endpoint_keeps_tenant_b_out_of_tenant_a(
         ("DELETE", "/api/v1/tariff-assignments/{assignment_id:uuid}"): (f"/api/v1/tariff-assignments/{a['assignment']['id']}", None, 404),
         ("GET", "/api/v1/cdrs"): ("/api/v1/cdrs", None, "list"),
         ("GET", "/api/v1/cdrs/{cdr_id:uuid}"): (f"/api/v1/cdrs/{a['cdr_id']}", None, 404),
+        ("GET", "/api/v1/cdrs/{cdr_id:uuid}/ocpi"): (f"/api/v1/cdrs/{a['cdr_id']}/ocpi", None, 404),
         ("POST", "/api/v1/cdrs/{cdr_id:uuid}/credit"): (f"/api/v1/cdrs/{a['cdr_id']}/credit", {"reason": "x"}, 404),
         ("GET", "/api/v1/billing/cost-allocation"): ("/api/v1/billing/cost-allocation?month=2026-11", None, "list"),
         ("GET", "/api/v1/billing/cost-allocation.csv"): ("/api/v1/billing/cost-allocation.csv?month=2026-11", None, 200),

@@ -18,6 +18,7 @@ from cpo.accounts.roles import Principal
 from cpo.charging import queries
 from cpo.db.base import utcnow
 from cpo.errors import InvalidInput
+from cpo.tariffs import render
 from cpo.tariffs import service as tariffs
 from cpo.tariffs.calculator import totals
 from cpo.tariffs.engine import Usage, price_session
@@ -146,17 +147,20 @@ class TariffController(Controller):
             return await tariff_out(db, await tariffs.archive_tariff(db, principal.tenant_id, tariff_id))
 
     @get("/{tariff_id:uuid}/ocpi")
-    async def as_ocpi(self, db: AsyncSession, principal: Principal, tariff_id: uuid.UUID) -> Response[bytes]:
-        """The version in force now as an OCPI 2.2.1 Tariff."""
+    async def as_ocpi(
+        self, db: AsyncSession, principal: Principal, tariff_id: uuid.UUID,
+        version: Literal["2.2.1", "2.3.0"] = "2.2.1",
+    ) -> Response[bytes]:  # fmt: skip
+        """The version in force now as an OCPI Tariff (2.2.1, or 2.3.0 from the same data)."""
         async with db.begin():
             tariff = await tariffs.get_tariff(db, principal.tenant_id, tariff_id)
             versions = await tariffs.versions_of(db, tariff.id)
             now = utcnow()
-            version = tariffs.version_at(versions, now) or versions[0]
-            later = [v.valid_from for v in versions if v.valid_from > version.valid_from]
+            in_force = tariffs.version_at(versions, now) or versions[0]
+            later = [v.valid_from for v in versions if v.valid_from > in_force.valid_from]
             tenant = await get_tenant(db, principal.tenant_id)
-            body = tariffs.ocpi_tariff(tariff, version, later[0] if later else None, tenant)
-        return Response(ENCODER.encode(body), media_type="application/json")
+            body = tariffs.ocpi_tariff(tariff, in_force, later[0] if later else None, tenant)
+        return Response(ENCODER.encode(render.tariff(body, version)), media_type="application/json")
 
     @post("/preview", status_code=HTTP_200_OK)
     async def preview(self, principal: Principal, data: PreviewIn) -> Response[bytes]:
@@ -208,6 +212,15 @@ class CdrController(Controller):
     async def get_cdr(self, db: AsyncSession, principal: Principal, cdr_id: uuid.UUID) -> CdrOut:
         async with db.begin():
             return cdr_out(await tariffs.get_cdr(db, principal.tenant_id, cdr_id))
+
+    @get("/{cdr_id:uuid}/ocpi")
+    async def cdr_as_ocpi(
+        self, db: AsyncSession, principal: Principal, cdr_id: uuid.UUID, version: Literal["2.2.1", "2.3.0"] = "2.2.1"
+    ) -> Response[bytes]:
+        """The CDR as OCPI sends it to a roaming partner (2.2.1, or 2.3.0 from the same data)."""
+        async with db.begin():
+            row = await tariffs.get_cdr(db, principal.tenant_id, cdr_id)
+        return Response(ENCODER.encode(render.cdr(row, version)), media_type="application/json")
 
     @post("/{cdr_id:uuid}/credit", status_code=HTTP_201_CREATED)
     async def credit(self, db: AsyncSession, principal: Principal, cdr_id: uuid.UUID, data: CreditIn) -> list[CdrOut]:
