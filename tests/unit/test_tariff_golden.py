@@ -134,3 +134,46 @@ def test_the_spec_cdr_example_prices_to_its_own_total() -> None:
     pricing = price_session(compiled, usages_from_periods(cdr.charging_periods, cdr.end_date_time), "UTC")
     assert (pricing.total.excl_vat, pricing.total.incl_vat) == (D("4.00"), D("4.40"))
     assert pricing.by_category["time"].excl_vat == D("4.00")
+
+
+def _tariff(*elements: tuple[list[tuple[str, str, int]], dict[str, str] | None]):  # type: ignore[no-untyped-def]
+    from cpo.tariffs.ocpi import PriceComponent, Tariff, TariffElement, TariffRestrictions
+
+    return compile_tariff(Tariff(id="X", currency="EUR", elements=[
+        TariffElement([PriceComponent(kind, D(price), step) for kind, price, step in components],  # type: ignore[arg-type]
+                      TariffRestrictions(**restrictions) if restrictions else None)
+        for components, restrictions in elements
+    ]))  # fmt: skip
+
+
+def test_mod_cdrs_step_size_counts_the_session_total_not_the_last_period() -> None:
+    """mod_cdrs: EUR 0.20/kWh before 17:00 and 0.27 after, both per 500 Wh; 4.3 kWh before and 1.1 kWh after
+    make 5.4 kWh, billed as 5.5 (0.1 kWh more after 17:00), not 4.3 + 1.5."""
+    tariff = _tariff(([("ENERGY", "0.20", 500)], {"start_time": "00:00", "end_time": "17:00"}),
+                     ([("ENERGY", "0.27", 500)], None))  # fmt: skip
+    session = Session("2024-03-04T16:30").charge(30, "4.3").charge(20, "1.1")
+    pricing = price_session(tariff, session.usages, ZONE)
+    assert pricing.total.excl_vat == D("4.3") * D("0.20") + D("1.2") * D("0.27")
+
+
+def test_mod_cdrs_time_step_size_rounds_the_total_charging_time() -> None:
+    """mod_cdrs: EUR 5/h before 17:00 and 7/h after, both per 10 minutes; 6 minutes before and 22 after make
+    28, billed as 30: 24 minutes after 17:00."""
+    tariff = _tariff(([("TIME", "5", 600)], {"start_time": "00:00", "end_time": "17:00"}), ([("TIME", "7", 600)], None))
+    session = Session("2024-03-04T16:54").charge(6, "1").charge(22, "4")
+    pricing = price_session(tariff, session.usages, ZONE)
+    assert pricing.total.excl_vat == D(6) * 5 / 60 + D(24) * 7 / 60
+
+
+@pytest.mark.parametrize(("charging", "parked", "billed_charging", "billed_parking", "steps"), [
+    (21, 7, 21, 10, (300, 300)),  # step 5 min both: charging not rounded, parking 7 -> 10
+    (21, 16, 21, 20, (600, 600)),  # step 10 min both: parking 16 -> 20, charging stays 21
+])  # fmt: skip
+def test_mod_cdrs_step_size_rounds_only_the_parking_after_charging(
+    charging: int, parked: int, billed_charging: int, billed_parking: int, steps: tuple[int, int]
+) -> None:
+    tariff = _tariff(([("TIME", "1.00", steps[0]), ("PARKING_TIME", "2.00", steps[1])], None))
+    session = Session("2024-03-04T10:00").charge(charging, "5").park(parked)
+    pricing = price_session(tariff, session.usages, ZONE)
+    assert pricing.cost("time").excl_vat == D(billed_charging) / 60
+    assert pricing.cost("parking").excl_vat == D(billed_parking) * 2 / 60
