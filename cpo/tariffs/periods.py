@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -45,11 +45,13 @@ def build_usages(
     states: Sequence[tuple[datetime, str]] = (),
     powers: Sequence[tuple[datetime, Decimal]] = (),
     merge: bool = True,
+    currents: Sequence[tuple[datetime, Decimal]] = (),
 ) -> list[Usage]:
     """The session's stretches from ``start`` to ``end``.
 
     ``readings`` are (moment, register Wh), ``states`` (moment, OCPP status or chargingState), ``powers``
-    (moment, W). With ``merge``, neighbouring stretches in the same state become one (for tariffs whose
+    (moment, W), ``currents`` (moment, A summed over the phases: a stretch has the last one read by its
+    start, else its first). With ``merge``, neighbouring stretches in the same state become one (for tariffs whose
     rules read no power, energy or current: the engine cuts at their times anyway).
     """
     if end < start:
@@ -58,6 +60,8 @@ def build_usages(
     times, values = [at for at, _ in readings], [wh for _, wh in readings]
     powers = sorted(powers)
     power_times = [at for at, _ in powers]
+    currents = sorted(currents)
+    current_times = [at for at, _ in currents]
     states = sorted(states)
     edges = {start, end}
     edges.update(at for at, _ in readings if start < at < end)
@@ -86,11 +90,16 @@ def build_usages(
         absent = state in ABSENT
         power = energy / seconds * 3600 / THOUSAND if seconds and energy else None
         peaks = [w / THOUSAND for _, w in powers[bisect_left(power_times, a) : bisect_left(power_times, b)]]
+        current = None
+        if currents:
+            at_or_before = bisect_right(current_times, a) - 1
+            current = currents[max(at_or_before, 0)][1]
         usage = Usage(
             a, b, energy_wh=energy,
             charging_s=ZERO if parked or absent else seconds,
             parking_s=seconds if parked else ZERO,
             power_kw=power,
+            current_a=current,
             max_power_kw=max(peaks) if peaks else None,
             min_power_kw=min(peaks) if peaks else None,
         )  # fmt: skip

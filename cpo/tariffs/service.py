@@ -374,16 +374,24 @@ async def session_usages(session: AsyncSession, charging: ChargingSession, until
     """The session's stretches, from its meter readings and its charging states."""
     end = charging.stopped_at or until
     registers = (await session.execute(
-        select(MeterSample.sampled_at, MeterSample.value, MeterSample.measurand).where(
+        select(MeterSample.sampled_at, MeterSample.value, MeterSample.measurand, MeterSample.phase).where(
             MeterSample.session_id == charging.id,
-            MeterSample.measurand.in_(("Energy.Active.Import.Register", "Power.Active.Import")),
-            MeterSample.phase.is_(None),
+            MeterSample.measurand.in_(("Energy.Active.Import.Register", "Power.Active.Import", "Current.Import")),
             MeterSample.value.is_not(None),
             or_(MeterSample.location.is_(None), MeterSample.location != "EV"),
         ).order_by(MeterSample.sampled_at)
     )).all()  # fmt: skip
-    readings = [(at, value) for at, value, m in registers if m == "Energy.Active.Import.Register" and value is not None]
-    powers = [(at, value) for at, value, m in registers if m == "Power.Active.Import" and value is not None]
+    readings = [(at, v) for at, v, m, phase in registers
+                if m == "Energy.Active.Import.Register" and phase is None and v is not None]  # fmt: skip
+    powers = [
+        (at, v) for at, v, m, phase in registers if m == "Power.Active.Import" and phase is None and v is not None
+    ]
+    # current: the sum over the phases at each moment (a total when the station sends one)
+    per_moment: dict[datetime, dict[str | None, Decimal]] = {}
+    for at, v, m, phase in registers:
+        if m == "Current.Import" and v is not None and phase in (None, "L1", "L2", "L3"):
+            per_moment.setdefault(at, {})[phase] = v
+    currents = [(at, got[None] if None in got else sum(got.values(), ZERO)) for at, got in sorted(per_moment.items())]
     if charging.meter_start_wh is not None:
         readings.insert(0, (charging.started_at, charging.meter_start_wh))
     if charging.stopped_at is not None and charging.meter_stop_wh is not None:
@@ -400,7 +408,7 @@ async def session_usages(session: AsyncSession, charging: ChargingSession, until
                 StatusEvent.status_at <= end,
             ).order_by(StatusEvent.status_at)
         )).tuples())  # fmt: skip
-    return build_usages(charging.started_at, end, readings, states, powers, merge)
+    return build_usages(charging.started_at, end, readings, states, powers, merge, currents)
 
 
 async def price(

@@ -43,3 +43,10 @@ def test_evconnected_is_parked_only_after_charging_and_idle_counts_no_time() -> 
 def test_no_readings_and_no_states_is_one_charging_stretch_without_energy() -> None:
     (usage,) = build_usages(at(0), at(15), [])
     assert (usage.energy_wh, usage.charging_s) == (D(0), D(900))
+
+
+def test_each_stretch_carries_the_current_read_by_its_start_for_current_restrictions() -> None:
+    readings = [(at(0), D(0)), (at(10), D(2000)), (at(20), D(6000))]
+    currents = [(at(0), D(16)), (at(10), D(48))]
+    usages = build_usages(at(0), at(20), readings, [], [], merge=False, currents=currents)
+    assert [u.current_a for u in usages] == [D(16), D(48)]
