@@ -150,10 +150,19 @@ class TariffPages(Controller):
             async with db.begin():
                 await tariffs.add_version(db, user.principal.tenant_id, tariff_id, VersionIn(body, valid_from))
         except (FormErrors, InvalidInput, Conflict) as invalid:
-            async with db.begin():
-                tariff = await tariffs.get_tariff(db, user.principal.tenant_id, tariff_id)
-            return await self._editor(db, user, tariff, values, errors_of(invalid), 400)
+            return await self._refused(db, user, tariff_id, errors_of(invalid), values=values)
         return Redirect(f"/ui/tariffs/{tariff_id}")
+
+    async def _refused(
+        self, db: AsyncSession, user: UiUser, tariff_id: uuid.UUID, errors: dict[str, str],
+        values: dict[str, Any] | None = None, assigning: bool = False,
+    ) -> Template:  # fmt: skip
+        """The tariff page again, with what was refused and why."""
+        async with db.begin():
+            tariff = await tariffs.get_tariff(db, user.principal.tenant_id, tariff_id)
+        if assigning:
+            return await self._editor(db, user, tariff, None, None, 400, errors)
+        return await self._editor(db, user, tariff, values, errors, 400)
 
     @post("/{tariff_id:uuid}/assignments")
     async def assign(
@@ -173,9 +182,7 @@ class TariffPages(Controller):
             async with db.begin():
                 await tariffs.assign(db, user.principal.tenant_id, data)
         except (FormErrors, InvalidInput, Conflict) as invalid:
-            async with db.begin():
-                tariff = await tariffs.get_tariff(db, user.principal.tenant_id, tariff_id)
-            return await self._editor(db, user, tariff, None, None, 400, errors_of(invalid))
+            return await self._refused(db, user, tariff_id, errors_of(invalid), assigning=True)
         return Redirect(f"/ui/tariffs/{tariff_id}#where")
 
     @post("/assignments/{assignment_id:uuid}/delete")
@@ -258,10 +265,7 @@ class BillingPages(Controller):
     @get("/allocation")
     async def allocation(self, db: AsyncSession, user: UiUser, month: str | None = None) -> Template:
         month = month or datetime.now(UTC).strftime("%Y-%m")
-        try:
-            start, end = month_bounds(month)
-        except ValueError:
-            raise InvalidInput("month", "a month as YYYY-MM") from None
+        start, end = _month(month)
         async with db.begin():
             rows = await tariffs.allocation(db, user.principal.tenant_id, start, end)
         totals = {
@@ -272,14 +276,18 @@ class BillingPages(Controller):
 
     @get("/allocation.csv")
     async def allocation_csv(self, db: AsyncSession, user: UiUser, month: str) -> Response[str]:
-        try:
-            start, end = month_bounds(month)
-        except ValueError:
-            raise InvalidInput("month", "a month as YYYY-MM") from None
+        start, end = _month(month)
         async with db.begin():
             rows = await tariffs.allocation(db, user.principal.tenant_id, start, end)
         return Response(tariffs.allocation_csv(rows, month), media_type="text/csv",
                         headers={"Content-Disposition": f'attachment; filename="cost-allocation-{month}.csv"'})  # fmt: skip
+
+
+def _month(month: str) -> tuple[datetime, datetime]:
+    try:
+        return month_bounds(month)
+    except ValueError:
+        raise InvalidInput("month", "a month as YYYY-MM") from None
 
 
 def _json(body: TariffBody) -> str:
