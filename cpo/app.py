@@ -32,6 +32,7 @@ import cpo
 from cpo.access import local_lists
 from cpo.logs import configure_logging
 from cpo.outbox.dispatcher import Event, Handler, Handlers
+from cpo.roaming.sealing import sealer_for
 from cpo.runtime import Runtime
 from cpo.settings import Settings, load_settings
 from cpo.tariffs import service as tariffs
@@ -44,6 +45,7 @@ from cpo.web.scim import scim_router
 from cpo.web.ui import UI_STATIC, UI_TEMPLATES, ui_router
 from cpo.web.ui.i18n import install_i18n
 from cpo.web.ui.throttle import LoginThrottle
+from ocpi.routes import ocpi_router
 from ocpp_gateway.endpoint import ASGIApp, with_ocpp
 from ocpp_gateway.gateway import Gateway
 from ocpp_gateway.mtls import ClientCertificatePort
@@ -131,6 +133,7 @@ def create_app(settings: Settings, handlers: Handlers | None = None) -> Litestar
             migrate_schema=settings.database.migrate_on_start,
         )
         app.state.runtime = runtime
+        app.state.sealer = sealer_for(settings)
         gateway = Gateway(runtime.sessions, runtime.database_url, settings.ocpp)
         await gateway.start()
         app.state.gateway = gateway
@@ -176,6 +179,7 @@ def create_app(settings: Settings, handlers: Handlers | None = None) -> Litestar
             Metrics,
             api_router(),
             scim_router(),
+            ocpi_router(),
             ui_router(),
             create_static_files_router("/static/ui", directories=[UI_STATIC], include_in_schema=False),
             create_static_files_router(

@@ -36,6 +36,9 @@ class ServerSettings:
 class SecuritySettings:
     session_hours: int = 12
     secure_cookies: bool = False
+    secret_key: str | None = None
+    """Encrypts secrets at rest (roaming partners' tokens). Every node needs the same; without it a key file
+    is made in the data directory (fine for one machine)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +201,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         security=SecuritySettings(
             session_hours=integer("SESSION_HOURS", 12, 1, 24 * 30),
             secure_cookies=flag("SECURE_COOKIES", False),
+            secret_key=get("SECRET_KEY"),
         ),
         outbox=OutboxSettings(
             enabled=flag("OUTBOX_ENABLED", True),

@@ -1,0 +1,1 @@
+"""Roaming partners (eMSPs and hubs over OCPI): who they are, the tokens between us, and their drivers' tokens."""

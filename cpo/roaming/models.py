@@ -1,0 +1,88 @@
+"""Roaming partners and the tokens their drivers use, as the OCPI module stores them."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKeyConstraint,
+    Identity,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from cpo.db.base import Base, TenantScoped, Timestamps, UUIDPrimaryKey
+
+PARTNER_STATUSES = ("invited", "registered", "closed")
+
+
+class RoamingPartner(UUIDPrimaryKey, TenantScoped, Timestamps, Base):
+    """An eMSP or hub connected (or being connected) over OCPI, with the credentials each side holds."""
+
+    __tablename__ = "roaming_partners"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "id"),
+        CheckConstraint("status IN ('invited', 'registered', 'closed')", name="status"),
+        Index(
+            "uq_roaming_partners_party",
+            "tenant_id",
+            "country_code",
+            "party_id",
+            unique=True,
+            postgresql_where="status = 'registered'",
+        ),
+    )
+
+    name: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(12), default="invited")
+    country_code: Mapped[str | None] = mapped_column(String(2))
+    party_id: Mapped[str | None] = mapped_column(String(3))
+    roles: Mapped[list[Any]] = mapped_column(JSONB, default=list)
+    """The partner's CredentialsRoles (role, business details, party)."""
+    versions_url: Mapped[str | None] = mapped_column(String(255))
+    version: Mapped[str | None] = mapped_column(String(10))
+    endpoints: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    """Their endpoints of the version in use: ``{"locations:RECEIVER": url, ...}``."""
+    our_token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    """SHA-256 of the token they call us with (a Token A while invited, then the credentials token)."""
+    our_token_sealed: Mapped[str] = mapped_column(Text)
+    their_token_sealed: Mapped[str | None] = mapped_column(Text)
+    """The token we call them with, encrypted."""
+    plain_tokens: Mapped[bool] = mapped_column(default=False)
+    """Peers that send and expect tokens as they are, not base64 encoded (OCPI 2.1.1 habit)."""
+    last_contact_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(String(500))
+
+
+class RoamingToken(TenantScoped, Base):
+    """A driver's token a partner pushed to us (OCPI Token), honoured at our stations as its whitelist says."""
+
+    __tablename__ = "roaming_tokens"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "country_code", "party_id", "uid", "type"),
+        ForeignKeyConstraint(
+            ["tenant_id", "partner_id"], ["roaming_partners.tenant_id", "roaming_partners.id"], ondelete="CASCADE"
+        ),
+        Index("ix_roaming_tokens_uid", "tenant_id", "uid"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    partner_id: Mapped[uuid.UUID]
+    country_code: Mapped[str] = mapped_column(String(2))
+    party_id: Mapped[str] = mapped_column(String(3))
+    uid: Mapped[str] = mapped_column(String(36))
+    type: Mapped[str] = mapped_column(String(20))
+    contract_id: Mapped[str] = mapped_column(String(36))
+    valid: Mapped[bool]
+    whitelist: Mapped[str] = mapped_column(String(20))
+    body: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    """The whole OCPI Token as received."""
+    last_updated: Mapped[datetime]

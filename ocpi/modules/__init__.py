@@ -1,0 +1,1 @@
+"""OCPI modules of the CPO role."""

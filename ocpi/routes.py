@@ -1,0 +1,184 @@
+"""The OCPI 2.2.1 interfaces of the CPO role under /ocpi: versions, credentials, and the sender modules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Request, Response, Router, delete, get, post, put
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.exceptions import HTTPException, MethodNotAllowedException, NotFoundException
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cpo.errors import Conflict, DomainError
+from cpo.roaming import service as roaming
+from cpo.roaming.sealing import Sealer
+from cpo.tariffs.service import party_of
+from cpo.tenants.models import Tenant
+from cpo.web.deps import runtime_of
+from ocpi import client
+from ocpi.auth import Caller, provide_any_caller
+from ocpi.envelope import (
+    CLIENT_ERROR,
+    INVALID_PARAMETERS,
+    NO_MATCHING_ENDPOINTS,
+    SERVER_ERROR,
+    OcpiError,
+    answer,
+)
+
+VERSION = client.VERSION
+MODULES: tuple[tuple[str, str], ...] = (
+    ("credentials", "SENDER"),
+    ("locations", "SENDER"),
+    ("tariffs", "SENDER"),
+)
+
+
+class CredentialsRole(msgspec.Struct):
+    role: str
+    party_id: str
+    country_code: str
+    business_details: dict[str, Any] | None = None
+
+
+class Credentials(msgspec.Struct):
+    token: str
+    url: str
+    roles: list[CredentialsRole]
+
+
+def base_of(state: State) -> str:
+    return runtime_of(state).settings.base_url + "/ocpi"
+
+
+def sealer_of(state: State) -> Sealer:
+    sealer: Sealer = state.sealer
+    return sealer
+
+
+def our_credentials(state: State, token: str, tenant: Tenant) -> dict[str, Any]:
+    country, party = party_of(tenant)
+    return {"token": token, "url": f"{base_of(state)}/versions",
+            "roles": [{"role": "CPO", "party_id": party, "country_code": country,
+                       "business_details": {"name": tenant.name}}]}  # fmt: skip
+
+
+def _parse_credentials(body: bytes) -> Credentials:
+    try:
+        data = msgspec.json.decode(body, type=Credentials)
+    except (msgspec.ValidationError, msgspec.DecodeError) as error:
+        raise OcpiError(INVALID_PARAMETERS, f"credentials: {error}") from None
+    if not data.roles:
+        raise OcpiError(INVALID_PARAMETERS, "credentials: at least one role")
+    return data
+
+
+@get("/versions")
+async def versions(request: Request[Any, Any, Any], state: State, caller: Caller) -> Response[bytes]:
+    return answer(request, [{"version": VERSION, "url": f"{base_of(state)}/{VERSION}"}])
+
+
+@get(f"/{VERSION}")
+async def version_details(request: Request[Any, Any, Any], state: State, caller: Caller) -> Response[bytes]:
+    base = f"{base_of(state)}/{VERSION}"
+    endpoints = [{"identifier": module, "role": role, "url": f"{base}/{module}"} for module, role in MODULES]
+    return answer(request, {"version": VERSION, "endpoints": endpoints})
+
+
+@get(f"/{VERSION}/credentials")
+async def get_credentials(
+    request: Request[Any, Any, Any], state: State, db: AsyncSession, caller: Caller
+) -> Response[bytes]:
+    async with db.begin():
+        tenant = await db.get(Tenant, caller.partner.tenant_id)
+    assert tenant is not None
+    return answer(request, our_credentials(state, caller.token, tenant))
+
+
+async def _handshake(
+    request: Request[Any, Any, Any], state: State, db: AsyncSession, caller: Caller, method: str
+) -> Response[bytes]:
+    """They send their credentials: we read their versions and endpoints with their token, keep them, and
+    answer with a new token of ours."""
+    data = _parse_credentials(await request.body())
+    found = await client.discover(data.url, data.token, caller.partner.plain_tokens)
+    async with db.begin():
+        partner = await roaming.get_partner(db, caller.partner.tenant_id, caller.partner.id)
+        if (method == "POST") != (partner.status == "invited"):
+            raise MethodNotAllowedException("register once with POST; update with PUT; unregister with DELETE")
+        try:
+            token = await roaming.registered(
+                db, partner, their_token=data.token, versions_url=data.url, version=found.version,
+                endpoints=found.endpoints, roles=[msgspec.to_builtins(r) for r in data.roles], sealer=sealer_of(state),
+            )  # fmt: skip
+        except Conflict as clash:
+            raise OcpiError(CLIENT_ERROR, str(clash), 409) from None
+        tenant = await db.get(Tenant, partner.tenant_id)
+    assert tenant is not None
+    return answer(request, our_credentials(state, token, tenant))
+
+
+@post(f"/{VERSION}/credentials", status_code=200)
+async def post_credentials(
+    request: Request[Any, Any, Any], state: State, db: AsyncSession, caller: Caller
+) -> Response[bytes]:
+    return await _handshake(request, state, db, caller, "POST")
+
+
+@put(f"/{VERSION}/credentials")
+async def put_credentials(
+    request: Request[Any, Any, Any], state: State, db: AsyncSession, caller: Caller
+) -> Response[bytes]:
+    return await _handshake(request, state, db, caller, "PUT")
+
+
+@delete(f"/{VERSION}/credentials", status_code=200)
+async def delete_credentials(request: Request[Any, Any, Any], db: AsyncSession, caller: Caller) -> Response[bytes]:
+    async with db.begin():
+        partner = await roaming.get_partner(db, caller.partner.tenant_id, caller.partner.id)
+        if partner.status != "registered":
+            raise MethodNotAllowedException("not registered")
+        await roaming.close(db, partner)
+    return answer(request)
+
+
+def _ocpi_error(request: Request[Any, Any, Any], error: OcpiError) -> Response[bytes]:
+    return answer(request, None, error.status_code, error.message, error.http_status)
+
+
+def _http_error(request: Request[Any, Any, Any], error: HTTPException) -> Response[bytes]:
+    status = error.status_code
+    code = CLIENT_ERROR if status < 500 else SERVER_ERROR
+    if isinstance(error, NotFoundException):
+        return answer(request, None, code, "no such OCPI resource", 404)
+    return answer(request, None, code, str(error.detail), status)
+
+
+def _domain_error(request: Request[Any, Any, Any], error: DomainError) -> Response[bytes]:
+    return answer(request, None, CLIENT_ERROR, str(error), 400)
+
+
+def ocpi_router() -> Router:
+    from ocpi.modules import locations, tariffs
+
+    return Router(
+        path="/ocpi",
+        route_handlers=[
+            versions,
+            version_details,
+            get_credentials,
+            post_credentials,
+            put_credentials,
+            delete_credentials,
+            *locations.HANDLERS,
+            *tariffs.HANDLERS,
+        ],
+        dependencies={"caller": Provide(provide_any_caller)},
+        exception_handlers={OcpiError: _ocpi_error, HTTPException: _http_error, DomainError: _domain_error},
+        include_in_schema=False,
+    )
+
+
+__all__ = ["NO_MATCHING_ENDPOINTS", "ocpi_router"]
