@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import threading
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +40,13 @@ class Emsp:
 
     url: str
     seen_tokens: list[str] = field(default_factory=list)
+
+
+def started(server: uvicorn.Server, seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while not server.started:
+        assert time.monotonic() < deadline, "the eMSP harness did not start"
+        time.sleep(0.02)
 
 
 @pytest.fixture
@@ -78,8 +86,7 @@ async def emsp() -> AsyncIterator[Emsp]:
                                            log_level="warning", lifespan="off"))  # fmt: skip
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    while not server.started:
-        await asyncio.sleep(0.02)
+    await asyncio.to_thread(started, server)
     yield harness
     server.should_exit = True
     thread.join(10)
