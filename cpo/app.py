@@ -45,6 +45,7 @@ from cpo.web.scim import scim_router
 from cpo.web.ui import UI_STATIC, UI_TEMPLATES, ui_router
 from cpo.web.ui.i18n import install_i18n
 from cpo.web.ui.throttle import LoginThrottle
+from ocpi.admin import admin_router as ocpi_admin_router
 from ocpi.routes import ocpi_router
 from ocpp_gateway.endpoint import ASGIApp, with_ocpp
 from ocpp_gateway.gateway import Gateway
@@ -180,6 +181,7 @@ def create_app(settings: Settings, handlers: Handlers | None = None) -> Litestar
             api_router(),
             scim_router(),
             ocpi_router(),
+            ocpi_admin_router(),
             ui_router(),
             create_static_files_router("/static/ui", directories=[UI_STATIC], include_in_schema=False),
             create_static_files_router(

@@ -207,6 +207,19 @@ def cmd_tokens(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ocpi_invite(settings: Settings, args: argparse.Namespace) -> int:
+    """A roaming partner to be: prints our versions URL and a fresh Token A for them to register with."""
+    from cpo.roaming import service as roaming
+    from cpo.roaming.sealing import sealer_for
+
+    async def invite(session: AsyncSession, tenant: Tenant) -> str:
+        partner, token = await roaming.invite(session, tenant.id, args.name, sealer_for(settings))
+        return f"versions URL: {settings.base_url}/ocpi/versions\nToken A: {token}\npartner: {partner.id}"
+
+    print(_in_tenant(settings, args.tenant, invite))
+    return 0
+
+
 def _print_report(created: list[str], refused: list[tuple[int, str]], extra: str = "") -> int:
     print(f"created or updated: {len(created)}{extra}")
     for line, reason in refused:
@@ -426,6 +439,15 @@ def parser() -> argparse.ArgumentParser:
     station_import.add_argument("file")
     station_import.add_argument("--tenant", help="tenant slug or name (default: the default tenant)")
     station_import.set_defaults(run=cmd_stations_import)
+
+    ocpi = commands.add_parser("ocpi", help="OCPI roaming partners")
+    ocpi_commands = ocpi.add_subparsers(dest="ocpi_command", required=True, metavar="ACTION")
+    invite = ocpi_commands.add_parser(
+        "invite", help="print our versions URL and a new Token A for a partner to register with (shown once)"
+    )
+    invite.add_argument("--name", required=True, help="the partner's name, e.g. the eMSP's brand")
+    invite.add_argument("--tenant", help="tenant slug or name (default: the default tenant)")
+    invite.set_defaults(run=cmd_ocpi_invite)
 
     tariffs = commands.add_parser("tariffs", help="tariffs and prices")
     tariff_commands = tariffs.add_subparsers(dest="tariffs_command", required=True, metavar="ACTION")

@@ -2,7 +2,7 @@
 
 A permission is ``area.read`` or ``area.write``. Areas: ``sites`` (sites, stations, EVSEs, connectors and
 commands to stations), ``people`` (people, groups, badges, access rules), ``sessions``,
-``tokens`` (API tokens), ``audit``, ``tariffs`` (tariffs and where they apply), ``reports`` (CDRs, cost
+``tokens`` (API tokens), ``audit``, ``tariffs`` (tariffs and where they apply), ``roaming`` (OCPI partners), ``reports`` (CDRs, cost
 allocation; finance may credit a CDR), ``scim`` (provisioning by an HR system) and ``self`` (one's own
 sessions and badges). Site managers see and manage only their sites; employees only themselves.
 """
@@ -20,7 +20,8 @@ Role = Literal[
 ]  # fmt: skip
 ROLES: tuple[str, ...] = Role.__args__  # type: ignore[attr-defined]
 
-_ALL_READ = {"sites.read", "people.read", "sessions.read", "reports.read", "audit.read", "self.read", "tariffs.read"}
+_ALL_READ = {"sites.read", "people.read", "sessions.read", "reports.read", "audit.read", "self.read", "tariffs.read",
+             "roaming.read"}  # fmt: skip
 PERMISSIONS: dict[str, frozenset[str]] = {
     "platform_admin": frozenset(),  # everything: see ``can``
     "tenant_admin": frozenset(),

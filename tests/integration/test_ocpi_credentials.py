@@ -225,3 +225,32 @@ async def test_published_locations_and_tariffs_page_without_gaps_and_pass_the_sc
     tariffs = data_of(await client.get("/ocpi/2.2.1/tariffs", headers=auth))
     assert [t["id"] for t in tariffs] == ["PUBLIC-AC"]
     assert errors(tariffs[0], "2.2.1", "tariffs", "Tariff") == []
+
+
+async def test_we_register_with_an_emsp_that_gave_us_a_token_a_and_unregister_again(
+    client: Client, tenant_a: Tenancy, emsp: Emsp
+) -> None:
+    admin = tenant_a.admin
+    refused = await client.post("/api/v1/roaming-partners", headers=admin, json={
+        "name": "Nowhere", "versions_url": f"http://127.0.0.1:{free_port()}/versions", "token": "their-a"})  # fmt: skip
+    assert refused.status_code == 400 and "could not reach" in refused.text
+    made = await client.post("/api/v1/roaming-partners", headers=admin, json={
+        "name": "Harness", "versions_url": f"{emsp.url}/versions", "token": "their-token-a"})  # fmt: skip
+    assert made.status_code == 201, made.text
+    partner = made.json()
+    assert (partner["status"], partner["country_code"], partner["party_id"]) == ("registered", "NL", "TNM")
+    assert "credentials:SENDER" in partner["modules"]
+    assert emsp.seen_tokens == ["their-token-a"] * 3, "versions, details and credentials with their Token A"
+    listed = (await client.get("/api/v1/roaming-partners", headers=admin)).json()
+    assert [p["name"] for p in listed if p["status"] == "registered"] == ["Harness"]
+    invited = await client.post("/api/v1/roaming-partners/invite", json={"name": "Later"}, headers=admin)
+    assert invited.status_code == 201 and invited.json()["versions_url"].endswith("/ocpi/versions")
+    assert (await client.get("/ocpi/versions", headers=token(invited.json()["token_a"]))).status_code == 200
+    switched = await client.patch(
+        f"/api/v1/roaming-partners/{partner['id']}", json={"plain_tokens": True}, headers=admin
+    )
+    assert switched.json()["plain_tokens"] is True
+    gone = await client.delete(f"/api/v1/roaming-partners/{partner['id']}", headers=admin)
+    assert gone.status_code == 204
+    after = (await client.get("/api/v1/roaming-partners", headers=admin)).json()
+    assert {p["name"]: p["status"] for p in after}["Harness"] == "closed"

@@ -78,6 +78,8 @@ async def build_tenant_a(client: Client, a: Tenancy, sessions: async_sessionmake
         "site": site, "station": station, "evse": evse, "connector": connector, "token_id": str(token_id),
         "badge": badge, "session_id": str(charging_id), "person": person, "group": group, "rule": rule,
         "tariff": tariff, "assignment": assignment, "cdr_id": str(cdr.id),
+        "partner_id": (await client.post("/api/v1/roaming-partners/invite", json={"name": "A's"},
+                                         headers=a.admin)).json()["partner"]["id"],
     }  # fmt: skip
 
 
@@ -97,7 +99,8 @@ async def test_every_endpoint_keeps_tenant_b_out_of_tenant_a(
     site, station, evse, connector = a["site"], a["station"], a["evse"], a["connector"]
     person, group, rule = a["person"], a["group"], a["rule"]
     a_ids = {site["id"], station["id"], evse["id"], connector["id"], a["token_id"], a["badge"]["id"], a["session_id"],
-             person["id"], group["id"], rule["id"], a["tariff"]["id"], a["assignment"]["id"], a["cdr_id"]}  # fmt: skip
+             person["id"], group["id"], rule["id"], a["tariff"]["id"], a["assignment"]["id"], a["cdr_id"],
+             a["partner_id"]}  # fmt: skip
     tariff = a["tariff"]
     energy_only = {"elements": [{"price_components": [{"type": "ENERGY", "price": "0.30", "step_size": 1}]}]}
     b = tenant_b.admin
@@ -183,6 +186,11 @@ async def test_every_endpoint_keeps_tenant_b_out_of_tenant_a(
         ("GET", "/api/v1/sessions/{session_id:uuid}/cost"): (f"/api/v1/sessions/{a['session_id']}/cost", None, 404),
         ("POST", "/api/v1/sessions/{session_id:uuid}/price-again"): (f"/api/v1/sessions/{a['session_id']}/price-again", None, 404),
         ("GET", "/api/v1/evses/{evse_id:uuid}/prices"): (f"/api/v1/evses/{evse['id']}/prices", None, 404),
+        ("GET", "/api/v1/roaming-partners"): ("/api/v1/roaming-partners", None, "list"),
+        ("POST", "/api/v1/roaming-partners/invite"): ("/api/v1/roaming-partners/invite", {"name": "B's"}, 201),
+        ("POST", "/api/v1/roaming-partners"): ("/api/v1/roaming-partners", {"name": "x", "versions_url": "http://127.0.0.1:9/versions", "token": "t"}, 400),
+        ("PATCH", "/api/v1/roaming-partners/{partner_id:uuid}"): (f"/api/v1/roaming-partners/{a['partner_id']}", {"plain_tokens": True}, 404),
+        ("DELETE", "/api/v1/roaming-partners/{partner_id:uuid}"): (f"/api/v1/roaming-partners/{a['partner_id']}", None, 404),
     }  # fmt: skip
     # A new endpoint must be added here before this test passes again.
     assert set(cases) == api_routes(app)

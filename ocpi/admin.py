@@ -1,0 +1,157 @@
+"""Roaming partners over the admin API: invite one, register with one, see their state, unregister."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+import httpx
+from litestar import Controller, Router, delete, get, patch, post
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
+from msgspec import Meta, Struct
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cpo.accounts.roles import Principal
+from cpo.errors import InvalidInput
+from cpo.roaming import service as roaming
+from cpo.roaming.models import RoamingPartner
+from cpo.secrets import new_secret
+from cpo.tenants.models import Tenant
+from cpo.web.deps import guarded, provide_principal, provide_scoped_db
+from cpo.web.problems import API_EXCEPTION_HANDLERS
+from ocpi import client
+from ocpi.envelope import OcpiError
+from ocpi.routes import base_of, our_credentials, sealer_of
+
+
+class PartnerOut(Struct):
+    id: uuid.UUID
+    name: str
+    status: str
+    country_code: str | None
+    party_id: str | None
+    version: str | None
+    versions_url: str | None
+    modules: list[str]
+    plain_tokens: bool
+    last_contact_at: datetime | None
+    last_error: str | None
+
+
+class InviteIn(Struct, forbid_unknown_fields=True):
+    name: Annotated[str, Meta(min_length=1, max_length=100)]
+
+
+class Invited(Struct):
+    partner: PartnerOut
+    versions_url: str
+    token_a: str
+    """Shown once: the partner registers with it at our versions URL."""
+
+
+class RegisterIn(Struct, forbid_unknown_fields=True):
+    name: Annotated[str, Meta(min_length=1, max_length=100)]
+    versions_url: Annotated[str, Meta(pattern=r"^https?://", max_length=255)]
+    token: Annotated[str, Meta(min_length=1, max_length=255)]
+    """The Token A the partner gave us."""
+    plain_tokens: bool = False
+
+
+class PartnerUpdate(Struct, forbid_unknown_fields=True):
+    plain_tokens: bool
+
+
+def partner_out(p: RoamingPartner) -> PartnerOut:
+    return PartnerOut(p.id, p.name, p.status, p.country_code, p.party_id, p.version, p.versions_url,
+                      sorted(p.endpoints or {}), p.plain_tokens, p.last_contact_at, p.last_error)  # fmt: skip
+
+
+class PartnerController(Controller):
+    path = "/roaming-partners"
+    tags = ["roaming"]
+    dependencies = {"principal": guarded("roaming")}
+
+    @get("/")
+    async def list_partners(self, db: AsyncSession, principal: Principal) -> list[PartnerOut]:
+        async with db.begin():
+            return [partner_out(p) for p in await roaming.list_partners(db, principal.tenant_id)]
+
+    @post("/invite", status_code=HTTP_201_CREATED)
+    async def invite(self, db: AsyncSession, principal: Principal, state: State, data: InviteIn) -> Invited:
+        """A Token A for a partner that registers with us (shown once) and our versions URL."""
+        async with db.begin():
+            partner, token = await roaming.invite(db, principal.tenant_id, data.name, sealer_of(state))
+            return Invited(partner_out(partner), f"{base_of(state)}/versions", token)
+
+    @post("/", status_code=HTTP_201_CREATED)
+    async def register(self, db: AsyncSession, principal: Principal, state: State, data: RegisterIn) -> PartnerOut:
+        """Register with a partner: read their versions with their Token A, send our credentials (a new token of
+        ours) to their credentials endpoint, keep the token they answer with."""
+        sealer = sealer_of(state)
+        try:
+            found = await client.discover(data.versions_url, data.token, data.plain_tokens)
+        except OcpiError as error:
+            raise InvalidInput("versions_url", error.message) from None
+        credentials_url = found.endpoints.get("credentials:SENDER") or next(
+            url for key, url in found.endpoints.items() if key.startswith("credentials:"))  # fmt: skip
+        async with db.begin():
+            partner, _ = await roaming.invite(db, principal.tenant_id, data.name, sealer)
+            partner.plain_tokens = data.plain_tokens
+            tenant = await db.get(Tenant, principal.tenant_id)
+            assert tenant is not None
+            ours = new_secret()
+            body = our_credentials(state, ours, tenant)
+        try:
+            theirs = await client.post_credentials(credentials_url, data.token, body, data.plain_tokens)
+        except OcpiError as error:
+            async with db.begin():
+                await roaming.close(db, await roaming.get_partner(db, principal.tenant_id, partner.id))
+            raise InvalidInput("token", error.message) from None
+        async with db.begin():
+            partner = await roaming.get_partner(db, principal.tenant_id, partner.id)
+            await roaming.registered(
+                db, partner, their_token=str(theirs["token"]), versions_url=str(theirs.get("url") or data.versions_url),
+                version=found.version, endpoints=found.endpoints, roles=list(theirs.get("roles") or []),
+                sealer=sealer, our_token=ours,
+            )  # fmt: skip
+            return partner_out(partner)
+
+    @patch("/{partner_id:uuid}")
+    async def update(
+        self, db: AsyncSession, principal: Principal, partner_id: uuid.UUID, data: PartnerUpdate
+    ) -> PartnerOut:
+        """Switch plain tokens (for peers that neither send nor expect base64)."""
+        async with db.begin():
+            partner = await roaming.get_partner(db, principal.tenant_id, partner_id)
+            partner.plain_tokens = data.plain_tokens
+            return partner_out(partner)
+
+    @delete("/{partner_id:uuid}", status_code=HTTP_204_NO_CONTENT)
+    async def unregister(self, db: AsyncSession, principal: Principal, state: State, partner_id: uuid.UUID) -> None:
+        """Unregister: tell them (DELETE on their credentials, best effort), then neither token works."""
+        async with db.begin():
+            partner = await roaming.get_partner(db, principal.tenant_id, partner_id)
+            token = roaming.their_token(partner, sealer_of(state))
+            url = next((u for k, u in (partner.endpoints or {}).items() if k.startswith("credentials:")), None)
+            plain = partner.plain_tokens
+        if token and url:
+            try:
+                async with httpx.AsyncClient(timeout=client.TIMEOUT) as http:
+                    await http.delete(url, headers=client.headers(token, plain))
+            except httpx.HTTPError:
+                pass  # they may be gone for good; we close our side regardless
+        async with db.begin():
+            await roaming.close(db, await roaming.get_partner(db, principal.tenant_id, partner_id))
+
+
+def admin_router() -> Router:
+    return Router(
+        path="/api/v1",
+        route_handlers=[PartnerController],
+        dependencies={"principal": Provide(provide_principal), "db": Provide(provide_scoped_db)},
+        exception_handlers=API_EXCEPTION_HANDLERS,
+        security=[{"BearerToken": []}],
+    )
