@@ -33,6 +33,7 @@ from cpo.access import local_lists
 from cpo.logs import configure_logging
 from cpo.outbox.dispatcher import Event, Handler, Handlers
 from cpo.roaming.sealing import sealer_for
+from cpo.roaming.tokens import set_realtime_authorizer
 from cpo.runtime import Runtime
 from cpo.settings import Settings, load_settings
 from cpo.tariffs import service as tariffs
@@ -46,6 +47,7 @@ from cpo.web.ui import UI_STATIC, UI_TEMPLATES, ui_router
 from cpo.web.ui.i18n import install_i18n
 from cpo.web.ui.throttle import LoginThrottle
 from ocpi.admin import admin_router as ocpi_admin_router
+from ocpi.realtime import make_asker
 from ocpi.routes import ocpi_router
 from ocpp_gateway.endpoint import ASGIApp, with_ocpp
 from ocpp_gateway.gateway import Gateway
@@ -135,6 +137,7 @@ def create_app(settings: Settings, handlers: Handlers | None = None) -> Litestar
         )
         app.state.runtime = runtime
         app.state.sealer = sealer_for(settings)
+        set_realtime_authorizer(make_asker(app.state.sealer))
         gateway = Gateway(runtime.sessions, runtime.database_url, settings.ocpp)
         await gateway.start()
         app.state.gateway = gateway

@@ -22,7 +22,6 @@ from ocpi.auth import Caller, provide_any_caller
 from ocpi.envelope import (
     CLIENT_ERROR,
     INVALID_PARAMETERS,
-    NO_MATCHING_ENDPOINTS,
     SERVER_ERROR,
     OcpiError,
     answer,
@@ -33,6 +32,7 @@ MODULES: tuple[tuple[str, str], ...] = (
     ("credentials", "SENDER"),
     ("locations", "SENDER"),
     ("tariffs", "SENDER"),
+    ("tokens", "RECEIVER"),
 )
 
 
@@ -161,7 +161,7 @@ def _domain_error(request: Request[Any, Any, Any], error: DomainError) -> Respon
 
 
 def ocpi_router() -> Router:
-    from ocpi.modules import locations, tariffs
+    from ocpi.modules import locations, tariffs, tokens
 
     return Router(
         path="/ocpi",
@@ -174,11 +174,9 @@ def ocpi_router() -> Router:
             delete_credentials,
             *locations.HANDLERS,
             *tariffs.HANDLERS,
+            *tokens.HANDLERS,
         ],
         dependencies={"caller": Provide(provide_any_caller)},
         exception_handlers={OcpiError: _ocpi_error, HTTPException: _http_error, DomainError: _domain_error},
         include_in_schema=False,
     )
-
-
-__all__ = ["NO_MATCHING_ENDPOINTS", "ocpi_router"]

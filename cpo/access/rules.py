@@ -29,6 +29,7 @@ Reason = Literal[
     "outside_validity",
     "quota_exhausted",
     "concurrent",
+    "partner_refused",
 ]
 TokenStatus = Literal["active", "blocked", "expired"]
 PersonStatus = Literal["active", "inactive", "blocked"]
@@ -235,6 +236,7 @@ _OCPP16: dict[Reason, str] = {
     "not_at_this_time": "Invalid",
     "quota_exhausted": "Invalid",
     "concurrent": "ConcurrentTx",
+    "partner_refused": "Invalid",
 }
 # OCPP 2.0.1 AuthorizationStatusEnumType says more.
 _OCPP201: dict[Reason, str] = {
@@ -250,6 +252,7 @@ _OCPP201: dict[Reason, str] = {
     "not_at_this_time": "NotAtThisTime",
     "quota_exhausted": "NoCredit",
     "concurrent": "ConcurrentTx",
+    "partner_refused": "Invalid",
 }
 
 

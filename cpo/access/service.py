@@ -30,6 +30,9 @@ class Authorization:
     cost_centre_id: uuid.UUID | None = None
     group_uid: str | None = None
     valid_to: datetime | None = None
+    partner: str | None = None
+    """A roaming partner's token: the partner (country code and party id) whose driver it is."""
+    authorization_reference: str | None = None
 
     @property
     def accepted(self) -> bool:
@@ -85,7 +88,7 @@ async def authorize(
         return Authorization("unknown")
     badge = await find_badge(session, station.tenant_id, reported_uid)
     if badge is None:
-        return Authorization("unknown")
+        return await _roaming(session, station, reported_uid, now, evse_number)
     person = await session.get(Person, badge.person_id) if badge.person_id is not None else None
     site = (
         await session.execute(select(Site).join(Station, Station.site_id == Site.id).where(Station.id == station.id))
@@ -122,6 +125,25 @@ async def authorize(
         badge.group_uid,
         badge.valid_to,
     )
+
+
+async def _roaming(
+    session: AsyncSession, station: Station, uid: str, now: datetime, evse_number: int | None
+) -> Authorization:
+    """Not our badge: a roaming partner's driver, if the partner pushed the token."""
+    from cpo.roaming import tokens as roaming_tokens
+
+    evse_uid = None
+    if evse_number is not None:
+        evse_uid = await session.scalar(
+            select(Evse.uid).where(Evse.station_id == station.id, Evse.ocpp_evse_id == evse_number)
+        )
+    location = {"location_id": str(station.site_id)} | ({"evse_uids": [evse_uid]} if evse_uid else {})
+    decided = await roaming_tokens.decide(session, station.tenant_id, uid, location, now)
+    if decided is None:
+        return Authorization("unknown")
+    return Authorization(decided.reason, partner=decided.partner_code,  # type: ignore[arg-type]
+                         authorization_reference=decided.authorization_reference)  # fmt: skip
 
 
 async def _kwh_this_month(session: AsyncSession, person: Person, now: datetime, time_zone: str) -> Decimal:

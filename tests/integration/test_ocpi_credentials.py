@@ -5,17 +5,12 @@ Every payload we answer with is checked against the OCPI organisation's OpenAPI 
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import threading
-import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import uvicorn
-from litestar import Litestar, Request, get, post
+from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -23,73 +18,21 @@ from cpo.roaming import service as roaming
 from cpo.roaming.sealing import sealer_for
 from cpo.settings import Settings
 from tests.conftest import SITE, Tenancy
+from tests.emsp_harness import THEIR_TOKEN, Emsp, serve_emsp
 from tests.ocpi_schemas import errors
 from tests.platform import free_port
 
 Client = AsyncTestClient[Litestar]
-THEIR_TOKEN = "emsp-token-for-the-cpo"
 
 
 def token(value: str) -> dict[str, str]:
     return {"Authorization": "Token " + base64.b64encode(value.encode()).decode()}
 
 
-@dataclass
-class Emsp:
-    """A minimal eMSP: versions, version details, and a credentials endpoint; it checks our token."""
-
-    url: str
-    seen_tokens: list[str] = field(default_factory=list)
-
-
-def started(server: uvicorn.Server, seconds: float = 10) -> None:
-    deadline = time.monotonic() + seconds
-    while not server.started:
-        assert time.monotonic() < deadline, "the eMSP harness did not start"
-        time.sleep(0.02)
-
-
 @pytest.fixture
-async def emsp() -> AsyncIterator[Emsp]:
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    harness = Emsp(base)
-
-    def check(request: Request[Any, Any, Any]) -> None:
-        sent = request.headers.get("authorization", "").removeprefix("Token ")
-        harness.seen_tokens.append(base64.b64decode(sent).decode())
-
-    def ok(data: Any) -> dict[str, Any]:
-        return {"data": data, "status_code": 1000, "timestamp": "2026-11-27T00:00:00Z"}
-
-    @get("/versions")
-    async def versions(request: Request[Any, Any, Any]) -> dict[str, Any]:
-        check(request)
-        return ok([{"version": "2.2.1", "url": f"{base}/2.2.1"}])
-
-    @get("/2.2.1")
-    async def details(request: Request[Any, Any, Any]) -> dict[str, Any]:
-        check(request)
-        endpoints = [{"identifier": m, "role": r, "url": f"{base}/2.2.1/{m}"} for m, r in
-                     (("credentials", "SENDER"), ("locations", "RECEIVER"), ("tokens", "SENDER"))]  # fmt: skip
-        return ok({"version": "2.2.1", "endpoints": endpoints})
-
-    @post("/2.2.1/credentials", status_code=200)
-    async def credentials(request: Request[Any, Any, Any]) -> dict[str, Any]:
-        check(request)
-        return ok({"token": THEIR_TOKEN, "url": f"{base}/versions",
-                   "roles": [{"role": "EMSP", "party_id": "TNM", "country_code": "NL",
-                              "business_details": {"name": "Harness"}}]})  # fmt: skip
-
-    # Its own thread and event loop: the test client blocks the test's loop while our app answers.
-    server = uvicorn.Server(uvicorn.Config(Litestar([versions, details, credentials]), host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="off"))  # fmt: skip
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    await asyncio.to_thread(started, server)
-    yield harness
-    server.should_exit = True
-    thread.join(10)
+def emsp() -> Iterator[Emsp]:
+    with serve_emsp() as harness:
+        yield harness
 
 
 async def invite(sessions: async_sessionmaker[AsyncSession], settings: Settings, tenant: Tenancy) -> str:
@@ -99,9 +42,7 @@ async def invite(sessions: async_sessionmaker[AsyncSession], settings: Settings,
 
 
 def their_credentials(emsp: Emsp) -> dict[str, Any]:
-    return {"token": THEIR_TOKEN, "url": f"{emsp.url}/versions",
-            "roles": [{"role": "EMSP", "party_id": "TNM", "country_code": "NL",
-                       "business_details": {"name": "Harness"}}]}  # fmt: skip
+    return emsp.credentials()
 
 
 def data_of(response: Any, version_check: tuple[str, str] | None = None) -> Any:

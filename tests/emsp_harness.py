@@ -1,0 +1,103 @@
+"""An eMSP of our own for tests: versions, details, credentials, real-time authorization, and what it receives.
+
+Served by uvicorn on loopback in its own thread (the platform under test calls it over real HTTP).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from litestar import Litestar, Request, get, post, route
+
+from tests.platform import free_port
+
+THEIR_TOKEN = "emsp-token-for-the-cpo"
+ALLOW_REALTIME = {"ASKME001"}
+
+
+@dataclass
+class Emsp:
+    url: str
+    seen_tokens: list[str] = field(default_factory=list)
+    received: list[tuple[str, str, Any]] = field(default_factory=list)
+    """(method, path, body) of everything pushed to its receiver endpoints."""
+
+    def credentials(self) -> dict[str, Any]:
+        return {"token": THEIR_TOKEN, "url": f"{self.url}/versions",
+                "roles": [{"role": "EMSP", "party_id": "TNM", "country_code": "NL",
+                           "business_details": {"name": "Harness"}}]}  # fmt: skip
+
+
+def _ok(data: Any = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"status_code": 1000, "timestamp": "2026-11-27T00:00:00Z"}
+    return body | ({"data": data} if data is not None else {})
+
+
+@contextlib.contextmanager
+def serve_emsp() -> Iterator[Emsp]:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    harness = Emsp(base)
+
+    def check(request: Request[Any, Any, Any]) -> None:
+        sent = request.headers.get("authorization", "").removeprefix("Token ")
+        harness.seen_tokens.append(base64.b64decode(sent).decode())
+
+    @get("/versions")
+    async def versions(request: Request[Any, Any, Any]) -> dict[str, Any]:
+        check(request)
+        return _ok([{"version": "2.2.1", "url": f"{base}/2.2.1"}])
+
+    @get("/2.2.1")
+    async def details(request: Request[Any, Any, Any]) -> dict[str, Any]:
+        check(request)
+        endpoints = [{"identifier": m, "role": r, "url": f"{base}/2.2.1/{m}"} for m, r in (
+            ("credentials", "SENDER"), ("locations", "RECEIVER"), ("tariffs", "RECEIVER"), ("sessions", "RECEIVER"),
+            ("cdrs", "RECEIVER"), ("tokens", "SENDER"))]  # fmt: skip
+        return _ok({"version": "2.2.1", "endpoints": endpoints})
+
+    @post("/2.2.1/credentials", status_code=200)
+    async def credentials(request: Request[Any, Any, Any]) -> dict[str, Any]:
+        check(request)
+        return _ok(harness.credentials())
+
+    @post("/2.2.1/tokens/{uid:str}/authorize", status_code=200)
+    async def authorize(request: Request[Any, Any, Any], uid: str) -> dict[str, Any]:
+        check(request)
+        harness.received.append(("POST", f"/tokens/{uid}/authorize", await request.json()))
+        return _ok({"allowed": "ALLOWED" if uid in ALLOW_REALTIME else "NOT_ALLOWED", "authorization_reference": "R-1",
+                    "token": {"uid": uid}})  # fmt: skip
+
+    @route("/2.2.1/{module:str}/{rest:path}", http_method=["PUT", "PATCH", "POST"], status_code=200)
+    async def receive(request: Request[Any, Any, Any], module: str, rest: str) -> Any:
+        check(request)
+        harness.received.append((request.method, f"/{module}{rest}", await request.json()))
+        return _ok()
+
+    @route("/2.2.1/{module:str}", http_method=["POST"], status_code=200)
+    async def receive_post(request: Request[Any, Any, Any], module: str) -> Any:
+        check(request)
+        harness.received.append(("POST", f"/{module}", await request.json()))
+        return _ok()
+
+    server = uvicorn.Server(uvicorn.Config(
+        Litestar([versions, details, credentials, authorize, receive, receive_post]), host="127.0.0.1", port=port,
+        log_level="warning", lifespan="off"))  # fmt: skip
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "the eMSP harness did not start"
+        time.sleep(0.02)
+    try:
+        yield harness
+    finally:
+        server.should_exit = True
+        thread.join(10)

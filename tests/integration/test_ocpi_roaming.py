@@ -1,0 +1,111 @@
+"""A roaming partner's drivers at our stations: tokens pushed over OCPI, honoured by whitelist (and asked in
+real time), sessions classed roaming and billed to the partner with the tariff published to them.
+
+A real ``cpo serve``, the ``ocpp`` package's charge point, and the eMSP harness over real HTTP.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+from ocpp.v16 import call
+
+from tests.emsp_harness import Emsp, serve_emsp
+from tests.integration.ocpp_support import Server, connect, start_server
+from tests.integration.test_tariffs_ocpp import cdr_of, session_id_of
+
+LAST_UPDATED = "2026-11-20T10:00:00Z"
+
+
+@pytest.fixture(scope="module")
+def emsp() -> Iterator[Emsp]:
+    with serve_emsp() as harness:
+        yield harness
+
+
+@pytest.fixture(scope="module")
+def server(module_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    running = start_server(tmp_path_factory.mktemp("roaming"), module_db_url, CPO_OUTBOX_POLL_SECONDS="0.5")
+    yield running
+    assert running.platform.stop() == 0
+
+
+def ocpi(token: str) -> dict[str, str]:
+    return {"Authorization": "Token " + base64.b64encode(token.encode()).decode()}
+
+
+async def registered_partner(server: Server, emsp: Emsp) -> str:
+    """The harness registers with the platform the way an eMSP does: Token A, then its credentials."""
+    async with server.api() as api:
+        invited = (await api.post("/api/v1/roaming-partners/invite", json={"name": "Harness"})).json()
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+        answer = await http.post("/ocpi/2.2.1/credentials", json=emsp.credentials(),
+                                 headers=ocpi(invited["token_a"]))  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    return str(answer.json()["data"]["token"])
+
+
+def token_body(uid: str, whitelist: str = "ALLOWED", valid: bool = True) -> dict[str, Any]:
+    return {"country_code": "NL", "party_id": "TNM", "uid": uid, "type": "RFID", "contract_id": f"NL-TNM-C{uid}",
+            "issuer": "Harness", "valid": valid, "whitelist": whitelist, "last_updated": LAST_UPDATED}  # fmt: skip
+
+
+async def test_a_partners_driver_charges_and_the_cdr_goes_to_the_partner_at_their_tariff(
+    server: Server, emsp: Emsp
+) -> None:
+    ours = await registered_partner(server, emsp)
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+        for uid, whitelist, valid in (("AB12CD34", "ALLOWED", True), ("B10C4ED0", "ALWAYS", False),
+                                      ("ASKME001", "NEVER", True), ("NOPE0001", "NEVER", True)):  # fmt: skip
+            pushed = await http.put(f"/ocpi/2.2.1/tokens/NL/TNM/{uid}", json=token_body(uid, whitelist, valid),
+                                    headers=ocpi(ours))  # fmt: skip
+            assert pushed.status_code == 200 and pushed.json()["status_code"] == 1000, pushed.text
+        mismatch = await http.put("/ocpi/2.2.1/tokens/NL/TNM/OTHER", json=token_body("AB12CD34"), headers=ocpi(ours))
+        assert mismatch.json()["status_code"] == 2001
+        foreign = await http.put("/ocpi/2.2.1/tokens/DE/XYZ/AB12CD34", json=token_body("AB12CD34"), headers=ocpi(ours))
+        assert foreign.json()["status_code"] == 2001
+        unknown = await http.get("/ocpi/2.2.1/tokens/NL/TNM/NOSUCH", headers=ocpi(ours))
+        assert unknown.status_code == 404 and unknown.json()["status_code"] == 2004
+        patched = await http.patch("/ocpi/2.2.1/tokens/NL/TNM/AB12CD34", headers=ocpi(ours),
+                                   json={"visual_number": "TNM-0001", "last_updated": LAST_UPDATED})  # fmt: skip
+        assert patched.json()["status_code"] == 1000
+        stored = (await http.get("/ocpi/2.2.1/tokens/NL/TNM/AB12CD34", headers=ocpi(ours))).json()["data"]
+        assert stored["visual_number"] == "TNM-0001" and stored["whitelist"] == "ALLOWED"
+
+    async with server.api() as api:
+        for code, price, audience, partner in (("PUB", "0.45", "public", None), ("TNM", "0.39", "roaming", "NLTNM")):
+            made = await api.post("/api/v1/tariffs", json={
+                "code": code, "name": code, "currency": "EUR", "valid_from": "2026-01-01T00:00:00Z",
+                "body": {"elements": [{"price_components": [{"type": "ENERGY", "price": price, "vat": "21",
+                                                             "step_size": 1}]}]}})  # fmt: skip
+            assign = {"tariff_id": made.json()["id"], "audience": audience} | ({"partner": partner} if partner else {})
+            assert (await api.post("/api/v1/tariff-assignments", json=assign)).status_code == 201
+
+    station = await server.new_station()
+    async with connect(server, station) as cp:
+        await cp.call(call.BootNotification(charge_point_vendor="V", charge_point_model="M"))
+        allowed = await cp.call(call.Authorize(id_tag="ab12cd34"))
+        blocked = await cp.call(call.Authorize(id_tag="B10C4ED0"))
+        asked_yes = await cp.call(call.Authorize(id_tag="ASKME001"))
+        asked_no = await cp.call(call.Authorize(id_tag="NOPE0001"))
+        started = await cp.call(call.StartTransaction(connector_id=1, id_tag="AB12CD34", meter_start=0,
+                                                      timestamp="2026-11-24T10:00:00Z"))  # fmt: skip
+        await cp.call(call.StopTransaction(meter_stop=10_000, timestamp="2026-11-24T11:00:00Z",
+                                           transaction_id=started.transaction_id))  # fmt: skip
+    assert allowed.id_tag_info["status"] == "Accepted"
+    assert blocked.id_tag_info["status"] == "Blocked"
+    assert asked_yes.id_tag_info["status"] == "Accepted"
+    assert asked_no.id_tag_info["status"] == "Invalid"
+    assert {path for method, path, _ in emsp.received if path.endswith("/authorize")} == {
+        "/tokens/ASKME001/authorize", "/tokens/NOPE0001/authorize"}, "only NEVER tokens are asked in real time"  # fmt: skip
+
+    session = await session_id_of(server, str(started.transaction_id))
+    assert (session["session_class"], session["payer"]) == ("roaming", "emsp")
+    cdr = await cdr_of(server, session["id"])
+    assert (cdr["session_class"], cdr["payer"], cdr["partner"]) == ("roaming", "emsp", "NLTNM")
+    assert cdr["tariff"]["id"] == "TNM" and Decimal(cdr["total_cost"]["excl_vat"]) == Decimal("3.90")
