@@ -46,6 +46,7 @@ from cpo.web.scim import scim_router
 from cpo.web.ui import UI_STATIC, UI_TEMPLATES, ui_router
 from cpo.web.ui.i18n import install_i18n
 from cpo.web.ui.throttle import LoginThrottle
+from ocpi import push as ocpi_push
 from ocpi.admin import admin_router as ocpi_admin_router
 from ocpi.realtime import make_asker
 from ocpi.routes import ocpi_router
@@ -106,6 +107,8 @@ def outbox_handlers(state: State, settings: Settings) -> Handlers:
             await tariffs.issue_cdr(session, uuid.UUID(str(event.payload["id"])))
 
     handlers: dict[str, list[Handler]] = {"session.completed": [issue_cdr]}
+    for topic, consumers in ocpi_push.handlers(state, lambda: state.runtime.sessions()).items():
+        handlers.setdefault(topic, []).extend(consumers)
     if settings.ocpp.local_lists:
         handlers.update({topic: [sync_local_lists] for topic in LIST_TOPICS})
     return handlers

@@ -33,6 +33,8 @@ MODULES: tuple[tuple[str, str], ...] = (
     ("locations", "SENDER"),
     ("tariffs", "SENDER"),
     ("tokens", "RECEIVER"),
+    ("sessions", "SENDER"),
+    ("cdrs", "SENDER"),
 )
 
 
@@ -161,7 +163,7 @@ def _domain_error(request: Request[Any, Any, Any], error: DomainError) -> Respon
 
 
 def ocpi_router() -> Router:
-    from ocpi.modules import locations, tariffs, tokens
+    from ocpi.modules import locations, sessions, tariffs, tokens
 
     return Router(
         path="/ocpi",
@@ -175,6 +177,7 @@ def ocpi_router() -> Router:
             *locations.HANDLERS,
             *tariffs.HANDLERS,
             *tokens.HANDLERS,
+            *sessions.HANDLERS,
         ],
         dependencies={"caller": Provide(provide_any_caller)},
         exception_handlers={OcpiError: _ocpi_error, HTTPException: _http_error, DomainError: _domain_error},

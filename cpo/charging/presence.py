@@ -14,7 +14,7 @@ from cpo.charging.models import ConnectorState, Node, StationEvent, StationPrese
 from cpo.db.base import utcnow
 from cpo.outbox.service import emit
 from cpo.secrets import hash_station_password_async
-from cpo.sites.models import Site, Station
+from cpo.sites.models import Evse, Site, Station
 from cpo.tenants.models import Tenant
 
 UNASSIGNED_SITE = "Unassigned stations"
@@ -142,6 +142,14 @@ async def record_status(
             session, "station.faulted", {"id": station.id, "evse": evse, "connector": connector, "error": error_code},
             station.tenant_id,
         )  # fmt: skip
+    # A published EVSE's status is news for roaming partners (pushed by the OCPI module, coalesced there).
+    public = (await session.execute(
+        select(Evse.id).join(Station, Station.id == Evse.station_id).join(Site, Site.id == Station.site_id).where(
+            Evse.station_id == station.id, Evse.ocpp_evse_id == evse, Evse.public.is_(True), Site.publish.is_(True),
+            Site.home_person_id.is_(None))
+    )).scalar_one_or_none()  # fmt: skip
+    if public is not None:
+        await emit(session, "evse.status", {"id": public, "status": status}, station.tenant_id)
 
 
 async def record_event(session: AsyncSession, station: Station, kind: str, payload: dict[str, Any]) -> None:

@@ -16,6 +16,7 @@ from cpo.charging.models import (
 from cpo.db.base import Base
 from cpo.outbox.models import OutboxEvent
 from cpo.people.models import Group, GroupMember, Person
+from cpo.roaming.models import RoamingDelivery, RoamingPartner, RoamingToken
 from cpo.sites.models import Connector, Evse, Site, Station
 from cpo.tariffs.models import Cdr, CdrCounter, Tariff, TariffAssignment, TariffVersion
 from cpo.tenants.models import Tenant
@@ -41,6 +42,9 @@ __all__ = [
     "Node",
     "OutboxEvent",
     "Person",
+    "RoamingDelivery",
+    "RoamingPartner",
+    "RoamingToken",
     "Site",
     "Station",
     "StationCommand",

@@ -86,3 +86,21 @@ class RoamingToken(TenantScoped, Base):
     body: Mapped[dict[str, Any]] = mapped_column(JSONB)
     """The whole OCPI Token as received."""
     last_updated: Mapped[datetime]
+
+
+class RoamingDelivery(TenantScoped, Base):
+    """A CDR (or other one-off object) a partner has accepted: never sent to them twice."""
+
+    __tablename__ = "roaming_deliveries"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["tenant_id", "partner_id"], ["roaming_partners.tenant_id", "roaming_partners.id"], ondelete="CASCADE"
+        ),
+    )
+
+    partner_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)
+    object_id: Mapped[str] = mapped_column(String(39), primary_key=True)
+    delivered_at: Mapped[datetime]
+    location: Mapped[str | None] = mapped_column(String(500))
+    """Where the partner keeps it (the Location header of their answer to our POST)."""

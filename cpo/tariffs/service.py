@@ -515,7 +515,7 @@ async def _make_cdr(
         tariff=msgspec.to_builtins(ocpi_tariff(tariff, version, valid_until, tenant)),
         charging_periods=msgspec.to_builtins(to_ocpi_periods(pricing)),
         cdr_location=_cdr_location(place, charging),
-        cdr_token=_cdr_token(
+        cdr_token=cdr_token(
             charging, tenant, await session.get(Badge, charging.badge_id) if charging.badge_id else None
         ),
         auth_method="COMMAND" if charging.authorization == "remote" else "WHITELIST",
@@ -543,7 +543,7 @@ def _cdr_location(place: Place | None, charging: ChargingSession) -> dict[str, A
     }  # fmt: skip
 
 
-def _cdr_token(charging: ChargingSession, tenant: Tenant | None, badge: Badge | None) -> dict[str, Any]:
+def cdr_token(charging: ChargingSession, tenant: Tenant | None, badge: Badge | None) -> dict[str, Any]:
     uid = charging.id_tag or "#NA"
     kind = TOKEN_TYPES.get(badge.token_type if badge else (charging.id_token_type or ""), "RFID" if badge else "OTHER")
     country, party = party_of(tenant)

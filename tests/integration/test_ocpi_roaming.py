@@ -109,3 +109,69 @@ async def test_a_partners_driver_charges_and_the_cdr_goes_to_the_partner_at_thei
     cdr = await cdr_of(server, session["id"])
     assert (cdr["session_class"], cdr["payer"], cdr["partner"]) == ("roaming", "emsp", "NLTNM")
     assert cdr["tariff"]["id"] == "TNM" and Decimal(cdr["total_cost"]["excl_vat"]) == Decimal("3.90")
+
+
+async def test_every_change_reaches_the_partner_once_in_the_shape_the_schemas_want(server: Server, emsp: Emsp) -> None:
+    """Sessions (PUT), CDRs (POST, once), tariffs (PUT), locations (PUT) and EVSE status (PATCH) are pushed."""
+    from tests.integration.test_access_ocpp import eventually
+    from tests.ocpi_schemas import errors
+
+    async def received(method: str, part: str) -> list[Any]:
+        return [body for m, path, body in emsp.received if m == method and part in path]
+
+    # the earlier test's session and CDR went to the partner: each once, valid
+    async def pushed() -> bool:
+        return bool(await received("POST", "/cdrs")) and len(await received("PUT", "/sessions/")) >= 2
+
+    try:
+        await eventually(pushed, 20)
+    except AssertionError:
+        raise AssertionError(f"pushed so far: {[(m, p, b) for m, p, b in emsp.received if m == 'PATCH']}") from None
+    cdrs = await received("POST", "/cdrs")
+    assert len(cdrs) == 1 and errors(cdrs[0], "2.2.1", "cdrs", "CDR") == []
+    assert cdrs[0]["cdr_token"]["uid"] == "AB12CD34" and cdrs[0]["total_cost"]["excl_vat"] == 3.9
+    for body in await received("PUT", "/sessions/"):
+        assert errors(body, "2.2.1", "sessions", "Session") == [], body
+    assert {b["status"] for b in await received("PUT", "/sessions/")} >= {"ACTIVE", "COMPLETED"}
+    tariffs = await received("PUT", "/tariffs/")
+    assert {t["id"] for t in tariffs} >= {"TNM", "PUB"}
+    for body in tariffs:
+        assert errors(body, "2.2.1", "tariffs", "Tariff") == []
+
+    # a published site with a public EVSE: its location goes out, then its status as a PATCH
+    async with server.api() as api:
+        site = (await api.post("/api/v1/sites", json={**SITE_PUBLIC})).json()
+        station = (await api.post("/api/v1/stations", json={"site_id": site["id"], "identity": "PUB-1",
+                                                              "password": "station-password-01"})).json()  # fmt: skip
+        evse = (await api.post(f"/api/v1/stations/{station['id']}/evses", json={"ocpp_evse_id": 1, "public": True,
+                                                                                "evse_id": "NL*CPO*E0001"})).json()  # fmt: skip
+        await api.post(f"/api/v1/evses/{evse['id']}/connectors", json={
+            "standard": "IEC_62196_T2", "format": "SOCKET", "power_type": "AC_3_PHASE", "max_voltage": 400,
+            "max_amperage": 32})  # fmt: skip
+
+    async def located() -> bool:
+        return any(site["id"] in path for m, path, _ in emsp.received if m == "PUT" and "/locations/" in path)
+
+    try:
+        await eventually(located, 20)
+    except AssertionError:
+        raise AssertionError(f"pushed so far: {[(m, p, b) for m, p, b in emsp.received if m == 'PATCH']}") from None
+    location = [b for m, p, b in emsp.received if m == "PUT" and p.endswith(site["id"])][-1]
+    assert errors(location, "2.2.1", "locations", "Location") == []
+
+    async def patched() -> bool:
+        return any(m == "PATCH" and path.endswith(evse["uid"]) and body.get("status") == "CHARGING"
+                   for m, path, body in emsp.received)  # fmt: skip
+
+    async with connect(server, station | {"password": "station-password-01"}) as cp:
+        await cp.call(call.BootNotification(charge_point_vendor="V", charge_point_model="M"))
+        await cp.call(call.StatusNotification(connector_id=1, error_code="NoError", status="Charging"))
+        # connected the while: the push reads the state when it goes out (offline would be UNKNOWN)
+        await eventually(patched, 20)
+    patch_body = next(b for m, p, b in emsp.received if m == "PATCH" and p.endswith(evse["uid"]) and
+                      b["status"] == "CHARGING")  # fmt: skip
+    assert errors(patch_body, "2.2.1", "locations", "EVSEPatch") == []
+
+
+SITE_PUBLIC = {"name": "Roaming plaza", "address": "Dam 1", "city": "Amsterdam", "country": "NLD",
+               "latitude": 52.373, "longitude": 4.8932, "time_zone": "Europe/Amsterdam", "publish": True}  # fmt: skip

@@ -2,7 +2,7 @@
 
 Revision ID: 0008
 Revises: 0007
-Create Date: 2026-11-27 14:54:28.439965
+Create Date: 2026-11-27 15:03:01.792542
 """
 
 from collections.abc import Sequence
@@ -56,6 +56,26 @@ def upgrade() -> None:
         postgresql_where="status = 'registered'",
     )
     op.create_table(
+        "roaming_deliveries",
+        sa.Column("partner_id", sa.Uuid(), nullable=False),
+        sa.Column("kind", sa.String(length=20), nullable=False),
+        sa.Column("object_id", sa.String(length=39), nullable=False),
+        sa.Column("delivered_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("location", sa.String(length=500), nullable=True),
+        sa.Column("tenant_id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["tenant_id", "partner_id"],
+            ["roaming_partners.tenant_id", "roaming_partners.id"],
+            name=op.f("fk_roaming_deliveries_tenant_id_partner_id_roaming_partners"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"], ["tenants.id"], name=op.f("fk_roaming_deliveries_tenant_id_tenants"), ondelete="RESTRICT"
+        ),
+        sa.PrimaryKeyConstraint("partner_id", "kind", "object_id", name=op.f("pk_roaming_deliveries")),
+    )
+    op.create_index(op.f("ix_roaming_deliveries_tenant_id"), "roaming_deliveries", ["tenant_id"], unique=False)
+    op.create_table(
         "roaming_tokens",
         sa.Column("id", sa.BigInteger(), sa.Identity(always=True), nullable=False),
         sa.Column("partner_id", sa.Uuid(), nullable=False),
@@ -98,6 +118,8 @@ def downgrade() -> None:
     op.drop_index("ix_roaming_tokens_uid", table_name="roaming_tokens")
     op.drop_index(op.f("ix_roaming_tokens_tenant_id"), table_name="roaming_tokens")
     op.drop_table("roaming_tokens")
+    op.drop_index(op.f("ix_roaming_deliveries_tenant_id"), table_name="roaming_deliveries")
+    op.drop_table("roaming_deliveries")
     op.drop_index("uq_roaming_partners_party", table_name="roaming_partners", postgresql_where="status = 'registered'")
     op.drop_index(op.f("ix_roaming_partners_tenant_id"), table_name="roaming_partners")
     op.drop_table("roaming_partners")

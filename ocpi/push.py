@@ -1,0 +1,196 @@
+"""Pushes to partners, as outbox consumers (at least once, retried with backoff by the dispatcher).
+
+State (locations, EVSE status, tariffs, sessions) is read when it is sent, so a partner that was down gets
+each changed object's current state, never a replay of stale steps (the spec: pushes are not queued and
+replayed; a partner can always resync with GET). CDRs, billing-critical and sealed, are POSTed until the
+partner accepts them, and never twice: an accepted CDR is recorded per partner.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+from litestar.datastructures import State
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cpo.charging.models import ChargingSession
+from cpo.db.base import utcnow
+from cpo.outbox.dispatcher import Event
+from cpo.roaming.models import RoamingDelivery, RoamingPartner
+from cpo.roaming.sealing import Sealer
+from cpo.roaming.service import their_token
+from cpo.sites.models import Evse, Site, Station
+from cpo.tariffs import render
+from cpo.tariffs import service as tariffs
+from cpo.tariffs.models import Cdr, Tariff
+from cpo.tenants.models import Tenant
+from ocpi import client
+from ocpi.auth import Caller
+from ocpi.envelope import ENCODER
+from ocpi.modules.locations import _published, render_locations
+from ocpi.modules.sessions import render_session
+from ocpi.modules.tariffs import published_tariffs
+
+log = logging.getLogger("cpo.ocpi")
+Handler = Callable[[Event], Awaitable[None]]
+
+
+class PushFailed(RuntimeError):
+    """The partner did not take it: the outbox tries again later."""
+
+
+async def _partners(db: AsyncSession, tenant_id: uuid.UUID, code: str | None = None) -> list[RoamingPartner]:
+    query = select(RoamingPartner).where(RoamingPartner.tenant_id == tenant_id, RoamingPartner.status == "registered")
+    partners = list((await db.execute(query)).scalars())
+    return [p for p in partners if code is None or f"{p.country_code}{p.party_id}" == code]
+
+
+async def _send(partner: RoamingPartner, sealer: Sealer, method: str, url: str, body: Any) -> httpx.Response:
+    token = their_token(partner, sealer)
+    if token is None:
+        raise PushFailed(f"no token for partner {partner.id}")
+    try:
+        async with httpx.AsyncClient(timeout=client.TIMEOUT) as http:
+            response = await http.request(method, url, content=ENCODER.encode(body),
+                                          headers=client.headers(token, partner.plain_tokens)
+                                          | {"Content-Type": "application/json"})  # fmt: skip
+    except httpx.HTTPError as error:
+        raise PushFailed(f"{method} {url}: {type(error).__name__}") from None
+    return response
+
+
+def _accepted(response: httpx.Response) -> bool:
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    return response.status_code in (200, 201) and isinstance(body, dict) and body.get("status_code") == 1000
+
+
+def _endpoint(partner: RoamingPartner, module: str) -> str | None:
+    url = (partner.endpoints or {}).get(f"{module}:RECEIVER")
+    return url.rstrip("/") if url else None
+
+
+def _party_path(tenant: Tenant | None) -> str:
+    country, party = tariffs.party_of(tenant)
+    return f"{country}/{party}"
+
+
+def handlers(state: State, sessions: Callable[[], Any]) -> dict[str, list[Handler]]:
+    def sealer() -> Sealer:
+        found: Sealer = state.sealer
+        return found
+
+    async def push_cdr(event: Event) -> None:
+        async with sessions() as db, db.begin():
+            cdr = await db.get(Cdr, uuid.UUID(str(event.payload["id"])))
+            if cdr is None or cdr.partner is None:
+                return
+            for partner in await _partners(db, cdr.tenant_id, cdr.partner):
+                url = _endpoint(partner, "cdrs")
+                done = await db.get(RoamingDelivery, (partner.id, "cdr", cdr.ocpi_id))
+                if url is None or done is not None:
+                    continue
+                response = await _send(partner, sealer(), "POST", url, render.cdr(cdr))
+                if not _accepted(response):
+                    raise PushFailed(f"CDR {cdr.ocpi_id} to partner {partner.id}: HTTP {response.status_code}")
+                await db.execute(insert(RoamingDelivery).values(
+                    tenant_id=cdr.tenant_id, partner_id=partner.id, kind="cdr", object_id=cdr.ocpi_id,
+                    delivered_at=utcnow(), location=response.headers.get("location"),
+                ).on_conflict_do_nothing())  # fmt: skip
+
+    async def push_session(event: Event) -> None:
+        async with sessions() as db, db.begin():
+            charging = await db.get(ChargingSession, uuid.UUID(str(event.payload["id"])))
+            if charging is None or charging.partner is None:
+                return
+            tenant = await db.get(Tenant, charging.tenant_id)
+            body = await render_session(db, charging)
+            for partner in await _partners(db, charging.tenant_id, charging.partner):
+                if (url := _endpoint(partner, "sessions")) is None:
+                    continue
+                response = await _send(partner, sealer(), "PUT", f"{url}/{_party_path(tenant)}/{charging.id}", body)
+                if not _accepted(response):
+                    raise PushFailed(f"session {charging.id} to partner {partner.id}: HTTP {response.status_code}")
+
+    async def push_tariffs(event: Event) -> None:
+        if event.tenant_id is None:
+            return
+        async with sessions() as db, db.begin():
+            tenant = await db.get(Tenant, event.tenant_id)
+            changed = await db.get(Tariff, uuid.UUID(str(event.payload["id"])))
+            for partner in await _partners(db, event.tenant_id):
+                if (url := _endpoint(partner, "tariffs")) is None:
+                    continue
+                for _, body in await published_tariffs(db, Caller(partner, "")):
+                    if changed is not None and body["id"] != changed.code:
+                        continue
+                    response = await _send(partner, sealer(), "PUT",
+                                           f"{url}/{_party_path(tenant)}/{quote(body['id'], safe='')}", body)  # fmt: skip
+                    if not _accepted(response):
+                        raise PushFailed(f"tariff {body['id']} to partner {partner.id}: HTTP {response.status_code}")
+
+    async def push_location(site_id: uuid.UUID, tenant_id: uuid.UUID, evse_uid: str | None = None) -> None:
+        async with sessions() as db, db.begin():
+            tenant = await db.get(Tenant, tenant_id)
+            site = (await db.execute(_published(tenant_id).where(Site.id == site_id))).scalar_one_or_none()
+            if site is None:
+                return
+            for partner in await _partners(db, tenant_id):
+                if (url := _endpoint(partner, "locations")) is None:
+                    continue
+                (location,) = await render_locations(db, Caller(partner, ""), [site])
+                target = f"{url}/{_party_path(tenant)}/{site.id}"
+                evse = next((e for e in location["evses"] if e["uid"] == evse_uid), None) if evse_uid else None
+                if evse is not None:
+                    patched = await _send(partner, sealer(), "PATCH", f"{target}/{quote(evse_uid or '', safe='')}",
+                                          {"status": evse["status"], "last_updated": evse["last_updated"]})  # fmt: skip
+                    if _accepted(patched):
+                        continue
+                    log.info(
+                        "EVSE status PATCH refused; sending the whole location", extra={"partner": str(partner.id)}
+                    )
+                response = await _send(partner, sealer(), "PUT", target, location)
+                if not _accepted(response):
+                    raise PushFailed(f"location {site.id} to partner {partner.id}: HTTP {response.status_code}")
+
+    async def site_changed(event: Event) -> None:
+        if event.tenant_id is not None:
+            await push_location(uuid.UUID(str(event.payload["id"])), event.tenant_id)
+
+    async def evse_changed(event: Event) -> None:
+        if event.tenant_id is None:
+            return
+        async with sessions() as db:
+            row = (await db.execute(select(Station.site_id, Evse.uid).join(Evse, Evse.station_id == Station.id).where(
+                Evse.id == uuid.UUID(str(event.payload["id"]))))).first()  # fmt: skip
+        if row is not None:
+            await push_location(row[0], event.tenant_id, row[1] if event.topic == "evse.status" else None)
+
+    async def connector_changed(event: Event) -> None:
+        if event.tenant_id is None or "evse_id" not in event.payload:
+            return
+        await evse_changed(Event(event.id, "evse.updated", {"id": event.payload["evse_id"]}, event.tenant_id,
+                                 event.attempt))  # fmt: skip
+
+    return {
+        "cdr.issued": [push_cdr],
+        "session.started": [push_session],
+        "session.completed": [push_session],
+        "tariff.changed": [push_tariffs],
+        "site.created": [site_changed],
+        "site.updated": [site_changed],
+        "evse.created": [evse_changed],
+        "evse.updated": [evse_changed],
+        "evse.status": [evse_changed],
+        "connector.created": [connector_changed],
+        "connector.updated": [connector_changed],
+    }
