@@ -35,6 +35,7 @@ MODULES: tuple[tuple[str, str], ...] = (
     ("tokens", "RECEIVER"),
     ("sessions", "SENDER"),
     ("cdrs", "SENDER"),
+    ("commands", "RECEIVER"),
 )
 
 
@@ -163,7 +164,7 @@ def _domain_error(request: Request[Any, Any, Any], error: DomainError) -> Respon
 
 
 def ocpi_router() -> Router:
-    from ocpi.modules import locations, sessions, tariffs, tokens
+    from ocpi.modules import commands, locations, sessions, tariffs, tokens
 
     return Router(
         path="/ocpi",
@@ -178,6 +179,7 @@ def ocpi_router() -> Router:
             *tariffs.HANDLERS,
             *tokens.HANDLERS,
             *sessions.HANDLERS,
+            *commands.HANDLERS,
         ],
         dependencies={"caller": Provide(provide_any_caller)},
         exception_handlers={OcpiError: _ocpi_error, HTTPException: _http_error, DomainError: _domain_error},

@@ -175,3 +175,68 @@ async def test_every_change_reaches_the_partner_once_in_the_shape_the_schemas_wa
 
 SITE_PUBLIC = {"name": "Roaming plaza", "address": "Dam 1", "city": "Amsterdam", "country": "NLD",
                "latitude": 52.373, "longitude": 4.8932, "time_zone": "Europe/Amsterdam", "publish": True}  # fmt: skip
+
+
+async def test_a_partner_starts_and_stops_a_session_by_command_and_hears_the_outcome(
+    server: Server, emsp: Emsp
+) -> None:
+    from tests.integration.test_access_ocpp import eventually
+
+    ours = await registered_again(server, emsp)
+    async with server.api() as api:
+        site = (await api.post("/api/v1/sites", json=SITE_PUBLIC | {"name": "Command plaza"})).json()
+        station = (await api.post("/api/v1/stations", json={"site_id": site["id"], "identity": "CMD-1",
+                                                              "password": "station-password-02"})).json()  # fmt: skip
+        evse = (await api.post(f"/api/v1/stations/{station['id']}/evses", json={"ocpp_evse_id": 1, "public": True,
+                                                                                "evse_id": "NL*CPO*E0002"})).json()  # fmt: skip
+    token = token_body("APP00001") | {"type": "APP_USER"}
+    async with connect(server, station | {"password": "station-password-02"}) as cp, \
+            httpx.AsyncClient(base_url=server.url, timeout=30) as http:  # fmt: skip
+        await cp.call(call.BootNotification(charge_point_vendor="V", charge_point_model="M"))
+        start = {"response_url": f"{emsp.url}/2.2.1/commands/START_SESSION/1", "token": token,
+                 "location_id": site["id"], "evse_uid": evse["uid"]}  # fmt: skip
+        answered = await http.post("/ocpi/2.2.1/commands/START_SESSION", json=start, headers=ocpi(ours))
+        assert answered.status_code == 200, answered.text
+        assert answered.json()["data"]["result"] == "ACCEPTED" and answered.json()["data"]["timeout"] > 0
+        from tests.ocpi_schemas import errors
+
+        assert errors(answered.json()["data"], "2.2.1", "commands", "CommandResponse") == []
+
+        async def result_of(path: str) -> bool:
+            return any(m == "POST" and p.endswith(path) for m, p, _ in emsp.received)
+
+        await eventually(lambda: result_of("/commands/START_SESSION/1"), 20)
+        outcome = next(b for m, p, b in emsp.received if p.endswith("/commands/START_SESSION/1"))
+        assert outcome == {"result": "ACCEPTED"} and errors(outcome, "2.2.1", "commands", "CommandResult") == []
+        assert cp.received[-1][0] == "RemoteStartTransaction" and cp.received[-1][1]["id_tag"] == "APP00001"
+        # the station starts as asked: the session is the partner's
+        started = await cp.call(call.StartTransaction(connector_id=1, id_tag="APP00001", meter_start=0,
+                                                      timestamp="2026-11-25T10:00:00Z"))  # fmt: skip
+        assert started.id_tag_info["status"] == "Accepted"
+        session = await session_id_of(server, str(started.transaction_id))
+        assert session["session_class"] == "roaming"
+        stop = {"response_url": f"{emsp.url}/2.2.1/commands/STOP_SESSION/2", "session_id": session["id"]}
+        stopped = await http.post("/ocpi/2.2.1/commands/STOP_SESSION", json=stop, headers=ocpi(ours))
+        assert stopped.json()["data"]["result"] == "ACCEPTED"
+        await eventually(lambda: result_of("/commands/STOP_SESSION/2"), 20)
+        assert cp.received[-1][0] == "RemoteStopTransaction"
+
+        nowhere = await http.post("/ocpi/2.2.1/commands/START_SESSION", headers=ocpi(ours),
+                                  json=start | {"location_id": "00000000-0000-0000-0000-000000000000"})  # fmt: skip
+        assert nowhere.status_code == 404 and nowhere.json()["status_code"] == 2003
+        unknown = await http.post("/ocpi/2.2.1/commands/STOP_SESSION", headers=ocpi(ours),
+                                  json=stop | {"session_id": "00000000-0000-0000-0000-000000000000"})  # fmt: skip
+        assert unknown.json()["data"]["result"] == "UNKNOWN_SESSION"
+        broken = await http.post("/ocpi/2.2.1/commands/START_SESSION", json={"token": 1}, headers=ocpi(ours))
+        assert broken.json()["status_code"] == 2001
+
+
+async def registered_again(server: Server, emsp: Emsp) -> str:
+    """The partner registered in the first test is the one registered now: a second invitation would clash
+    on its country code and party id, so it re-reads the token from a fresh registration after closing."""
+    async with server.api() as api:
+        partners = (await api.get("/api/v1/roaming-partners")).json()
+        for partner in partners:
+            if partner["status"] == "registered":
+                await api.delete(f"/api/v1/roaming-partners/{partner['id']}")
+    return await registered_partner(server, emsp)

@@ -1,0 +1,215 @@
+"""Commands, receiver interface: a partner starts and stops its drivers' sessions, reserves and unlocks.
+
+The answer is immediate (CommandResponse with a timeout); the station is then asked through the core's
+command port, and the outcome is POSTed to the partner's ``response_url`` (CommandResult).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+import httpx
+import msgspec
+from litestar import Request, Response, post
+from litestar.datastructures import State
+from litestar.di import Provide
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cpo.charging.commands import ChargerCommands, Command, CommandResult
+from cpo.charging.models import ChargingSession, StationPresence
+from cpo.roaming.models import RoamingPartner, RoamingToken
+from cpo.roaming.sealing import Sealer
+from cpo.roaming.service import their_token
+from cpo.sites.models import Evse, Site, Station
+from ocpi import client
+from ocpi.auth import Caller, provide_registered_caller
+from ocpi.envelope import ENCODER, INVALID_PARAMETERS, UNKNOWN_LOCATION, OcpiError, answer
+from ocpi.modules.locations import _published
+from ocpi.modules.tokens import Token
+
+log = logging.getLogger("cpo.ocpi")
+TIMEOUT_SECONDS = 60
+_running: set[asyncio.Task[None]] = set()
+
+
+class StartSession(msgspec.Struct):
+    response_url: str
+    token: Token
+    location_id: str
+    evse_uid: str | None = None
+    connector_id: str | None = None
+    authorization_reference: str | None = None
+
+
+class StopSession(msgspec.Struct):
+    response_url: str
+    session_id: str
+
+
+class ReserveNow(msgspec.Struct):
+    response_url: str
+    token: Token
+    expiry_date: datetime
+    reservation_id: str
+    location_id: str
+    evse_uid: str | None = None
+    authorization_reference: str | None = None
+
+
+class CancelReservation(msgspec.Struct):
+    response_url: str
+    reservation_id: str
+
+
+class UnlockConnector(msgspec.Struct):
+    response_url: str
+    location_id: str
+    evse_uid: str
+    connector_id: str
+
+
+BODIES: dict[str, type[msgspec.Struct]] = {
+    "START_SESSION": StartSession, "STOP_SESSION": StopSession, "RESERVE_NOW": ReserveNow,
+    "CANCEL_RESERVATION": CancelReservation, "UNLOCK_CONNECTOR": UnlockConnector,
+}  # fmt: skip
+Outcome = Literal["ACCEPTED", "CANCELED_RESERVATION", "EVSE_OCCUPIED", "EVSE_INOPERATIVE", "FAILED", "NOT_SUPPORTED",
+                  "REJECTED", "TIMEOUT", "UNKNOWN_RESERVATION"]  # fmt: skip
+
+
+async def _place(
+    db: AsyncSession, caller: Caller, location_id: str, evse_uid: str | None
+) -> tuple[Station, Evse | None]:
+    """The station (and EVSE) a published location and EVSE uid name; 2003 when there is none."""
+    try:
+        site_id = uuid.UUID(location_id)
+    except ValueError:
+        raise OcpiError(UNKNOWN_LOCATION, f"unknown location {location_id}", 404) from None
+    site = (await db.execute(_published(caller.partner.tenant_id).where(Site.id == site_id))).scalar_one_or_none()
+    if site is None:
+        raise OcpiError(UNKNOWN_LOCATION, f"unknown location {location_id}", 404)
+    query = select(Evse, Station).join(Station, Station.id == Evse.station_id).where(
+        Station.site_id == site.id, Evse.public.is_(True))  # fmt: skip
+    if evse_uid is not None:
+        query = query.where(Evse.uid == evse_uid)
+    row = (await db.execute(query.order_by(Evse.uid).limit(1))).first()
+    if row is None:
+        raise OcpiError(UNKNOWN_LOCATION, f"no EVSE {evse_uid or ''} at location {location_id}", 404)
+    return row[1], row[0]
+
+
+async def _keep_token(db: AsyncSession, partner: RoamingPartner, token: Token) -> None:
+    """The driver's token comes with the command: kept as pushed, so the station's start is authorised."""
+    values = {"tenant_id": partner.tenant_id, "partner_id": partner.id, "country_code": token.country_code.upper(),
+              "party_id": token.party_id.upper(), "uid": token.uid, "type": token.type,
+              "contract_id": token.contract_id, "valid": token.valid, "whitelist": "ALLOWED",
+              "body": msgspec.json.decode(msgspec.json.encode(token)), "last_updated": token.last_updated}  # fmt: skip
+    statement = insert(RoamingToken).values(**values)
+    await db.execute(statement.on_conflict_do_update(
+        index_elements=["tenant_id", "country_code", "party_id", "uid", "type"],
+        set_={k: statement.excluded[k] for k in ("partner_id", "contract_id", "valid", "body", "last_updated")},
+    ))  # fmt: skip
+
+
+def _outcome(result: CommandResult) -> Outcome:
+    if result.status == "timeout":
+        return "TIMEOUT"
+    if result.status in ("offline", "error"):
+        return "FAILED"
+    if result.accepted:
+        return "ACCEPTED"
+    status = str((result.response or {}).get("status", ""))
+    refusals: dict[str, Outcome] = {"Occupied": "EVSE_OCCUPIED", "Unavailable": "EVSE_INOPERATIVE",
+                                    "Faulted": "EVSE_INOPERATIVE"}  # fmt: skip
+    return refusals.get(status, "REJECTED")
+
+
+async def _report(partner: RoamingPartner, sealer: Sealer, response_url: str, outcome: Outcome) -> None:
+    token = their_token(partner, sealer)
+    if token is None:
+        return
+    try:
+        async with httpx.AsyncClient(timeout=client.TIMEOUT) as http:
+            await http.post(response_url, content=ENCODER.encode({"result": outcome}),
+                            headers=client.headers(token, partner.plain_tokens) | {"Content-Type": "application/json"})  # fmt: skip
+    except httpx.HTTPError:
+        log.info("a command result could not be delivered", extra={"partner": str(partner.id)})
+
+
+def _later(work: Any) -> None:
+    task = asyncio.create_task(work)
+    _running.add(task)
+    task.add_done_callback(_running.discard)
+
+
+async def _version_of(db: AsyncSession, station: Station) -> str:
+    return str(await db.scalar(select(StationPresence.ocpp_version).where(
+        StationPresence.station_id == station.id)) or "1.6")  # fmt: skip
+
+
+@post("/2.2.1/commands/{command:str}", status_code=200,
+      dependencies={"caller": Provide(provide_registered_caller)})  # fmt: skip
+async def receive_command(
+    request: Request[Any, Any, Any], state: State, db: AsyncSession, caller: Caller, command: str
+) -> Response[bytes]:
+    kind = BODIES.get(command.upper())
+    if kind is None:
+        return answer(request, {"result": "NOT_SUPPORTED", "timeout": 0}, 2000, f"unknown command {command}", 404)
+    try:
+        body: Any = msgspec.json.decode(await request.body(), type=kind)
+    except (msgspec.ValidationError, msgspec.DecodeError) as error:
+        raise OcpiError(INVALID_PARAMETERS, f"{command}: {error}") from None
+    commands: ChargerCommands = state.commands
+    sealer: Sealer = state.sealer
+    partner = caller.partner
+    code = f"{partner.country_code}{partner.party_id}"
+    actor = f"ocpi:{partner.id}"
+    async with db.begin():
+        if isinstance(body, StartSession | ReserveNow):
+            station, evse = await _place(db, caller, body.location_id, body.evse_uid)
+            await _keep_token(db, partner, body.token)
+            version = await _version_of(db, station)
+            if isinstance(body, StartSession):
+                order = Command("remote_start", {"id_tag": body.token.uid, "evse": evse.ocpp_evse_id if evse else None,
+                                                 "connector": evse.ocpp_evse_id if evse and version == "1.6" else None})  # fmt: skip
+            else:
+                payload = ({"connectorId": evse.ocpp_evse_id if evse else 0, "expiryDate": body.expiry_date,
+                            "idTag": body.token.uid, "reservationId": int(body.reservation_id) % 2**31}
+                           if version == "1.6" else
+                           {"id": int(body.reservation_id) % 2**31, "expiryDateTime": body.expiry_date,
+                            "idToken": {"idToken": body.token.uid, "type": "ISO14443"},
+                            "evseId": evse.ocpp_evse_id if evse else None})  # fmt: skip
+                order = Command("raw", {"action": "ReserveNow", "payload": msgspec.to_builtins(
+                    {k: v for k, v in payload.items() if v is not None})})  # fmt: skip
+        elif isinstance(body, StopSession):
+            try:
+                session_id = uuid.UUID(body.session_id)
+            except ValueError:
+                return answer(request, {"result": "UNKNOWN_SESSION", "timeout": 0})
+            charging = await db.get(ChargingSession, session_id)
+            if charging is None or charging.partner != code or charging.tenant_id != partner.tenant_id:
+                return answer(request, {"result": "UNKNOWN_SESSION", "timeout": 0})
+            station = await db.get(Station, charging.station_id)  # type: ignore[assignment]
+            order = Command("remote_stop", {"transaction_id": charging.transaction_id})
+        elif isinstance(body, CancelReservation):
+            return answer(request, {"result": "NOT_SUPPORTED", "timeout": 0,
+                                    "message": [{"language": "en", "text": "reservations are not tracked yet"}]})  # fmt: skip
+        else:
+            station, evse = await _place(db, caller, body.location_id, body.evse_uid)
+            order = Command("unlock_connector", {"evse": evse.ocpp_evse_id if evse else 1,
+                                                 "connector": int(body.connector_id) if body.connector_id.isdigit() else 1})  # fmt: skip
+
+    async def carry_out() -> None:
+        result = await commands.send(station.id, order, requested_by=actor)
+        await _report(partner, sealer, body.response_url, _outcome(result))
+
+    _later(carry_out())
+    return answer(request, {"result": "ACCEPTED", "timeout": TIMEOUT_SECONDS})
+
+
+HANDLERS = [receive_command]
