@@ -13,6 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cpo.roaming import service as roaming
 from cpo.roaming.models import RoamingPartner
+from cpo.tariffs.service import party_of
+from cpo.tenants.models import Tenant
 from cpo.web.deps import runtime_of
 from ocpi.envelope import CLIENT_ERROR, OcpiError
 
@@ -64,4 +66,15 @@ async def provide_any_caller(request: Request[Any, Any, Any], state: State) -> C
 
 
 async def provide_registered_caller(request: Request[Any, Any, Any], state: State) -> Caller:
-    return await caller(request, state, registration=False)
+    """A registered partner, on a functional module: its answers carry the routing headers (us to them)."""
+    found = await caller(request, state, registration=False)
+    async with runtime_of(state).sessions() as session:
+        tenant = await session.get(Tenant, found.partner.tenant_id)
+    request.state.routing = routing(party_of(tenant), (found.partner.country_code or "", found.partner.party_id or ""))
+    return found
+
+
+def routing(sender: tuple[str, str], receiver: tuple[str, str]) -> dict[str, str]:
+    """OCPI-from/to headers: a functional module's request or answer goes from ``sender`` to ``receiver``."""
+    return {"OCPI-from-country-code": sender[0], "OCPI-from-party-id": sender[1],
+            "OCPI-to-country-code": receiver[0], "OCPI-to-party-id": receiver[1]}  # fmt: skip

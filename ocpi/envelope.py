@@ -55,9 +55,10 @@ def answer(
     request: Request[Any, Any, Any], data: Any = None, status_code: int = SUCCESS, message: str = "Success",
     http_status: int = 200, headers: dict[str, str] | None = None,
 ) -> Response[bytes]:  # fmt: skip
+    routed: dict[str, str] = getattr(request.state, "routing", None) or {}
     return Response(
         ENCODER.encode(envelope(data, status_code, message)),
         status_code=http_status,
         media_type="application/json",
-        headers=request_headers(request) | (headers or {}),
+        headers=request_headers(request) | routed | (headers or {}),
     )

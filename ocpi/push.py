@@ -32,7 +32,7 @@ from cpo.tariffs import service as tariffs
 from cpo.tariffs.models import Cdr, Tariff
 from cpo.tenants.models import Tenant
 from ocpi import client
-from ocpi.auth import Caller
+from ocpi.auth import Caller, routing
 from ocpi.envelope import ENCODER
 from ocpi.modules.locations import _published, render_locations
 from ocpi.modules.sessions import render_session
@@ -52,14 +52,18 @@ async def _partners(db: AsyncSession, tenant_id: uuid.UUID, code: str | None = N
     return [p for p in partners if code is None or f"{p.country_code}{p.party_id}" == code]
 
 
-async def _send(partner: RoamingPartner, sealer: Sealer, method: str, url: str, body: Any) -> httpx.Response:
+async def _send(
+    partner: RoamingPartner, sealer: Sealer, method: str, url: str, body: Any, sender: tuple[str, str]
+) -> httpx.Response:
+    """One request to a partner's functional module, with the routing headers (us to them)."""
     token = their_token(partner, sealer)
     if token is None:
         raise PushFailed(f"no token for partner {partner.id}")
+    routed = routing(sender, (partner.country_code or "", partner.party_id or ""))
     try:
         async with httpx.AsyncClient(timeout=client.TIMEOUT) as http:
             response = await http.request(method, url, content=ENCODER.encode(body),
-                                          headers=client.headers(token, partner.plain_tokens)
+                                          headers=client.headers(token, partner.plain_tokens) | routed
                                           | {"Content-Type": "application/json"})  # fmt: skip
     except httpx.HTTPError as error:
         raise PushFailed(f"{method} {url}: {type(error).__name__}") from None
@@ -99,7 +103,8 @@ def handlers(state: State, sessions: Callable[[], Any]) -> dict[str, list[Handle
                 done = await db.get(RoamingDelivery, (partner.id, "cdr", cdr.ocpi_id))
                 if url is None or done is not None:
                     continue
-                response = await _send(partner, sealer(), "POST", url, render.cdr(cdr))
+                tenant = await db.get(Tenant, cdr.tenant_id)
+                response = await _send(partner, sealer(), "POST", url, render.cdr(cdr), tariffs.party_of(tenant))
                 if not _accepted(response):
                     raise PushFailed(f"CDR {cdr.ocpi_id} to partner {partner.id}: HTTP {response.status_code}")
                 await db.execute(insert(RoamingDelivery).values(
@@ -117,7 +122,8 @@ def handlers(state: State, sessions: Callable[[], Any]) -> dict[str, list[Handle
             for partner in await _partners(db, charging.tenant_id, charging.partner):
                 if (url := _endpoint(partner, "sessions")) is None:
                     continue
-                response = await _send(partner, sealer(), "PUT", f"{url}/{_party_path(tenant)}/{charging.id}", body)
+                response = await _send(partner, sealer(), "PUT", f"{url}/{_party_path(tenant)}/{charging.id}", body,
+                                       tariffs.party_of(tenant))  # fmt: skip
                 if not _accepted(response):
                     raise PushFailed(f"session {charging.id} to partner {partner.id}: HTTP {response.status_code}")
 
@@ -134,7 +140,8 @@ def handlers(state: State, sessions: Callable[[], Any]) -> dict[str, list[Handle
                     if changed is not None and body["id"] != changed.code:
                         continue
                     response = await _send(partner, sealer(), "PUT",
-                                           f"{url}/{_party_path(tenant)}/{quote(body['id'], safe='')}", body)  # fmt: skip
+                                           f"{url}/{_party_path(tenant)}/{quote(body['id'], safe='')}", body,
+                                           tariffs.party_of(tenant))  # fmt: skip
                     if not _accepted(response):
                         raise PushFailed(f"tariff {body['id']} to partner {partner.id}: HTTP {response.status_code}")
 
@@ -152,13 +159,14 @@ def handlers(state: State, sessions: Callable[[], Any]) -> dict[str, list[Handle
                 evse = next((e for e in location["evses"] if e["uid"] == evse_uid), None) if evse_uid else None
                 if evse is not None:
                     patched = await _send(partner, sealer(), "PATCH", f"{target}/{quote(evse_uid or '', safe='')}",
-                                          {"status": evse["status"], "last_updated": evse["last_updated"]})  # fmt: skip
+                                          {"status": evse["status"], "last_updated": evse["last_updated"]},
+                                          tariffs.party_of(tenant))  # fmt: skip
                     if _accepted(patched):
                         continue
                     log.info(
                         "EVSE status PATCH refused; sending the whole location", extra={"partner": str(partner.id)}
                     )
-                response = await _send(partner, sealer(), "PUT", target, location)
+                response = await _send(partner, sealer(), "PUT", target, location, tariffs.party_of(tenant))
                 if not _accepted(response):
                     raise PushFailed(f"location {site.id} to partner {partner.id}: HTTP {response.status_code}")
 

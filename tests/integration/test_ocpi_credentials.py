@@ -76,6 +76,7 @@ async def test_an_invited_emsp_registers_updates_and_unregisters(
     ours = data_of(registered, ("credentials", "Credentials"))
     assert ours["token"] != token_a and ours["roles"][0]["role"] == "CPO"
     assert emsp.seen_tokens == [THEIR_TOKEN, THEIR_TOKEN], "we read their versions with the token they gave us"
+    assert "ocpi-to-party-id" not in registered.headers, "configuration modules are not routed"
     token_c = ours["token"]
     assert (await client.get("/ocpi/versions", headers=token(token_a))).status_code == 401, "Token A is spent"
     again = await client.post("/ocpi/2.2.1/credentials", json=their_credentials(emsp), headers=token(token_c))
@@ -142,6 +143,10 @@ async def test_published_locations_and_tariffs_page_without_gaps_and_pass_the_sc
     while url:
         page = await client.get(url, headers=auth)
         assert page.headers["x-total-count"] == "7" and page.headers["x-limit"] == "3"
+        routed = {k: page.headers.get(f"ocpi-{k}") for k in ("from-country-code", "from-party-id", "to-country-code",
+                                                              "to-party-id")}  # fmt: skip
+        assert routed == {"from-country-code": "NL", "from-party-id": "CPO", "to-country-code": "NL",
+                          "to-party-id": "TNM"}, "a functional module routes from us to them"  # fmt: skip
         for location in data_of(page):
             assert errors(location, "2.2.1", "locations", "Location") == [], location
             assert [e["evse_id"] for e in location["evses"]] == [f"NL*CPO*E{location['name'][-1]}1"], (
