@@ -36,6 +36,8 @@ MODULES: tuple[tuple[str, str], ...] = (
     ("sessions", "SENDER"),
     ("cdrs", "SENDER"),
     ("commands", "RECEIVER"),
+    ("chargingprofiles", "RECEIVER"),
+    ("hubclientinfo", "RECEIVER"),
 )
 
 
@@ -164,7 +166,7 @@ def _domain_error(request: Request[Any, Any, Any], error: DomainError) -> Respon
 
 
 def ocpi_router() -> Router:
-    from ocpi.modules import commands, locations, sessions, tariffs, tokens
+    from ocpi.modules import commands, locations, profiles, sessions, tariffs, tokens
 
     return Router(
         path="/ocpi",
@@ -180,6 +182,7 @@ def ocpi_router() -> Router:
             *tokens.HANDLERS,
             *sessions.HANDLERS,
             *commands.HANDLERS,
+            *profiles.HANDLERS,
         ],
         dependencies={"caller": Provide(provide_any_caller)},
         exception_handlers={OcpiError: _ocpi_error, HTTPException: _http_error, DomainError: _domain_error},

@@ -60,6 +60,8 @@ class RoamingPartner(UUIDPrimaryKey, TenantScoped, Timestamps, Base):
     """Peers that send and expect tokens as they are, not base64 encoded (OCPI 2.1.1 habit)."""
     last_contact_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(String(500))
+    hub_clients: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")
+    """For a hub: the parties behind it and their state (OCPI ClientInfo by ``CCPID``)."""
 
 
 class RoamingToken(TenantScoped, Base):

@@ -215,6 +215,19 @@ async def test_a_partner_starts_and_stops_a_session_by_command_and_hears_the_out
         assert started.id_tag_info["status"] == "Accepted"
         session = await session_id_of(server, str(started.transaction_id))
         assert session["session_class"] == "roaming"
+        # a smart-charging partner limits the session: the station gets a transaction profile
+        profile = {"response_url": f"{emsp.url}/2.2.1/chargingprofiles/result/3", "charging_profile": {
+            "charging_rate_unit": "A", "charging_profile_period": [{"start_period": 0, "limit": 16}]}}  # fmt: skip
+        limited = await http.put(f"/ocpi/2.2.1/chargingprofiles/{session['id']}", json=profile, headers=ocpi(ours))
+        assert limited.json()["data"]["result"] == "ACCEPTED"
+        assert errors(limited.json()["data"], "2.2.1", "chargingprofiles", "ChargingProfileResponse") == []
+        await eventually(lambda: result_of("/chargingprofiles/result/3"), 20)
+        assert next(b for m, p, b in emsp.received if p.endswith("/result/3")) == {"result": "ACCEPTED"}
+        assert cp.received[-1][0] == "SetChargingProfile"
+        assert cp.received[-1][1]["charging_schedule"]["charging_schedule_period"][0]["limit"] == 16
+        stranger = await http.put("/ocpi/2.2.1/chargingprofiles/00000000-0000-0000-0000-000000000000", json=profile,
+                                  headers=ocpi(ours))  # fmt: skip
+        assert stranger.json()["data"]["result"] == "UNKNOWN_SESSION"
         stop = {"response_url": f"{emsp.url}/2.2.1/commands/STOP_SESSION/2", "session_id": session["id"]}
         stopped = await http.post("/ocpi/2.2.1/commands/STOP_SESSION", json=stop, headers=ocpi(ours))
         assert stopped.json()["data"]["result"] == "ACCEPTED"
@@ -229,6 +242,14 @@ async def test_a_partner_starts_and_stops_a_session_by_command_and_hears_the_out
         assert unknown.json()["data"]["result"] == "UNKNOWN_SESSION"
         broken = await http.post("/ocpi/2.2.1/commands/START_SESSION", json={"token": 1}, headers=ocpi(ours))
         assert broken.json()["status_code"] == 2001
+
+        # behind a hub: the parties it serves and their state
+        info = {"party_id": "ABC", "country_code": "DE", "role": "EMSP", "status": "CONNECTED",
+                "last_updated": LAST_UPDATED}  # fmt: skip
+        assert (await http.put("/ocpi/2.2.1/hubclientinfo/DE/ABC", json=info, headers=ocpi(ours))).json()[
+            "status_code"] == 1000  # fmt: skip
+        stored = (await http.get("/ocpi/2.2.1/hubclientinfo/DE/ABC", headers=ocpi(ours))).json()["data"]
+        assert stored["status"] == "CONNECTED" and errors(stored, "2.2.1", "hubclientinfo", "ClientInfo") == []
 
 
 async def registered_again(server: Server, emsp: Emsp) -> str:

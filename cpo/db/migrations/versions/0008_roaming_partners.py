@@ -2,7 +2,7 @@
 
 Revision ID: 0008
 Revises: 0007
-Create Date: 2026-11-27 15:03:01.792542
+Create Date: 2026-11-27 15:18:20.531056
 """
 
 from collections.abc import Sequence
@@ -35,6 +35,7 @@ def upgrade() -> None:
         sa.Column("plain_tokens", sa.Boolean(), nullable=False),
         sa.Column("last_contact_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("last_error", sa.String(length=500), nullable=True),
+        sa.Column("hub_clients", postgresql.JSONB(astext_type=sa.Text()), server_default="{}", nullable=False),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("tenant_id", sa.Uuid(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
