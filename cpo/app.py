@@ -50,6 +50,7 @@ from ocpi import push as ocpi_push
 from ocpi.admin import admin_router as ocpi_admin_router
 from ocpi.realtime import make_asker
 from ocpi.routes import ocpi_router
+from ocpi.ui import RoamingPages
 from ocpp_gateway.endpoint import ASGIApp, with_ocpp
 from ocpp_gateway.gateway import Gateway
 from ocpp_gateway.mtls import ClientCertificatePort
@@ -188,7 +189,7 @@ def create_app(settings: Settings, handlers: Handlers | None = None) -> Litestar
             scim_router(),
             ocpi_router(),
             ocpi_admin_router(),
-            ui_router(),
+            ui_router([RoamingPages]),
             create_static_files_router("/static/ui", directories=[UI_STATIC], include_in_schema=False),
             create_static_files_router(
                 "/static/swagger", directories=[Path(str(swagger_ui_path))], include_in_schema=False

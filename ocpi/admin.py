@@ -90,34 +90,7 @@ class PartnerController(Controller):
     async def register(self, db: AsyncSession, principal: Principal, state: State, data: RegisterIn) -> PartnerOut:
         """Register with a partner: read their versions with their Token A, send our credentials (a new token of
         ours) to their credentials endpoint, keep the token they answer with."""
-        sealer = sealer_of(state)
-        try:
-            found = await client.discover(data.versions_url, data.token, data.plain_tokens)
-        except OcpiError as error:
-            raise InvalidInput("versions_url", error.message) from None
-        credentials_url = found.endpoints.get("credentials:SENDER") or next(
-            url for key, url in found.endpoints.items() if key.startswith("credentials:"))  # fmt: skip
-        async with db.begin():
-            partner, _ = await roaming.invite(db, principal.tenant_id, data.name, sealer)
-            partner.plain_tokens = data.plain_tokens
-            tenant = await db.get(Tenant, principal.tenant_id)
-            assert tenant is not None
-            ours = new_secret()
-            body = our_credentials(state, ours, tenant)
-        try:
-            theirs = await client.post_credentials(credentials_url, data.token, body, data.plain_tokens)
-        except OcpiError as error:
-            async with db.begin():
-                await roaming.close(db, await roaming.get_partner(db, principal.tenant_id, partner.id))
-            raise InvalidInput("token", error.message) from None
-        async with db.begin():
-            partner = await roaming.get_partner(db, principal.tenant_id, partner.id)
-            await roaming.registered(
-                db, partner, their_token=str(theirs["token"]), versions_url=str(theirs.get("url") or data.versions_url),
-                version=found.version, endpoints=found.endpoints, roles=list(theirs.get("roles") or []),
-                sealer=sealer, our_token=ours,
-            )  # fmt: skip
-            return partner_out(partner)
+        return partner_out(await register_with(db, principal, state, data))
 
     @patch("/{partner_id:uuid}")
     async def update(
@@ -145,6 +118,38 @@ class PartnerController(Controller):
                 pass  # they may be gone for good; we close our side regardless
         async with db.begin():
             await roaming.close(db, await roaming.get_partner(db, principal.tenant_id, partner_id))
+
+
+async def register_with(db: AsyncSession, principal: Principal, state: State, data: RegisterIn) -> RoamingPartner:
+    """We register with a partner (they gave us a versions URL and a Token A)."""
+    sealer = sealer_of(state)
+    try:
+        found = await client.discover(data.versions_url, data.token, data.plain_tokens)
+    except OcpiError as error:
+        raise InvalidInput("versions_url", error.message) from None
+    credentials_url = found.endpoints.get("credentials:SENDER") or next(
+        url for key, url in found.endpoints.items() if key.startswith("credentials:"))  # fmt: skip
+    async with db.begin():
+        partner, _ = await roaming.invite(db, principal.tenant_id, data.name, sealer)
+        partner.plain_tokens = data.plain_tokens
+        tenant = await db.get(Tenant, principal.tenant_id)
+        assert tenant is not None
+        ours = new_secret()
+        body = our_credentials(state, ours, tenant)
+    try:
+        theirs = await client.post_credentials(credentials_url, data.token, body, data.plain_tokens)
+    except OcpiError as error:
+        async with db.begin():
+            await roaming.close(db, await roaming.get_partner(db, principal.tenant_id, partner.id))
+        raise InvalidInput("token", error.message) from None
+    async with db.begin():
+        partner = await roaming.get_partner(db, principal.tenant_id, partner.id)
+        await roaming.registered(
+            db, partner, their_token=str(theirs["token"]), versions_url=str(theirs.get("url") or data.versions_url),
+            version=found.version, endpoints=found.endpoints, roles=list(theirs.get("roles") or []),
+            sealer=sealer, our_token=ours,
+        )  # fmt: skip
+    return partner
 
 
 def admin_router() -> Router:

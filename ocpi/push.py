@@ -39,6 +39,9 @@ from ocpi.modules.sessions import render_session
 from ocpi.modules.tariffs import published_tariffs
 
 log = logging.getLogger("cpo.ocpi")
+TOPICS = ("cdr.issued", "session.started", "session.completed", "tariff.changed", "site.created", "site.updated",
+          "evse.created", "evse.updated", "evse.status", "connector.created", "connector.updated")  # fmt: skip
+"""What the OCPI module pushes on (some topics have other consumers too)."""
 Handler = Callable[[Event], Awaitable[None]]
 
 

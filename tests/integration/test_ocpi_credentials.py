@@ -200,3 +200,45 @@ async def test_we_register_with_an_emsp_that_gave_us_a_token_a_and_unregister_ag
     assert gone.status_code == 204
     after = (await client.get("/api/v1/roaming-partners", headers=admin)).json()
     assert {p["name"]: p["status"] for p in after}["Harness"] == "closed"
+
+
+async def test_the_roaming_page_invites_registers_and_retries_failed_pushes(
+    client: Client, ui_admin: str, sessions: async_sessionmaker[AsyncSession], emsp: Emsp
+) -> None:
+    from sqlalchemy import select
+
+    from cpo.outbox.models import OutboxEvent
+    from cpo.tenants.models import Tenant
+    from tests.integration.test_ui import sign_in
+
+    csrf = await sign_in(client, ui_admin)
+    page = await client.get("/ui/roaming")
+    assert page.status_code == 200 and "No roaming partners yet" in page.text
+    invited = await client.post("/ui/roaming/invite", data={"csrf": csrf, "name": "Later eMSP"})
+    assert invited.status_code == 201 and 'id="token-a"' in invited.text and "/ocpi/versions" in invited.text
+    refused = await client.post("/ui/roaming/register", data={"csrf": csrf, "name": "X", "versions_url": "ftp://x",
+                                                              "token": "t"})  # fmt: skip
+    assert refused.status_code == 400 and "versions URL" in refused.text
+    made = await client.post("/ui/roaming/register", data={"csrf": csrf, "name": "Harness",
+                                                           "versions_url": f"{emsp.url}/versions", "token": "their-a"})  # fmt: skip
+    assert made.status_code == 200 and "Connected" in made.text and "NL*TNM" in made.text
+    async with sessions() as session, session.begin():
+        tenant = (await session.execute(select(Tenant))).scalars().first()
+        assert tenant is not None
+        event = OutboxEvent(tenant_id=tenant.id, topic="cdr.issued", payload={"id": "x"}, attempts=25,
+                            last_error="PushFailed: HTTP 503", dead_at=func_now())  # fmt: skip
+        session.add(event)
+        await session.flush()
+        event_id = event.id
+    failed = (await client.get("/ui/roaming")).text
+    assert "HTTP 503" in failed and "Given up" in failed
+    await client.post(f"/ui/roaming/retry/{event_id}", data={"csrf": csrf})
+    async with sessions() as session:
+        again = await session.get(OutboxEvent, event_id)
+        assert again is not None and again.dead_at is None and again.attempts == 0
+
+
+def func_now() -> Any:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)

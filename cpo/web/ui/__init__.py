@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -46,7 +47,8 @@ def _server_error(request: Request[Any, Any, Any], exc: Exception) -> Response[A
     return Template("error.html", context=context, status_code=500)
 
 
-def ui_router() -> Router:
+def ui_router(extra: Sequence[Any] = ()) -> Router:
+    """The UI; ``extra`` are pages that transports add (the composition root passes them)."""
     from cpo.web.ui.access_pages import BadgePages, RulePages
     from cpo.web.ui.account_pages import AccountPages
     from cpo.web.ui.audit_pages import AuditPages
@@ -76,6 +78,7 @@ def ui_router() -> Router:
             TariffPages,
             CdrPages,
             BillingPages,
+            *extra,
         ],
         dependencies={"user": Provide(provide_ui_user)},
         exception_handlers={
