@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NATIVE := $(VENV)/.native
+PEER := .venv-emsp/.installed
 
 .DEFAULT_GOAL := help
 .PHONY: help run serve test lint typecheck check bench clean
@@ -29,7 +30,14 @@ run: $(STAMP) $(NATIVE) ## set up and serve the platform on the embedded Postgre
 serve: $(STAMP) $(NATIVE) ## the same without the demo stations
 	$(BIN)/cpo serve
 
-test: $(STAMP) $(NATIVE) ## set up and run the whole test suite
+# An independent eMSP (extrawest-ocpi) for the OCPI interoperability test, in its own virtualenv: its pinned
+# dependencies clash with ours.
+$(PEER): tests/peers/extrawest-requirements.txt
+	test -x .venv-emsp/bin/python || $(PYTHON) -m venv .venv-emsp
+	.venv-emsp/bin/python -m pip install --quiet -r tests/peers/extrawest-requirements.txt
+	touch $(PEER)
+
+test: $(STAMP) $(NATIVE) $(PEER) ## set up and run the whole test suite
 	$(BIN)/pytest
 
 lint: $(STAMP) ## ruff, ruff format --check, import-linter contracts
@@ -47,4 +55,4 @@ bench: $(STAMP) $(NATIVE) ## benchmarks: OCPP (throughput vs a bare ocpp central
 	$(BIN)/python -m tests.benchmarks.ocpp_bench all
 
 clean: ## remove the virtualenv, caches and test artifacts (not the data in ./var)
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache artifacts *.egg-info
+	rm -rf $(VENV) .venv-emsp .pytest_cache .mypy_cache .ruff_cache artifacts *.egg-info

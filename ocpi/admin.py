@@ -18,7 +18,6 @@ from cpo.accounts.roles import Principal
 from cpo.errors import InvalidInput
 from cpo.roaming import service as roaming
 from cpo.roaming.models import RoamingPartner
-from cpo.secrets import new_secret
 from cpo.tenants.models import Tenant
 from cpo.web.deps import guarded, provide_principal, provide_scoped_db
 from cpo.web.problems import API_EXCEPTION_HANDLERS
@@ -130,11 +129,12 @@ async def register_with(db: AsyncSession, principal: Principal, state: State, da
     credentials_url = found.endpoints.get("credentials:SENDER") or next(
         url for key, url in found.endpoints.items() if key.startswith("credentials:"))  # fmt: skip
     async with db.begin():
-        partner, _ = await roaming.invite(db, principal.tenant_id, data.name, sealer)
+        # The token we send is valid from now on (versions and credentials only, until registered): the
+        # partner reads our versions with it before it answers.
+        partner, ours = await roaming.invite(db, principal.tenant_id, data.name, sealer)
         partner.plain_tokens = data.plain_tokens
         tenant = await db.get(Tenant, principal.tenant_id)
         assert tenant is not None
-        ours = new_secret()
         body = our_credentials(state, ours, tenant)
     try:
         theirs = await client.post_credentials(credentials_url, data.token, body, data.plain_tokens)

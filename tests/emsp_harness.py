@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import uvicorn
 from litestar import Litestar, Request, get, post, route
 
@@ -25,13 +26,20 @@ ALLOW_REALTIME = {"ASKME001"}
 @dataclass
 class Emsp:
     url: str
+    party_id: str = "TNM"
     seen_tokens: list[str] = field(default_factory=list)
     received: list[tuple[str, str, Any]] = field(default_factory=list)
     """(method, path, body) of everything pushed to its receiver endpoints."""
+    sent_credentials: dict[str, Any] = field(default_factory=dict)
+    """The credentials the platform sent when it registered with this eMSP."""
+    called_back: int = 0
+    """How often it read our versions and details while answering a registration of ours."""
+    arrived: list[float] = field(default_factory=list)
+    """When each push to a module's object arrived (time.monotonic)."""
 
     def credentials(self) -> dict[str, Any]:
         return {"token": THEIR_TOKEN, "url": f"{self.url}/versions",
-                "roles": [{"role": "EMSP", "party_id": "TNM", "country_code": "NL",
+                "roles": [{"role": "EMSP", "party_id": self.party_id, "country_code": "NL",
                            "business_details": {"name": "Harness"}}]}  # fmt: skip
 
 
@@ -41,10 +49,12 @@ def _ok(data: Any = None) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def serve_emsp() -> Iterator[Emsp]:
+def serve_emsp(party_id: str = "TNM", call_back: bool = True) -> Iterator[Emsp]:
+    """``call_back``: read the platform's versions while answering its registration (off when the platform
+    runs in-process and has no URL to call)."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    harness = Emsp(base)
+    harness = Emsp(base, party_id)
 
     def check(request: Request[Any, Any, Any]) -> None:
         sent = request.headers.get("authorization", "").removeprefix("Token ")
@@ -65,7 +75,22 @@ def serve_emsp() -> Iterator[Emsp]:
 
     @post("/2.2.1/credentials", status_code=200)
     async def credentials(request: Request[Any, Any, Any]) -> dict[str, Any]:
+        """As an eMSP does: read the caller's versions and details with the token it sent, then answer."""
         check(request)
+        sent = harness.sent_credentials = await request.json()
+        if not call_back:
+            return _ok(harness.credentials())
+        token = {"Authorization": "Token " + base64.b64encode(sent["token"].encode()).decode()}
+        async with httpx.AsyncClient(timeout=10) as http:
+            versions = await http.get(sent["url"], headers=token)
+            if versions.status_code != 200:
+                return {"status_code": 3001, "status_message": f"versions: HTTP {versions.status_code}",
+                        "timestamp": "2026-11-27T00:00:00Z"}  # fmt: skip
+            details = await http.get(versions.json()["data"][0]["url"], headers=token)
+            if details.status_code != 200:
+                return {"status_code": 3001, "status_message": f"details: HTTP {details.status_code}",
+                        "timestamp": "2026-11-27T00:00:00Z"}  # fmt: skip
+        harness.called_back += 1
         return _ok(harness.credentials())
 
     @post("/2.2.1/tokens/{uid:str}/authorize", status_code=200)
@@ -79,6 +104,7 @@ def serve_emsp() -> Iterator[Emsp]:
     async def receive(request: Request[Any, Any, Any], module: str, rest: str) -> Any:
         check(request)
         harness.received.append((request.method, f"/{module}{rest}", await request.json()))
+        harness.arrived.append(time.monotonic())
         return _ok()
 
     @route("/2.2.1/{module:str}", http_method=["POST"], status_code=200)

@@ -144,12 +144,14 @@ async def record_status(
         )  # fmt: skip
     # A published EVSE's status is news for roaming partners (pushed by the OCPI module, coalesced there).
     public = (await session.execute(
-        select(Evse.id).join(Station, Station.id == Evse.station_id).join(Site, Site.id == Station.site_id).where(
-            Evse.station_id == station.id, Evse.ocpp_evse_id == evse, Evse.public.is_(True), Site.publish.is_(True),
-            Site.home_person_id.is_(None))
-    )).scalar_one_or_none()  # fmt: skip
+        select(Evse.id, Site.id).join(Station, Station.id == Evse.station_id).join(Site, Site.id == Station.site_id)
+        .where(Evse.station_id == station.id, Evse.ocpp_evse_id == evse, Evse.public.is_(True),
+               Site.publish.is_(True), Site.home_person_id.is_(None))
+    )).first()  # fmt: skip
     if public is not None:
-        await emit(session, "evse.status", {"id": public, "status": status}, station.tenant_id)
+        # the location changed with it: a partner resyncing with date_from sees it again
+        await session.execute(update(Site).where(Site.id == public[1]).values(changed_at=utcnow()))
+        await emit(session, "evse.status", {"id": public[0], "status": status}, station.tenant_id)
 
 
 async def record_event(session: AsyncSession, station: Station, kind: str, payload: dict[str, Any]) -> None:

@@ -12,14 +12,16 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Identity,
     Index,
+    Integer,
     String,
     Text,
     UniqueConstraint,
+    func,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from cpo.db.base import Base, TenantScoped, Timestamps, UUIDPrimaryKey
+from cpo.db.base import Base, TenantScoped, Timestamps, UUIDPrimaryKey, utcnow
 
 PARTNER_STATUSES = ("invited", "registered", "closed")
 
@@ -106,3 +108,30 @@ class RoamingDelivery(TenantScoped, Base):
     delivered_at: Mapped[datetime]
     location: Mapped[str | None] = mapped_column(String(500))
     """Where the partner keeps it (the Location header of their answer to our POST)."""
+
+
+class RoamingReservation(TenantScoped, Base):
+    """A reservation a partner made (OCPI RESERVE_NOW). The station is given our own id, never the partner's:
+    one partner cannot replace or cancel another's reservation."""
+
+    __tablename__ = "roaming_reservations"
+    __table_args__ = (
+        UniqueConstraint("partner_id", "reservation_id"),
+        ForeignKeyConstraint(
+            ["tenant_id", "partner_id"], ["roaming_partners.tenant_id", "roaming_partners.id"], ondelete="CASCADE"
+        ),
+        ForeignKeyConstraint(["tenant_id", "station_id"], ["stations.tenant_id", "stations.id"], ondelete="CASCADE"),
+        CheckConstraint("status IN ('requested', 'active', 'refused', 'cancelled')", name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, Identity(always=True), primary_key=True)
+    """The reservation id the station is given (OCPP reservationId: a 32-bit integer)."""
+    partner_id: Mapped[uuid.UUID]
+    reservation_id: Mapped[str] = mapped_column(String(36))
+    """The partner's id for it, lower-cased (a CiString)."""
+    station_id: Mapped[uuid.UUID]
+    evse_uid: Mapped[str | None] = mapped_column(String(36))
+    expires_at: Mapped[datetime]
+    response_url: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(12), default="requested")
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now(), default=utcnow)

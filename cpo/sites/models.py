@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -13,11 +14,12 @@ from sqlalchemy import (
     Numeric,
     String,
     UniqueConstraint,
+    func,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from cpo.db.base import Base, TenantScoped, Timestamps, UUIDPrimaryKey
+from cpo.db.base import Base, TenantScoped, Timestamps, UUIDPrimaryKey, utcnow
 
 # Children reference their parent by (tenant_id, id), so the database itself refuses a station of
 # tenant A on a site of tenant B, whatever the code above it does.
@@ -25,7 +27,10 @@ from cpo.db.base import Base, TenantScoped, Timestamps, UUIDPrimaryKey
 
 class Site(UUIDPrimaryKey, TenantScoped, Timestamps, Base):
     __tablename__ = "sites"
-    __table_args__ = (UniqueConstraint("tenant_id", "id"),)
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "id"),
+        Index("ix_sites_tenant_changed", "tenant_id", "changed_at", "id"),
+    )
 
     name: Mapped[str] = mapped_column(String(255))
     address: Mapped[str] = mapped_column(String(45))
@@ -43,6 +48,9 @@ class Site(UUIDPrimaryKey, TenantScoped, Timestamps, Base):
     """ISO 4217: what this site's tariffs charge in."""
     home_person_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
     """An employee's home: sessions here are home charging, reimbursed by the employer."""
+    changed_at: Mapped[datetime] = mapped_column(server_default=func.now(), default=utcnow)
+    """When the site, one of its stations, EVSEs or connectors, or a public EVSE's status last changed: what a
+    roaming partner's ``date_from`` and a location's ``last_updated`` go by."""
 
 
 class Station(UUIDPrimaryKey, TenantScoped, Timestamps, Base):

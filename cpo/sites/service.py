@@ -7,9 +7,10 @@ import uuid
 from decimal import Decimal
 
 import msgspec
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cpo.db.base import utcnow
 from cpo.db.queries import Lock, flush_or_conflict, get_scoped
 from cpo.errors import Conflict, InvalidInput
 from cpo.outbox.service import emit
@@ -89,6 +90,7 @@ async def update_site(session: AsyncSession, tenant_id: uuid.UUID, site_id: uuid
     site = await get_site(session, tenant_id, site_id)
     await _check_home(session, tenant_id, data)
     _apply_site(site, data)
+    site.changed_at = utcnow()
     await session.flush()
     await emit(session, "site.updated", {"id": site.id}, tenant_id)
     return site
@@ -103,6 +105,21 @@ async def delete_site(session: AsyncSession, tenant_id: uuid.UUID, site_id: uuid
         raise Conflict(f"the site still has {stations} station(s); move or delete them first")
     await session.delete(site)
     await emit(session, "site.deleted", {"id": site_id}, tenant_id)
+
+
+async def mark_site_changed(
+    session: AsyncSession,
+    *,
+    site_id: uuid.UUID | None = None,
+    station_id: uuid.UUID | None = None,
+    evse_id: uuid.UUID | None = None,
+) -> None:
+    """Record that what a site shows (itself, a station, EVSE, connector or public status) changed just now."""
+    if site_id is None and station_id is None and evse_id is not None:
+        station_id = select(Evse.station_id).where(Evse.id == evse_id).scalar_subquery()  # type: ignore[assignment]
+    target = Site.id == site_id if site_id is not None else \
+        Site.id == select(Station.site_id).where(Station.id == station_id).scalar_subquery()  # fmt: skip
+    await session.execute(update(Site).where(target).values(changed_at=utcnow()))
 
 
 # --- stations ------------------------------------------------------------------------------------------------
@@ -148,7 +165,8 @@ async def update_station(
     session: AsyncSession, tenant_id: uuid.UUID, station_id: uuid.UUID, data: StationUpdate
 ) -> Station:
     station = await get_station(session, tenant_id, station_id)
-    if data.site_id != station.site_id:
+    moved_from = station.site_id if data.site_id != station.site_id else None
+    if moved_from is not None:
         await get_site(session, tenant_id, data.site_id, lock="parent")
     station.site_id = data.site_id
     station.vendor = data.vendor
@@ -158,6 +176,9 @@ async def update_station(
     station.security_profile = data.security_profile
     station.registration_status = data.registration_status
     await session.flush()
+    await mark_site_changed(session, station_id=station.id)
+    if moved_from is not None:
+        await mark_site_changed(session, site_id=moved_from)
     await emit(session, "station.updated", {"id": station.id, "identity": station.identity}, tenant_id)
     return station
 
@@ -230,6 +251,7 @@ async def create_evse(session: AsyncSession, tenant_id: uuid.UUID, station_id: u
     _apply_evse(evse, data)
     session.add(evse)
     await flush_or_conflict(session, EVSE_CONFLICTS)
+    await mark_site_changed(session, station_id=station.id)
     await emit(session, "evse.created", {"id": evse.id, "station_id": station.id}, tenant_id)
     return evse
 
@@ -242,6 +264,7 @@ async def update_evse(session: AsyncSession, tenant_id: uuid.UUID, evse_id: uuid
     await _check_evse_id_owner(session, tenant_id, data.evse_id)
     _apply_evse(evse, data)
     await flush_or_conflict(session, EVSE_CONFLICTS)
+    await mark_site_changed(session, station_id=evse.station_id)
     await emit(session, "evse.updated", {"id": evse.id, "station_id": evse.station_id}, tenant_id)
     return evse
 
@@ -249,6 +272,7 @@ async def update_evse(session: AsyncSession, tenant_id: uuid.UUID, evse_id: uuid
 async def delete_evse(session: AsyncSession, tenant_id: uuid.UUID, evse_id: uuid.UUID) -> None:
     evse = await get_evse(session, tenant_id, evse_id)
     await session.delete(evse)
+    await mark_site_changed(session, station_id=evse.station_id)
     await emit(session, "evse.deleted", {"id": evse_id, "station_id": evse.station_id}, tenant_id)
 
 
@@ -300,6 +324,7 @@ async def create_connector(
     _apply_connector(connector, data)
     session.add(connector)
     await flush_or_conflict(session, CONNECTOR_CONFLICTS)
+    await mark_site_changed(session, station_id=evse.station_id)
     await emit(session, "connector.created", {"id": connector.id, "evse_id": evse.id}, tenant_id)
     return connector
 
@@ -310,6 +335,7 @@ async def update_connector(
     connector = await get_connector(session, tenant_id, connector_id)
     _apply_connector(connector, data)
     await flush_or_conflict(session, CONNECTOR_CONFLICTS)
+    await mark_site_changed(session, evse_id=connector.evse_id)
     await emit(session, "connector.updated", {"id": connector.id, "evse_id": connector.evse_id}, tenant_id)
     return connector
 
@@ -317,4 +343,5 @@ async def update_connector(
 async def delete_connector(session: AsyncSession, tenant_id: uuid.UUID, connector_id: uuid.UUID) -> None:
     connector = await get_connector(session, tenant_id, connector_id)
     await session.delete(connector)
+    await mark_site_changed(session, evse_id=connector.evse_id)
     await emit(session, "connector.deleted", {"id": connector_id, "evse_id": connector.evse_id}, tenant_id)

@@ -17,13 +17,13 @@ import msgspec
 from litestar import Request, Response, post
 from litestar.datastructures import State
 from litestar.di import Provide
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cpo.charging.commands import ChargerCommands, Command, CommandResult
 from cpo.charging.models import ChargingSession, StationPresence
-from cpo.roaming.models import RoamingPartner, RoamingToken
+from cpo.roaming.models import RoamingPartner, RoamingReservation, RoamingToken
 from cpo.roaming.sealing import Sealer
 from cpo.roaming.service import their_token
 from cpo.sites.models import Evse, Site, Station
@@ -116,6 +116,18 @@ async def _keep_token(db: AsyncSession, partner: RoamingPartner, token: Token) -
     ))  # fmt: skip
 
 
+async def _reservation(db: AsyncSession, partner: RoamingPartner, body: ReserveNow, station: Station) -> int:
+    """Our id for the partner's reservation, the same one again when they replace it (same reservation_id)."""
+    values = {"tenant_id": partner.tenant_id, "partner_id": partner.id, "reservation_id": body.reservation_id.lower(),
+              "station_id": station.id, "evse_uid": body.evse_uid, "expires_at": body.expiry_date,
+              "response_url": body.response_url, "status": "requested"}  # fmt: skip
+    statement = insert(RoamingReservation).values(**values)
+    return int((await db.execute(statement.on_conflict_do_update(
+        index_elements=["partner_id", "reservation_id"],
+        set_={k: statement.excluded[k] for k in ("station_id", "evse_uid", "expires_at", "response_url", "status")},
+    ).returning(RoamingReservation.id))).scalar_one())  # fmt: skip
+
+
 def _outcome(result: CommandResult) -> Outcome:
     if result.status == "timeout":
         return "TIMEOUT"
@@ -169,6 +181,8 @@ async def receive_command(
     partner = caller.partner
     code = f"{partner.country_code}{partner.party_id}"
     actor = f"ocpi:{partner.id}"
+    # for reservations: the status each outcome leads to (else the second), and which reservation
+    settle: tuple[dict[str, str], str | None, int] | None = None
     async with db.begin():
         if isinstance(body, StartSession | ReserveNow):
             station, evse = await _place(db, caller, body.location_id, body.evse_uid)
@@ -178,14 +192,16 @@ async def receive_command(
                 order = Command("remote_start", {"id_tag": body.token.uid, "evse": evse.ocpp_evse_id if evse else None,
                                                  "connector": evse.ocpp_evse_id if evse and version == "1.6" else None})  # fmt: skip
             else:
+                reservation = await _reservation(db, partner, body, station)
                 payload = ({"connectorId": evse.ocpp_evse_id if evse else 0, "expiryDate": body.expiry_date,
-                            "idTag": body.token.uid, "reservationId": int(body.reservation_id) % 2**31}
+                            "idTag": body.token.uid, "reservationId": reservation}
                            if version == "1.6" else
-                           {"id": int(body.reservation_id) % 2**31, "expiryDateTime": body.expiry_date,
+                           {"id": reservation, "expiryDateTime": body.expiry_date,
                             "idToken": {"idToken": body.token.uid, "type": "ISO14443"},
                             "evseId": evse.ocpp_evse_id if evse else None})  # fmt: skip
                 order = Command("raw", {"action": "ReserveNow", "payload": msgspec.to_builtins(
                     {k: v for k, v in payload.items() if v is not None})})  # fmt: skip
+                settle = {"ACCEPTED": "active"}, "refused", reservation
         elif isinstance(body, StopSession):
             try:
                 session_id = uuid.UUID(body.session_id)
@@ -197,8 +213,16 @@ async def receive_command(
             station = await db.get(Station, charging.station_id)  # type: ignore[assignment]
             order = Command("remote_stop", {"transaction_id": charging.transaction_id})
         elif isinstance(body, CancelReservation):
-            return answer(request, {"result": "NOT_SUPPORTED", "timeout": 0,
-                                    "message": [{"language": "en", "text": "reservations are not tracked yet"}]})  # fmt: skip
+            found = (await db.execute(select(RoamingReservation).where(
+                RoamingReservation.partner_id == partner.id,
+                RoamingReservation.reservation_id == body.reservation_id.lower(),
+                RoamingReservation.status.in_(("requested", "active"))))).scalar_one_or_none()  # fmt: skip
+            if found is None:
+                return answer(request, {"result": "REJECTED", "timeout": 0, "message": [
+                    {"language": "en", "text": f"unknown reservation {body.reservation_id}"}]})  # fmt: skip
+            station = await db.get(Station, found.station_id)  # type: ignore[assignment]
+            order = Command("raw", {"action": "CancelReservation", "payload": {"reservationId": found.id}})
+            settle = {"ACCEPTED": "cancelled"}, None, found.id
         else:
             station, evse = await _place(db, caller, body.location_id, body.evse_uid)
             order = Command("unlock_connector", {"evse": evse.ocpp_evse_id if evse else 1,
@@ -206,7 +230,14 @@ async def receive_command(
 
     async def carry_out() -> None:
         result = await commands.send(station.id, order, requested_by=actor)
-        await _report(partner, sealer, body.response_url, _outcome(result))
+        outcome = _outcome(result)
+        if settle is not None:
+            to_status = settle[0].get(outcome, settle[1])
+            if to_status is not None:
+                async with state.runtime.sessions() as session, session.begin():
+                    await session.execute(update(RoamingReservation).where(RoamingReservation.id == settle[2])
+                                          .values(status=to_status))  # fmt: skip
+        await _report(partner, sealer, body.response_url, outcome)
 
     _later(carry_out())
     return answer(request, {"result": "ACCEPTED", "timeout": TIMEOUT_SECONDS})

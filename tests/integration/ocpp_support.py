@@ -72,6 +72,20 @@ class Station16(ChargePoint16):
         self.received.append(("SetChargingProfile", cs_charging_profiles))
         return result16.SetChargingProfile(status="Accepted")
 
+    @on("ReserveNow")
+    def reserve_now(self, connector_id: int, expiry_date: str, id_tag: str, reservation_id: int, **kwargs: Any) -> Any:
+        self.received.append(("ReserveNow", {"connector_id": connector_id, "id_tag": id_tag,
+                                             "reservation_id": reservation_id}))  # fmt: skip
+        self.reservations = getattr(self, "reservations", set()) | {reservation_id}
+        return result16.ReserveNow(status="Accepted")
+
+    @on("CancelReservation")
+    def cancel_reservation(self, reservation_id: int) -> Any:
+        self.received.append(("CancelReservation", {"reservation_id": reservation_id}))
+        known = reservation_id in getattr(self, "reservations", set())
+        self.reservations = getattr(self, "reservations", set()) - {reservation_id}
+        return result16.CancelReservation(status="Accepted" if known else "Rejected")
+
     @on("GetConfiguration")
     def get_configuration(self, **kwargs: Any) -> Any:
         return result16.GetConfiguration(

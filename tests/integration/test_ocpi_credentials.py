@@ -31,7 +31,7 @@ def token(value: str) -> dict[str, str]:
 
 @pytest.fixture
 def emsp() -> Iterator[Emsp]:
-    with serve_emsp() as harness:
+    with serve_emsp(call_back=False) as harness:  # the platform runs in-process here: no URL to call back
         yield harness
 
 
@@ -187,6 +187,8 @@ async def test_we_register_with_an_emsp_that_gave_us_a_token_a_and_unregister_ag
     assert (partner["status"], partner["country_code"], partner["party_id"]) == ("registered", "NL", "TNM")
     assert "credentials:SENDER" in partner["modules"]
     assert emsp.seen_tokens == ["their-token-a"] * 3, "versions, details and credentials with their Token A"
+    ours = emsp.sent_credentials["token"]
+    assert (await client.get("/ocpi/2.2.1", headers=token(ours))).status_code == 200, "they call us with it"
     listed = (await client.get("/api/v1/roaming-partners", headers=admin)).json()
     assert [p["name"] for p in listed if p["status"] == "registered"] == ["Harness"]
     invited = await client.post("/api/v1/roaming-partners/invite", json={"name": "Later"}, headers=admin)

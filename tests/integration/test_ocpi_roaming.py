@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -165,21 +166,28 @@ async def test_every_change_reaches_the_partner_once_in_the_shape_the_schemas_wa
 
     async with connect(server, station | {"password": "station-password-01"}) as cp:
         await cp.call(call.BootNotification(charge_point_vendor="V", charge_point_model="M"))
+        before_status = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         await cp.call(call.StatusNotification(connector_id=1, error_code="NoError", status="Charging"))
         # connected the while: the push reads the state when it goes out (offline would be UNKNOWN)
         await eventually(patched, 20)
+        # a partner catching up with date_from sees the location again: its status changed, so did the location
+        ours = await registered_again(server, emsp)
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+            since = (await http.get("/ocpi/2.2.1/locations", params={"date_from": before_status},
+                                    headers=ocpi(ours))).json()["data"]  # fmt: skip
     patch_body = next(b for m, p, b in emsp.received if m == "PATCH" and p.endswith(evse["uid"]) and
                       b["status"] == "CHARGING")  # fmt: skip
     assert errors(patch_body, "2.2.1", "locations", "EVSEPatch") == []
+    (caught_up,) = [loc for loc in since if loc["id"] == site["id"]]
+    assert caught_up["evses"][0]["status"] == "CHARGING" and caught_up["last_updated"] >= before_status[:19]
+    assert all(loc["last_updated"] >= before_status[:19] for loc in since), "only what changed since"
 
 
 SITE_PUBLIC = {"name": "Roaming plaza", "address": "Dam 1", "city": "Amsterdam", "country": "NLD",
                "latitude": 52.373, "longitude": 4.8932, "time_zone": "Europe/Amsterdam", "publish": True}  # fmt: skip
 
 
-async def test_a_partner_starts_and_stops_a_session_by_command_and_hears_the_outcome(
-    server: Server, emsp: Emsp
-) -> None:
+async def test_a_partner_starts_stops_and_reserves_by_command_and_hears_the_outcome(server: Server, emsp: Emsp) -> None:
     from tests.integration.test_access_ocpp import eventually
 
     ours = await registered_again(server, emsp)
@@ -233,6 +241,35 @@ async def test_a_partner_starts_and_stops_a_session_by_command_and_hears_the_out
         assert stopped.json()["data"]["result"] == "ACCEPTED"
         await eventually(lambda: result_of("/commands/STOP_SESSION/2"), 20)
         assert cp.received[-1][0] == "RemoteStopTransaction"
+
+        # a reservation: the station gets our own integer id, never the partner's (non-numeric here)
+        reserve = {"response_url": f"{emsp.url}/2.2.1/commands/RESERVE_NOW/4", "token": token,
+                   "expiry_date": "2026-11-25T12:00:00Z", "reservation_id": "Res-A1", "location_id": site["id"],
+                   "evse_uid": evse["uid"]}  # fmt: skip
+        reserved = await http.post("/ocpi/2.2.1/commands/RESERVE_NOW", json=reserve, headers=ocpi(ours))
+        assert reserved.json()["data"]["result"] == "ACCEPTED", reserved.text
+        await eventually(lambda: result_of("/commands/RESERVE_NOW/4"), 20)
+        assert next(b for m, p, b in emsp.received if p.endswith("/RESERVE_NOW/4")) == {"result": "ACCEPTED"}
+        assert cp.received[-1][0] == "ReserveNow" and cp.received[-1][1]["id_tag"] == "APP00001"
+        station_id_for_it = cp.received[-1][1]["reservation_id"]
+        # the same reservation_id again replaces it (the same id at the station)
+        again = await http.post("/ocpi/2.2.1/commands/RESERVE_NOW", headers=ocpi(ours), json=reserve | {
+            "response_url": f"{emsp.url}/2.2.1/commands/RESERVE_NOW/5", "reservation_id": "RES-a1"})  # fmt: skip
+        assert again.json()["data"]["result"] == "ACCEPTED"
+        await eventually(lambda: result_of("/commands/RESERVE_NOW/5"), 20)
+        assert cp.received[-1][1]["reservation_id"] == station_id_for_it
+        cancel = {"response_url": f"{emsp.url}/2.2.1/commands/CANCEL_RESERVATION/6", "reservation_id": "res-a1"}
+        cancelled = await http.post("/ocpi/2.2.1/commands/CANCEL_RESERVATION", json=cancel, headers=ocpi(ours))
+        assert cancelled.json()["data"]["result"] == "ACCEPTED", cancelled.text
+        await eventually(lambda: result_of("/commands/CANCEL_RESERVATION/6"), 20)
+        assert next(b for m, p, b in emsp.received if p.endswith("/CANCEL_RESERVATION/6")) == {"result": "ACCEPTED"}
+        assert cp.received[-1] == ("CancelReservation", {"reservation_id": station_id_for_it})
+        # cancelled once: a second cancel, or an id never reserved, is refused at once
+        for unknown_id in ("res-a1", "never-made"):
+            refused = await http.post("/ocpi/2.2.1/commands/CANCEL_RESERVATION", headers=ocpi(ours),
+                                      json=cancel | {"reservation_id": unknown_id})  # fmt: skip
+            assert refused.json()["data"]["result"] == "REJECTED"
+            assert errors(refused.json()["data"], "2.2.1", "commands", "CommandResponse") == []
 
         nowhere = await http.post("/ocpi/2.2.1/commands/START_SESSION", headers=ocpi(ours),
                                   json=start | {"location_id": "00000000-0000-0000-0000-000000000000"})  # fmt: skip
