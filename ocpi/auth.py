@@ -24,6 +24,8 @@ class Caller:
     partner: RoamingPartner
     token: str
     """The credentials token as sent (decoded)."""
+    party: tuple[str, str] | None = None
+    """Our own country code and party id (as the routing headers say), when already known."""
 
 
 def _candidates(header: str) -> list[tuple[str, bool]]:
@@ -70,8 +72,9 @@ async def provide_registered_caller(request: Request[Any, Any, Any], state: Stat
     found = await caller(request, state, registration=False)
     async with runtime_of(state).sessions() as session:
         tenant = await session.get(Tenant, found.partner.tenant_id)
-    request.state.routing = routing(party_of(tenant), (found.partner.country_code or "", found.partner.party_id or ""))
-    return found
+    ours = party_of(tenant)
+    request.state.routing = routing(ours, (found.partner.country_code or "", found.partner.party_id or ""))
+    return Caller(found.partner, found.token, ours)
 
 
 def routing(sender: tuple[str, str], receiver: tuple[str, str]) -> dict[str, str]:

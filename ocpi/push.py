@@ -8,6 +8,8 @@ partner accepts them, and never twice: an accepted CDR is recorded per partner.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -26,7 +28,7 @@ from cpo.outbox.dispatcher import Event
 from cpo.roaming.models import RoamingDelivery, RoamingPartner
 from cpo.roaming.sealing import Sealer
 from cpo.roaming.service import their_token
-from cpo.sites.models import Evse, Site, Station
+from cpo.sites.models import Evse, Station
 from cpo.tariffs import render
 from cpo.tariffs import service as tariffs
 from cpo.tariffs.models import Cdr, Tariff
@@ -34,7 +36,7 @@ from cpo.tenants.models import Tenant
 from ocpi import client
 from ocpi.auth import Caller, routing
 from ocpi.envelope import ENCODER
-from ocpi.modules.locations import _published, render_locations
+from ocpi.modules.locations import render_locations
 from ocpi.modules.sessions import render_session
 from ocpi.modules.tariffs import published_tariffs
 
@@ -56,7 +58,13 @@ async def _partners(db: AsyncSession, tenant_id: uuid.UUID, code: str | None = N
 
 
 async def _send(
-    partner: RoamingPartner, sealer: Sealer, method: str, url: str, body: Any, sender: tuple[str, str]
+    partner: RoamingPartner,
+    sealer: Sealer,
+    method: str,
+    url: str,
+    body: Any,
+    sender: tuple[str, str],
+    http: httpx.AsyncClient | None = None,
 ) -> httpx.Response:
     """One request to a partner's functional module, with the routing headers (us to them)."""
     token = their_token(partner, sealer)
@@ -64,13 +72,14 @@ async def _send(
         raise PushFailed(f"no token for partner {partner.id}")
     routed = routing(sender, (partner.country_code or "", partner.party_id or ""))
     try:
-        async with httpx.AsyncClient(timeout=client.TIMEOUT) as http:
-            response = await http.request(method, url, content=ENCODER.encode(body),
-                                          headers=client.headers(token, partner.plain_tokens) | routed
-                                          | {"Content-Type": "application/json"})  # fmt: skip
+        async with contextlib.AsyncExitStack() as stack:
+            if http is None:
+                http = await stack.enter_async_context(httpx.AsyncClient(timeout=client.TIMEOUT))
+            return await http.request(method, url, content=ENCODER.encode(body),
+                                      headers=client.headers(token, partner.plain_tokens) | routed
+                                      | {"Content-Type": "application/json"})  # fmt: skip
     except httpx.HTTPError as error:
         raise PushFailed(f"{method} {url}: {type(error).__name__}") from None
-    return response
 
 
 def _accepted(response: httpx.Response) -> bool:
@@ -149,29 +158,37 @@ def handlers(state: State, sessions: Callable[[], Any]) -> dict[str, list[Handle
                         raise PushFailed(f"tariff {body['id']} to partner {partner.id}: HTTP {response.status_code}")
 
     async def push_location(site_id: uuid.UUID, tenant_id: uuid.UUID, evse_uid: str | None = None) -> None:
+        """The location (or, for a status change, the EVSE's status) to every partner at once: each partner's
+        copy is rendered for them (their tariffs), then all are sent together."""
         async with sessions() as db, db.begin():
             tenant = await db.get(Tenant, tenant_id)
-            site = (await db.execute(_published(tenant_id).where(Site.id == site_id))).scalar_one_or_none()
-            if site is None:
-                return
+            sender = tariffs.party_of(tenant)
+            outgoing: list[tuple[RoamingPartner, str, dict[str, Any]]] = []
             for partner in await _partners(db, tenant_id):
                 if (url := _endpoint(partner, "locations")) is None:
                     continue
-                (location,) = await render_locations(db, Caller(partner, ""), [site])
-                target = f"{url}/{_party_path(tenant)}/{site.id}"
-                evse = next((e for e in location["evses"] if e["uid"] == evse_uid), None) if evse_uid else None
-                if evse is not None:
-                    patched = await _send(partner, sealer(), "PATCH", f"{target}/{quote(evse_uid or '', safe='')}",
-                                          {"status": evse["status"], "last_updated": evse["last_updated"]},
-                                          tariffs.party_of(tenant))  # fmt: skip
-                    if _accepted(patched):
-                        continue
-                    log.info(
-                        "EVSE status PATCH refused; sending the whole location", extra={"partner": str(partner.id)}
-                    )
-                response = await _send(partner, sealer(), "PUT", target, location, tariffs.party_of(tenant))
-                if not _accepted(response):
-                    raise PushFailed(f"location {site.id} to partner {partner.id}: HTTP {response.status_code}")
+                found = await render_locations(db, Caller(partner, "", sender), [site_id])
+                if not found:
+                    return  # not (or no longer) published
+                outgoing.append((partner, f"{url}/{_party_path(tenant)}/{site_id}", found[0]))
+
+        async def deliver(http: httpx.AsyncClient, partner: RoamingPartner, target: str, location: Any) -> None:
+            evse = next((e for e in location["evses"] if e["uid"] == evse_uid), None) if evse_uid else None
+            if evse is not None:
+                patched = await _send(partner, sealer(), "PATCH", f"{target}/{quote(evse_uid or '', safe='')}",
+                                      {"status": evse["status"], "last_updated": evse["last_updated"]}, sender, http)  # fmt: skip
+                if _accepted(patched):
+                    return
+                log.info("EVSE status PATCH refused; sending the whole location", extra={"partner": str(partner.id)})
+            response = await _send(partner, sealer(), "PUT", target, location, sender, http)
+            if not _accepted(response):
+                raise PushFailed(f"location {site_id} to partner {partner.id}: HTTP {response.status_code}")
+
+        async with httpx.AsyncClient(timeout=client.TIMEOUT) as http:
+            results = await asyncio.gather(*(deliver(http, *item) for item in outgoing), return_exceptions=True)
+        failed = [str(result) for result in results if isinstance(result, BaseException)]
+        if failed:  # the outbox tries again (a PUT or PATCH of the current state twice is harmless)
+            raise PushFailed("; ".join(failed))
 
     async def site_changed(event: Event) -> None:
         if event.tenant_id is not None:

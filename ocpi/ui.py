@@ -36,7 +36,7 @@ async def _failed(db: AsyncSession, tenant_id: uuid.UUID) -> list[OutboxEvent]:
 async def _published(db: AsyncSession, tenant_id: uuid.UUID) -> list[tuple[Site, int]]:
     public = (
         select(func.count(Evse.id)).join(Station, Station.id == Evse.station_id)
-        .where(Station.site_id == Site.id, Evse.public.is_(True)).scalar_subquery()
+        .where(Station.site_id == Site.id, Evse.public).scalar_subquery()
     )  # fmt: skip
     rows = (await db.execute(select(Site, public).where(Site.tenant_id == tenant_id).order_by(Site.name))).all()
     return [(site, int(count or 0)) for site, count in rows]

@@ -145,8 +145,8 @@ async def record_status(
     # A published EVSE's status is news for roaming partners (pushed by the OCPI module, coalesced there).
     public = (await session.execute(
         select(Evse.id, Site.id).join(Station, Station.id == Evse.station_id).join(Site, Site.id == Station.site_id)
-        .where(Evse.station_id == station.id, Evse.ocpp_evse_id == evse, Evse.public.is_(True),
-               Site.publish.is_(True), Site.home_person_id.is_(None))
+        .where(Evse.station_id == station.id, Evse.ocpp_evse_id == evse, Evse.public,
+               Site.publish, Site.home_person_id.is_(None))
     )).first()  # fmt: skip
     if public is not None:
         # the location changed with it: a partner resyncing with date_from sees it again

@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
@@ -29,7 +30,14 @@ class Site(UUIDPrimaryKey, TenantScoped, Timestamps, Base):
     __tablename__ = "sites"
     __table_args__ = (
         UniqueConstraint("tenant_id", "id"),
-        Index("ix_sites_tenant_changed", "tenant_id", "changed_at", "id"),
+        # what roaming partners page through: published sites (not homes), oldest change first
+        Index(
+            "ix_sites_published",
+            "tenant_id",
+            "changed_at",
+            "id",
+            postgresql_where=text("publish AND home_person_id IS NULL"),
+        ),
     )
 
     name: Mapped[str] = mapped_column(String(255))

@@ -94,7 +94,7 @@ async def _place(
     if site is None:
         raise OcpiError(UNKNOWN_LOCATION, f"unknown location {location_id}", 404)
     query = select(Evse, Station).join(Station, Station.id == Evse.station_id).where(
-        Station.site_id == site.id, Evse.public.is_(True))  # fmt: skip
+        Station.site_id == site.id, Evse.public)  # fmt: skip
     if evse_uid is not None:
         query = query.where(Evse.uid == evse_uid)
     row = (await db.execute(query.order_by(Evse.uid).limit(1))).first()

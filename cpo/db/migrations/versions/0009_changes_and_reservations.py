@@ -25,7 +25,13 @@ def upgrade() -> None:
         "COALESCE(c.updated_at, e.updated_at))) FROM stations s JOIN evses e ON e.station_id = s.id "
         "LEFT JOIN connectors c ON c.evse_id = e.id WHERE s.site_id = sites.id), sites.updated_at))"
     )
-    op.create_index("ix_sites_tenant_changed", "sites", ["tenant_id", "changed_at", "id"], unique=False)
+    op.create_index(
+        "ix_sites_published",
+        "sites",
+        ["tenant_id", "changed_at", "id"],
+        unique=False,
+        postgresql_where=sa.text("publish AND home_person_id IS NULL"),
+    )
     op.create_table(
         "roaming_reservations",
         sa.Column("id", sa.Integer(), sa.Identity(always=True), nullable=False),
@@ -67,5 +73,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index(op.f("ix_roaming_reservations_tenant_id"), table_name="roaming_reservations")
     op.drop_table("roaming_reservations")
-    op.drop_index("ix_sites_tenant_changed", table_name="sites")
+    op.drop_index(
+        "ix_sites_published", table_name="sites", postgresql_where=sa.text("publish AND home_person_id IS NULL")
+    )
     op.drop_column("sites", "changed_at")
