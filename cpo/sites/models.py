@@ -56,6 +56,11 @@ class Site(UUIDPrimaryKey, TenantScoped, Timestamps, Base):
     """ISO 4217: what this site's tariffs charge in."""
     home_person_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
     """An employee's home: sessions here are home charging, reimbursed by the employer."""
+    facilities: Mapped[list[str]] = mapped_column(ARRAY(String(20)), default=list, server_default="{}")
+    """OCPI Facility values: what is nearby (HOTEL, SUPERMARKET, WIFI, ...)."""
+    parking_type: Mapped[str | None] = mapped_column(String(20))
+    energy_mix: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    """OCPI EnergyMix of the electricity supplied here."""
     changed_at: Mapped[datetime] = mapped_column(server_default=func.now(), default=utcnow)
     """When the site, one of its stations, EVSEs or connectors, or a public EVSE's status last changed: what a
     roaming partner's ``date_from`` and a location's ``last_updated`` go by."""

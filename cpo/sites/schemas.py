@@ -17,6 +17,10 @@ from cpo.sites.vocabulary import (
     Capability,
     ConnectorFormat,
     ConnectorStandard,
+    EnergySource,
+    Facility,
+    ImpactCategory,
+    ParkingType,
     PowerType,
     RegistrationStatus,
     SecurityProfile,
@@ -81,6 +85,30 @@ class OpeningTimes(Struct, forbid_unknown_fields=True):
             raise ValueError("regular_hours must be empty when twentyfourseven is true")
 
 
+class EnergyShare(Struct, forbid_unknown_fields=True):
+    source: EnergySource
+    percentage: Annotated[float, Meta(ge=0, le=100)]
+
+
+class EnvironmentalImpact(Struct, forbid_unknown_fields=True):
+    category: ImpactCategory
+    amount: Annotated[float, Meta(ge=0, description="g/kWh")]
+
+
+class EnergyMix(Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """OCPI EnergyMix: what the electricity at this site is made of, as published to drivers."""
+
+    is_green_energy: bool
+    energy_sources: list[EnergyShare] = []
+    environ_impact: list[EnvironmentalImpact] = []
+    supplier_name: Annotated[str, Meta(max_length=64)] | None = None
+    energy_product_name: Annotated[str, Meta(max_length=64)] | None = None
+
+    def __post_init__(self) -> None:
+        if self.energy_sources and abs(sum(s.percentage for s in self.energy_sources) - 100) > 0.01:
+            raise ValueError("energy_sources percentages must add up to 100")
+
+
 class SiteIn(Struct, forbid_unknown_fields=True):
     name: Name
     address: Short
@@ -96,6 +124,9 @@ class SiteIn(Struct, forbid_unknown_fields=True):
     currency: Annotated[str, Meta(pattern=r"^[A-Z]{3}$", description="ISO 4217, e.g. EUR")] = "EUR"
     home_person_id: uuid.UUID | None = None
     """An employee whose home this is: sessions here are home charging, reimbursed by the employer."""
+    facilities: list[Facility] = []
+    parking_type: ParkingType | None = None
+    energy_mix: EnergyMix | None = None
 
     def __post_init__(self) -> None:
         if not _is_time_zone(self.time_zone):
@@ -119,6 +150,9 @@ class SiteOut(Struct):
     updated_at: datetime
     currency: str = "EUR"
     home_person_id: uuid.UUID | None = None
+    facilities: list[str] = []
+    parking_type: str | None = None
+    energy_mix: EnergyMix | None = None
 
 
 class StationIn(Struct, forbid_unknown_fields=True):
@@ -243,6 +277,9 @@ def site_out(site: Site) -> SiteOut:
         updated_at=site.updated_at,
         currency=site.currency,
         home_person_id=site.home_person_id,
+        facilities=list(site.facilities or []),
+        parking_type=site.parking_type,
+        energy_mix=msgspec.convert(site.energy_mix, EnergyMix) if site.energy_mix else None,
     )
 
 

@@ -64,6 +64,9 @@ def _apply_site(site: Site, data: SiteIn) -> None:
     site.publish = data.publish
     site.currency = data.currency
     site.home_person_id = data.home_person_id
+    site.facilities = sorted(set(data.facilities))
+    site.parking_type = data.parking_type
+    site.energy_mix = msgspec.to_builtins(data.energy_mix) if data.energy_mix else None
 
 
 async def _check_home(session: AsyncSession, tenant_id: uuid.UUID, data: SiteIn) -> None:

@@ -29,3 +29,15 @@ CONNECTOR_FORMATS: tuple[str, ...] = ConnectorFormat.__args__  # type: ignore[at
 POWER_TYPES: tuple[str, ...] = PowerType.__args__  # type: ignore[attr-defined]
 CAPABILITIES: tuple[str, ...] = Capability.__args__  # type: ignore[attr-defined]
 REGISTRATION_STATUSES: tuple[str, ...] = RegistrationStatus.__args__  # type: ignore[attr-defined]
+
+# OCPI 2.2.1 mod_locations: Facility, ParkingType, EnergySourceCategory, EnvironmentalImpactCategory.
+Facility = Literal[
+    "HOTEL", "RESTAURANT", "CAFE", "MALL", "SUPERMARKET", "SPORT", "RECREATION_AREA", "NATURE", "MUSEUM",
+    "BIKE_SHARING", "BUS_STOP", "TAXI_STAND", "TRAM_STOP", "METRO_STATION", "TRAIN_STATION", "AIRPORT",
+    "PARKING_LOT", "CARPOOL_PARKING", "FUEL_STATION", "WIFI",
+]  # fmt: skip
+ParkingType = Literal[
+    "ALONG_MOTORWAY", "PARKING_GARAGE", "PARKING_LOT", "ON_DRIVEWAY", "ON_STREET", "UNDERGROUND_GARAGE"
+]
+EnergySource = Literal["NUCLEAR", "GENERAL_FOSSIL", "COAL", "GAS", "GENERAL_GREEN", "SOLAR", "WIND", "WATER"]
+ImpactCategory = Literal["NUCLEAR_WASTE", "CARBON_DIOXIDE"]

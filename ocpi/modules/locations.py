@@ -96,7 +96,8 @@ def _locations_query(tenant_id: uuid.UUID, ids: Any) -> Any:
         .where(Station.site_id == Site.id, Station.tenant_id == Site.tenant_id, Evse.public)
         .scalar_subquery())  # fmt: skip
     return select(Site.id, Site.name, Site.address, Site.city, Site.postal_code, Site.state, Site.country,
-                  Site.latitude, Site.longitude, Site.time_zone, Site.opening_times,
+                  Site.latitude, Site.longitude, Site.time_zone, Site.opening_times, Site.facilities,
+                  Site.parking_type, Site.energy_mix,
                   _utc_text(func.greatest(Site.updated_at, Site.changed_at)).label("last_updated"),
                   cast(evses, Text).label("evses")).where(
         Site.tenant_id == tenant_id, Site.publish, Site.home_person_id.is_(None), Site.id == any_(ids))  # fmt: skip
@@ -157,6 +158,12 @@ def _render(row: Any, party: tuple[str, str], tariff_at: dict[tuple[str, uuid.UU
         location["postal_code"] = row.postal_code
     if row.state:
         location["state"] = row.state
+    if row.parking_type:
+        location["parking_type"] = row.parking_type
+    if row.facilities:
+        location["facilities"] = list(row.facilities)
+    if row.energy_mix:
+        location["energy_mix"] = row.energy_mix
     return location
 
 

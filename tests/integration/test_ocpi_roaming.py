@@ -159,6 +159,15 @@ async def test_every_change_reaches_the_partner_once_in_the_shape_the_schemas_wa
         raise AssertionError(f"pushed so far: {[(m, p, b) for m, p, b in emsp.received if m == 'PATCH']}") from None
     location = [b for m, p, b in emsp.received if m == "PUT" and p.endswith(site["id"])][-1]
     assert errors(location, "2.2.1", "locations", "Location") == []
+    assert location["facilities"] == ["SUPERMARKET", "WIFI"] and location["parking_type"] == "PARKING_GARAGE"
+    assert location["energy_mix"]["is_green_energy"] and len(location["energy_mix"]["energy_sources"]) == 2
+    async with server.api() as api:
+        muddled = SITE_PUBLIC | {"energy_mix": {"is_green_energy": True, "energy_sources": [
+            {"source": "WIND", "percentage": 60}]}}  # fmt: skip
+        refused = await api.post("/api/v1/sites", json=muddled)
+        assert refused.status_code == 400 and "100" in refused.text, refused.text
+        unknown = await api.post("/api/v1/sites", json=SITE_PUBLIC | {"facilities": ["CASINO"]})
+        assert unknown.status_code == 400 and "facilities" in unknown.text, unknown.text
 
     async def patched() -> bool:
         return any(m == "PATCH" and path.endswith(evse["uid"]) and body.get("status") == "CHARGING"
@@ -184,7 +193,10 @@ async def test_every_change_reaches_the_partner_once_in_the_shape_the_schemas_wa
 
 
 SITE_PUBLIC = {"name": "Roaming plaza", "address": "Dam 1", "city": "Amsterdam", "country": "NLD",
-               "latitude": 52.373, "longitude": 4.8932, "time_zone": "Europe/Amsterdam", "publish": True}  # fmt: skip
+               "latitude": 52.373, "longitude": 4.8932, "time_zone": "Europe/Amsterdam", "publish": True,
+               "facilities": ["WIFI", "SUPERMARKET"], "parking_type": "PARKING_GARAGE",
+               "energy_mix": {"is_green_energy": True, "energy_sources": [{"source": "WIND", "percentage": 60},
+                              {"source": "SOLAR", "percentage": 40}], "supplier_name": "Groene Stroom BV"}}  # fmt: skip
 
 
 async def test_a_partner_starts_stops_and_reserves_by_command_and_hears_the_outcome(server: Server, emsp: Emsp) -> None:

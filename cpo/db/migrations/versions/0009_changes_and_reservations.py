@@ -1,4 +1,5 @@
-"""sites.changed_at (when a site or anything it shows last changed); roaming reservations
+"""sites: changed_at (when a site or anything it shows last changed), facilities, parking type, energy mix;
+roaming reservations
 
 Revision ID: 0009
 Revises: 0008
@@ -9,6 +10,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 revision: str = "0009"
 down_revision: str | None = "0008"
@@ -17,6 +19,10 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    op.add_column("sites", sa.Column("facilities", postgresql.ARRAY(sa.String(length=20)), server_default="{}",
+                                     nullable=False))  # fmt: skip
+    op.add_column("sites", sa.Column("parking_type", sa.String(length=20), nullable=True))
+    op.add_column("sites", sa.Column("energy_mix", postgresql.JSONB(astext_type=sa.Text()), nullable=True))
     op.add_column(
         "sites", sa.Column("changed_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False)
     )
@@ -77,3 +83,6 @@ def downgrade() -> None:
         "ix_sites_published", table_name="sites", postgresql_where=sa.text("publish AND home_person_id IS NULL")
     )
     op.drop_column("sites", "changed_at")
+    op.drop_column("sites", "energy_mix")
+    op.drop_column("sites", "parking_type")
+    op.drop_column("sites", "facilities")
