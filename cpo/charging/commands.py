@@ -20,10 +20,11 @@ class CommandResult:
 
     @property
     def accepted(self) -> bool:
-        """The station answered, and its answer's status (when it has one) is Accepted."""
+        """The station answered, and its answer's status (when it has one) says yes: Accepted, or Unlocked for
+        an UnlockConnector (the one command whose success has another name, in 1.6 and 2.0.1)."""
         if self.status != "answered" or self.response is None:
             return False
-        return bool(self.response.get("status", "Accepted") == "Accepted")
+        return self.response.get("status", "Accepted") in ("Accepted", "Unlocked")
 
 
 @dataclass(frozen=True, slots=True)

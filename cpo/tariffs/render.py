@@ -55,7 +55,7 @@ def cdr(row: Cdr, version: Version = "2.2.1") -> dict[str, Any]:
         "end_date_time": row.end_date_time,
         "cdr_token": row.cdr_token,
         "auth_method": row.auth_method,
-        "cdr_location": row.cdr_location,
+        "cdr_location": {key: value for key, value in row.cdr_location.items() if value is not None},
         "currency": row.currency,
         "tariffs": [tariff(stored_tariff, version)],
         "charging_periods": periods,

@@ -531,7 +531,7 @@ def _cdr_location(place: Place | None, charging: ChargingSession) -> dict[str, A
     if place is None:
         return {"id": "#NA", "evse_uid": "#NA", "evse_id": "#NA", "connector_id": "#NA"}
     site, evse, connector = place.site, place.evse, place.connector
-    return {
+    found = {
         "id": str(site.id), "name": site.name, "address": site.address, "city": site.city,
         "postal_code": site.postal_code, "country": site.country,
         "coordinates": {"latitude": f"{site.latitude:.6f}", "longitude": f"{site.longitude:.6f}"},
@@ -541,6 +541,7 @@ def _cdr_location(place: Place | None, charging: ChargingSession) -> dict[str, A
         "connector_format": connector.format if connector else "SOCKET",
         "connector_power_type": connector.power_type if connector else "AC_3_PHASE",
     }  # fmt: skip
+    return {key: value for key, value in found.items() if value is not None}  # OCPI: absent, never null
 
 
 def cdr_token(charging: ChargingSession, tenant: Tenant | None, badge: Badge | None) -> dict[str, Any]:

@@ -72,6 +72,11 @@ class Station16(ChargePoint16):
         self.received.append(("SetChargingProfile", cs_charging_profiles))
         return result16.SetChargingProfile(status="Accepted")
 
+    @on("UnlockConnector")
+    def unlock_connector(self, connector_id: int) -> Any:
+        self.received.append(("UnlockConnector", {"connector_id": connector_id}))
+        return result16.UnlockConnector(status="Unlocked")
+
     @on("ReserveNow")
     def reserve_now(self, connector_id: int, expiry_date: str, id_tag: str, reservation_id: int, **kwargs: Any) -> Any:
         self.received.append(("ReserveNow", {"connector_id": connector_id, "id_tag": id_tag,

@@ -253,6 +253,35 @@ async def test_a_partner_starts_stops_and_reserves_by_command_and_hears_the_outc
         assert stopped.json()["data"]["result"] == "ACCEPTED"
         await eventually(lambda: result_of("/commands/STOP_SESSION/2"), 20)
         assert cp.received[-1][0] == "RemoteStopTransaction"
+        # the station stops as asked: the session's CDR goes to the partner
+        await cp.call(call.StopTransaction(meter_stop=7_500, timestamp="2026-11-25T10:45:00Z",
+                                           transaction_id=started.transaction_id))  # fmt: skip
+
+        async def cdr_delivered() -> bool:
+            return any(m == "POST" and p.endswith("/cdrs") and b["session_id"] == session["id"]
+                       for m, p, b in emsp.received)  # fmt: skip
+
+        await eventually(cdr_delivered, 20)
+        cdr = next(b for m, p, b in emsp.received if m == "POST" and p.endswith("/cdrs") and
+                   b["session_id"] == session["id"])  # fmt: skip
+        assert cdr["total_energy"] == 7.5 and cdr["cdr_token"]["uid"] == "APP00001"
+        assert errors(cdr, "2.2.1", "cdrs", "CDR") == []
+
+        # the partner pulls every list page by page: nothing missed, nothing twice, each object valid
+        for module, schema in (("locations", "Location"), ("tariffs", "Tariff"), ("sessions", "Session"),
+                               ("cdrs", "CDR")):  # fmt: skip
+            pulled = await pull_all(http, f"/ocpi/2.2.1/{module}?limit=1", ours)
+            assert pulled, module
+            assert all(errors(item, "2.2.1", module, schema) == [] for item in pulled), module
+        assert session["id"] in {s["id"] for s in await pull_all(http, "/ocpi/2.2.1/sessions?limit=1", ours)}
+
+        unlock = {"response_url": f"{emsp.url}/2.2.1/commands/UNLOCK_CONNECTOR/7", "location_id": site["id"],
+                  "evse_uid": evse["uid"], "connector_id": "1"}  # fmt: skip
+        unlocked = await http.post("/ocpi/2.2.1/commands/UNLOCK_CONNECTOR", json=unlock, headers=ocpi(ours))
+        assert unlocked.json()["data"]["result"] == "ACCEPTED"
+        await eventually(lambda: result_of("/commands/UNLOCK_CONNECTOR/7"), 20)
+        assert next(b for m, p, b in emsp.received if p.endswith("/UNLOCK_CONNECTOR/7")) == {"result": "ACCEPTED"}
+        assert cp.received[-1] == ("UnlockConnector", {"connector_id": 1})
 
         # a reservation: the station gets our own integer id, never the partner's (non-numeric here)
         reserve = {"response_url": f"{emsp.url}/2.2.1/commands/RESERVE_NOW/4", "token": token,
@@ -299,6 +328,24 @@ async def test_a_partner_starts_stops_and_reserves_by_command_and_hears_the_outc
             "status_code"] == 1000  # fmt: skip
         stored = (await http.get("/ocpi/2.2.1/hubclientinfo/DE/ABC", headers=ocpi(ours))).json()["data"]
         assert stored["status"] == "CONNECTED" and errors(stored, "2.2.1", "hubclientinfo", "ClientInfo") == []
+
+
+async def pull_all(http: httpx.AsyncClient, path: str, token: str) -> list[dict[str, Any]]:
+    """Every page of a list, following ``Link: rel="next"``; checks the count and that no id comes twice."""
+    items: list[dict[str, Any]] = []
+    url: str | None = path
+    total = None
+    while url:
+        page = await http.get(url, headers=ocpi(token))
+        assert page.status_code == 200 and page.json()["status_code"] == 1000, page.text
+        total = int(page.headers["x-total-count"])
+        items.extend(page.json()["data"])
+        link = page.headers.get("link")
+        url = link[link.index("<") + 1 : link.index(">")] if link else None
+    assert total == len(items), f"{path}: {len(items)} of {total}"
+    keys = [item.get("id") or item.get("uid") for item in items]
+    assert len(set(keys)) == len(keys), f"{path}: an object came twice"
+    return items
 
 
 async def registered_again(server: Server, emsp: Emsp) -> str:
