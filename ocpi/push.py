@@ -42,7 +42,8 @@ from ocpi.modules.tariffs import published_tariffs
 
 log = logging.getLogger("cpo.ocpi")
 TOPICS = ("cdr.issued", "session.started", "session.completed", "tariff.changed", "site.created", "site.updated",
-          "evse.created", "evse.updated", "evse.status", "connector.created", "connector.updated")  # fmt: skip
+          "evse.created", "evse.updated", "evse.status", "connector.created", "connector.updated", "station.online",
+          "station.offline")  # fmt: skip
 """What the OCPI module pushes on (some topics have other consumers too)."""
 Handler = Callable[[Event], Awaitable[None]]
 
@@ -203,6 +204,16 @@ def handlers(state: State, sessions: Callable[[], Any]) -> dict[str, list[Handle
         if row is not None:
             await push_location(row[0], event.tenant_id, row[1] if event.topic == "evse.status" else None)
 
+    async def presence_changed(event: Event) -> None:
+        """Online or offline: what the station's public EVSEs show (UNKNOWN while offline) changed."""
+        if event.tenant_id is None:
+            return
+        async with sessions() as db:
+            sites = (await db.execute(select(Station.site_id).join(Evse, Evse.station_id == Station.id).where(
+                Station.id == uuid.UUID(str(event.payload["id"])), Evse.public).distinct())).scalars().all()  # fmt: skip
+        for site_id in sites:
+            await push_location(site_id, event.tenant_id)
+
     async def connector_changed(event: Event) -> None:
         if event.tenant_id is None or "evse_id" not in event.payload:
             return
@@ -221,4 +232,6 @@ def handlers(state: State, sessions: Callable[[], Any]) -> dict[str, list[Handle
         "evse.status": [evse_changed],
         "connector.created": [connector_changed],
         "connector.updated": [connector_changed],
+        "station.online": [presence_changed],
+        "station.offline": [presence_changed],
     }

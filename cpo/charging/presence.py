@@ -57,6 +57,17 @@ async def auto_register(session: AsyncSession, identity: str, password: str) -> 
     return station
 
 
+async def _published_sites_changed(session: AsyncSession, station_ids: list[uuid.UUID]) -> None:
+    """A station's presence decides what its public EVSEs show roaming partners (UNKNOWN while offline): the
+    published sites they stand on changed."""
+    if not station_ids:
+        return
+    shown = select(Station.site_id).join(Evse, Evse.station_id == Station.id).where(
+        Station.id.in_(station_ids), Evse.public)  # fmt: skip
+    await session.execute(update(Site).where(Site.id.in_(shown), Site.publish, Site.home_person_id.is_(None))
+                          .values(changed_at=utcnow()))  # fmt: skip
+
+
 async def mark_connected(session: AsyncSession, station: Station, node_id: str, version: str) -> uuid.UUID:
     """Record the new connection; it replaces whatever connection the station had before."""
     connection_id = uuid.uuid4()
@@ -70,6 +81,7 @@ async def mark_connected(session: AsyncSession, station: Station, node_id: str, 
         .values(station_id=station.id, tenant_id=station.tenant_id, **values)
         .on_conflict_do_update(index_elements=["station_id"], set_=values)
     )
+    await _published_sites_changed(session, [station.id])
     await emit(session, "station.online", {"id": station.id, "node": node_id}, station.tenant_id)
     return connection_id
 
@@ -83,6 +95,7 @@ async def mark_disconnected(session: AsyncSession, station: Station, connection_
     )
     changed = bool(result.rowcount)  # type: ignore[attr-defined]
     if changed:
+        await _published_sites_changed(session, [station.id])
         await emit(session, "station.offline", {"id": station.id}, station.tenant_id)
     return changed
 
@@ -175,6 +188,7 @@ async def sweep_dead_nodes(session: AsyncSession, silent_for: timedelta) -> int:
         .returning(StationPresence.station_id, StationPresence.tenant_id)
     )
     rows = result.all()
+    await _published_sites_changed(session, [station_id for station_id, _ in rows])
     for station_id, tenant_id in rows:
         await emit(session, "station.offline", {"id": station_id, "reason": "node lost"}, tenant_id)
     return len(rows)
@@ -188,6 +202,8 @@ async def forget_node(session: AsyncSession, node_id: str) -> None:
         .values(online=False, disconnected_at=utcnow())
         .returning(StationPresence.station_id, StationPresence.tenant_id)
     )
-    for station_id, tenant_id in result.all():
+    rows = result.all()
+    await _published_sites_changed(session, [station_id for station_id, _ in rows])
+    for station_id, tenant_id in rows:
         await emit(session, "station.offline", {"id": station_id, "reason": "node stopped"}, tenant_id)
     await session.execute(update(Node).where(Node.id == node_id).values(last_seen=utcnow() - timedelta(days=1)))

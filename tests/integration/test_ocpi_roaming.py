@@ -184,9 +184,17 @@ async def test_every_change_reaches_the_partner_once_in_the_shape_the_schemas_wa
         async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
             since = (await http.get("/ocpi/2.2.1/locations", params={"date_from": before_status},
                                     headers=ocpi(ours))).json()["data"]  # fmt: skip
+        gone_at = len(emsp.received)
     patch_body = next(b for m, p, b in emsp.received if m == "PATCH" and p.endswith(evse["uid"]) and
                       b["status"] == "CHARGING")  # fmt: skip
     assert errors(patch_body, "2.2.1", "locations", "EVSEPatch") == []
+
+    # the station goes away: its EVSE is UNKNOWN now, and the partner hears so
+    async def unknown_now() -> bool:
+        return any(m == "PUT" and p.endswith(site["id"]) and b["evses"] and b["evses"][0]["status"] == "UNKNOWN"
+                   for m, p, b in emsp.received[gone_at:])  # fmt: skip
+
+    await eventually(unknown_now, 20)
     (caught_up,) = [loc for loc in since if loc["id"] == site["id"]]
     assert caught_up["evses"][0]["status"] == "CHARGING" and caught_up["last_updated"] >= before_status[:19]
     assert all(loc["last_updated"] >= before_status[:19] for loc in since), "only what changed since"
