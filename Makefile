@@ -50,8 +50,9 @@ typecheck: $(STAMP) ## mypy, strict on the four packages
 
 check: lint typecheck test ## everything CI runs
 
-bench: $(STAMP) $(NATIVE) ## benchmarks: OCPP (throughput vs a bare ocpp central system, 5,000 stations, a reconnect storm) and pricing (CDRs/s)
+bench: $(STAMP) $(NATIVE) ## benchmarks: OCPP (throughput vs a bare ocpp central system, 5,000 stations, a reconnect storm), pricing (CDRs/s), OCPI (10,000 locations)
 	$(BIN)/python -m tests.benchmarks.tariff_bench
+	$(BIN)/python -m tests.benchmarks.ocpi_bench
 	$(BIN)/python -m tests.benchmarks.ocpp_bench all
 
 clean: ## remove the virtualenv, caches and test artifacts (not the data in ./var)
