@@ -49,9 +49,12 @@ def _ok(data: Any = None) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def serve_emsp(party_id: str = "TNM", call_back: bool = True) -> Iterator[Emsp]:
+def serve_emsp(
+    party_id: str = "TNM", call_back: bool = True, version: str = "2.2.1", credentials_endpoint: bool = True
+) -> Iterator[Emsp]:
     """``call_back``: read the platform's versions while answering its registration (off when the platform
-    runs in-process and has no URL to call)."""
+    runs in-process and has no URL to call). ``version`` and ``credentials_endpoint``: what it offers (a
+    partner on another version, or one listing no credentials endpoint, for failed handshakes)."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     harness = Emsp(base, party_id)
@@ -63,14 +66,14 @@ def serve_emsp(party_id: str = "TNM", call_back: bool = True) -> Iterator[Emsp]:
     @get("/versions")
     async def versions(request: Request[Any, Any, Any]) -> dict[str, Any]:
         check(request)
-        return _ok([{"version": "2.2.1", "url": f"{base}/2.2.1"}])
+        return _ok([{"version": version, "url": f"{base}/2.2.1"}])
 
     @get("/2.2.1")
     async def details(request: Request[Any, Any, Any]) -> dict[str, Any]:
         check(request)
         endpoints = [{"identifier": m, "role": r, "url": f"{base}/2.2.1/{m}"} for m, r in (
             ("credentials", "SENDER"), ("locations", "RECEIVER"), ("tariffs", "RECEIVER"), ("sessions", "RECEIVER"),
-            ("cdrs", "RECEIVER"), ("tokens", "SENDER"))]  # fmt: skip
+            ("cdrs", "RECEIVER"), ("tokens", "SENDER")) if credentials_endpoint or m != "credentials"]  # fmt: skip
         return _ok({"version": "2.2.1", "endpoints": endpoints})
 
     @post("/2.2.1/credentials", status_code=200)

@@ -107,6 +107,11 @@ async def test_a_handshake_with_an_unreachable_emsp_fails_with_3001_and_changes_
     assert failed.json()["status_code"] == 3001 and failed.status_code == 400
     broken = await client.post("/ocpi/2.2.1/credentials", json={"token": 5}, headers=token(token_a))
     assert broken.json()["status_code"] == 2001
+    # a partner on another version only (3002), or listing no credentials endpoint (3003)
+    for offers, expected in ({"version": "2.1.1"}, 3002), ({"credentials_endpoint": False}, 3003):
+        with serve_emsp(call_back=False, **offers) as other:  # type: ignore[arg-type]
+            refused = await client.post("/ocpi/2.2.1/credentials", json=other.credentials(), headers=token(token_a))
+        assert refused.json()["status_code"] == expected, (offers, refused.text)
     assert (await client.get("/ocpi/versions", headers=token(token_a))).status_code == 200, "still invited"
 
 
