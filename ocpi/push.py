@@ -28,7 +28,7 @@ from cpo.outbox.dispatcher import Event
 from cpo.roaming.models import RoamingDelivery, RoamingPartner
 from cpo.roaming.sealing import Sealer
 from cpo.roaming.service import their_token
-from cpo.sites.models import Evse, Station
+from cpo.sites.models import Evse, Site, Station
 from cpo.tariffs import render
 from cpo.tariffs import service as tariffs
 from cpo.tariffs.models import Cdr, Tariff
@@ -43,7 +43,7 @@ from ocpi.modules.tariffs import published_tariffs
 log = logging.getLogger("cpo.ocpi")
 TOPICS = ("cdr.issued", "session.started", "session.completed", "tariff.changed", "site.created", "site.updated",
           "evse.created", "evse.updated", "evse.status", "connector.created", "connector.updated", "station.online",
-          "station.offline")  # fmt: skip
+          "station.offline", "locations.repriced")  # fmt: skip
 """What the OCPI module pushes on (some topics have other consumers too)."""
 Handler = Callable[[Event], Awaitable[None]]
 
@@ -214,6 +214,19 @@ def handlers(state: State, sessions: Callable[[], Any]) -> dict[str, list[Handle
         for site_id in sites:
             await push_location(site_id, event.tenant_id)
 
+    async def repriced(event: Event) -> None:
+        """Another tariff applies at a site (or, tenant-wide, at every published site): the tariff ids change."""
+        if event.tenant_id is None:
+            return
+        if event.payload.get("site_id"):
+            await push_location(uuid.UUID(str(event.payload["site_id"])), event.tenant_id)
+            return
+        async with sessions() as db:
+            sites = (await db.execute(select(Site.id).where(Site.tenant_id == event.tenant_id, Site.publish,
+                                                            Site.home_person_id.is_(None)))).scalars().all()  # fmt: skip
+        for site_id in sites:
+            await push_location(site_id, event.tenant_id)
+
     async def connector_changed(event: Event) -> None:
         if event.tenant_id is None or "evse_id" not in event.payload:
             return
@@ -234,4 +247,5 @@ def handlers(state: State, sessions: Callable[[], Any]) -> dict[str, list[Handle
         "connector.updated": [connector_changed],
         "station.online": [presence_changed],
         "station.offline": [presence_changed],
+        "locations.repriced": [repriced],
     }

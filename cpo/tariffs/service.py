@@ -9,7 +9,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import msgspec
-from sqlalchemy import func, or_, select, text
+from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -205,6 +205,19 @@ async def _site_of_place(session: AsyncSession, tenant_id: uuid.UUID, data: Assi
     return None
 
 
+LOCATIONS_REPRICED = "locations.repriced"
+"""Which tariff applies where changed: what published locations show (their tariff ids) changed with it."""
+
+
+async def _repriced(session: AsyncSession, tenant_id: uuid.UUID, site: Site | None, audience: str) -> None:
+    """A public or roaming rate moved: the site (or, for a tenant-wide rate, every published site) changed."""
+    if audience not in ("public", "roaming"):
+        return
+    scope = Site.id == site.id if site is not None else Site.publish
+    await session.execute(update(Site).where(Site.tenant_id == tenant_id, scope).values(changed_at=utcnow()))
+    await emit(session, LOCATIONS_REPRICED, {"site_id": site.id if site else None}, tenant_id)
+
+
 async def assign(session: AsyncSession, tenant_id: uuid.UUID, data: AssignmentIn) -> TariffAssignment:
     places = [x for x in (data.site_id, data.evse_id, data.connector_id) if x is not None]
     if len(places) > 1:
@@ -231,6 +244,7 @@ async def assign(session: AsyncSession, tenant_id: uuid.UUID, data: AssignmentIn
         "uq_tariff_assignments_place": ("audience", "this place already has a tariff for that audience"),
     })  # fmt: skip
     await emit(session, "tariff.changed", {"id": tariff.id}, tenant_id)
+    await _repriced(session, tenant_id, site, data.audience)
     return assignment
 
 
@@ -245,9 +259,11 @@ async def list_assignments(
 
 async def unassign(session: AsyncSession, tenant_id: uuid.UUID, assignment_id: uuid.UUID) -> None:
     assignment = await get_scoped(session, TariffAssignment, tenant_id, assignment_id, "tariff assignment")
+    site = await _site_of_place(session, tenant_id, assignment)  # type: ignore[arg-type]
     await session.delete(assignment)
     await session.flush()
     await emit(session, "tariff.changed", {"id": assignment.tariff_id}, tenant_id)
+    await _repriced(session, tenant_id, site, assignment.audience)
 
 
 # --- the class of a session and its tariff --------------------------------------------------------------------

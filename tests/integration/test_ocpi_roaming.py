@@ -96,6 +96,11 @@ async def test_a_partners_driver_charges_and_the_cdr_goes_to_the_partner_at_thei
         asked_no = await cp.call(call.Authorize(id_tag="NOPE0001"))
         started = await cp.call(call.StartTransaction(connector_id=1, id_tag="AB12CD34", meter_start=0,
                                                       timestamp="2026-11-24T10:00:00Z"))  # fmt: skip
+        # pushes carry the state when they go out: let the ACTIVE one leave before the session ends
+        from tests.integration.test_access_ocpp import eventually
+
+        await eventually(lambda: any(m == "PUT" and "/sessions/" in p and b["status"] == "ACTIVE"
+                                     for m, p, b in emsp.received), 20)  # fmt: skip
         await cp.call(call.StopTransaction(meter_stop=10_000, timestamp="2026-11-24T11:00:00Z",
                                            transaction_id=started.transaction_id))  # fmt: skip
     assert allowed.id_tag_info["status"] == "Accepted"
@@ -161,6 +166,20 @@ async def test_every_change_reaches_the_partner_once_in_the_shape_the_schemas_wa
     assert errors(location, "2.2.1", "locations", "Location") == []
     assert location["facilities"] == ["SUPERMARKET", "WIFI"] and location["parking_type"] == "PARKING_GARAGE"
     assert location["energy_mix"]["is_green_energy"] and len(location["energy_mix"]["energy_sources"]) == 2
+    # another rate at this site: the partner gets the location again, with the new tariff id
+    async with server.api() as api:
+        made = await api.post("/api/v1/tariffs", json={
+            "code": "PLAZA", "name": "Plaza", "currency": "EUR", "valid_from": "2026-01-01T00:00:00Z",
+            "body": {"elements": [{"price_components": [{"type": "ENERGY", "price": "0.49", "vat": "21",
+                                                         "step_size": 1}]}]}})  # fmt: skip
+        assert (await api.post("/api/v1/tariff-assignments", json={
+            "tariff_id": made.json()["id"], "audience": "public", "site_id": site["id"]})).status_code == 201  # fmt: skip
+
+    async def repriced() -> bool:
+        return any(m == "PUT" and p.endswith(site["id"]) and b["evses"] and
+                   b["evses"][0]["connectors"][0].get("tariff_ids") == ["PLAZA"] for m, p, b in emsp.received)  # fmt: skip
+
+    await eventually(repriced, 20)
     async with server.api() as api:
         muddled = SITE_PUBLIC | {"energy_mix": {"is_green_energy": True, "energy_sources": [
             {"source": "WIND", "percentage": 60}]}}  # fmt: skip
