@@ -93,6 +93,27 @@ class TlsSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class PaymentSettings:
+    """Ad-hoc card payments (QR pay page). Without keys the pay page says card payment is not set up."""
+
+    stripe_secret_key: str | None = None
+    stripe_publishable_key: str | None = None
+    stripe_webhook_secret: str | None = None
+    stripe_api_base: str | None = None
+    """Another Stripe-compatible server (a test server); None: Stripe itself."""
+    hold_minor: int = 5000
+    """What is held on the card before a session starts, in minor units (EUR 50.00)."""
+    stop_margin_minor: int = 100
+    """The session is stopped once its running cost comes this close to the hold."""
+    plug_in_minutes: int = 10
+    """After a start, the car must be plugged in and charging within this time, or the hold is released."""
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.stripe_secret_key and self.stripe_publishable_key)
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     data_dir: Path = Path("var")
     log_level: str = "INFO"
@@ -104,6 +125,7 @@ class Settings:
     outbox: OutboxSettings = field(default_factory=OutboxSettings)
     ocpp: OcppSettings = field(default_factory=OcppSettings)
     tls: TlsSettings = field(default_factory=TlsSettings)
+    payments: PaymentSettings = field(default_factory=PaymentSettings)
 
     @property
     def base_url(self) -> str:
@@ -228,5 +250,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             ping_seconds=number("OCPP_PING_SECONDS", 60.0),
             local_lists=flag("OCPP_LOCAL_LISTS", True),
             list_check_delay_seconds=number("OCPP_LIST_CHECK_DELAY_SECONDS", 60.0),
+        ),
+        payments=PaymentSettings(
+            stripe_secret_key=get("STRIPE_SECRET_KEY"),
+            stripe_publishable_key=get("STRIPE_PUBLISHABLE_KEY"),
+            stripe_webhook_secret=get("STRIPE_WEBHOOK_SECRET"),
+            stripe_api_base=get("STRIPE_API_BASE"),
+            hold_minor=integer("PAYMENT_HOLD_MINOR", 5000, 100, 100_000_00),
+            stop_margin_minor=integer("PAYMENT_STOP_MARGIN_MINOR", 100, 0, 100_000),
+            plug_in_minutes=integer("PAYMENT_PLUG_IN_MINUTES", 10, 1, 240),
         ),
     )

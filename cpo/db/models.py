@@ -2,6 +2,7 @@
 
 from cpo.access.models import AccessRule, Badge, LocalListEntry
 from cpo.accounts.models import Account, ApiToken, LoginSession
+from cpo.adhoc.models import AdHocPayment, ProcessorEvent
 from cpo.audit.models import AuditEntry
 from cpo.charging.models import (
     ChargingSession,
@@ -16,7 +17,7 @@ from cpo.charging.models import (
 from cpo.db.base import Base
 from cpo.outbox.models import OutboxEvent
 from cpo.people.models import Group, GroupMember, Person
-from cpo.roaming.models import RoamingDelivery, RoamingPartner, RoamingToken
+from cpo.roaming.models import RoamingDelivery, RoamingPartner, RoamingReservation, RoamingToken
 from cpo.sites.models import Connector, Evse, Site, Station
 from cpo.tariffs.models import Cdr, CdrCounter, Tariff, TariffAssignment, TariffVersion
 from cpo.tenants.models import Tenant
@@ -24,6 +25,7 @@ from cpo.tenants.models import Tenant
 __all__ = [
     "AccessRule",
     "Account",
+    "AdHocPayment",
     "ApiToken",
     "AuditEntry",
     "Badge",
@@ -42,8 +44,10 @@ __all__ = [
     "Node",
     "OutboxEvent",
     "Person",
+    "ProcessorEvent",
     "RoamingDelivery",
     "RoamingPartner",
+    "RoamingReservation",
     "RoamingToken",
     "Site",
     "Station",

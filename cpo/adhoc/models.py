@@ -1,0 +1,69 @@
+"""An ad-hoc card payment for one charging session, and the processor events already handled."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKeyConstraint, Index, String, UniqueConstraint, func
+from sqlalchemy.orm import Mapped, mapped_column
+
+from cpo.db.base import Base, TenantScoped, Timestamps, UUIDPrimaryKey, utcnow
+
+STATUSES = ("created", "authorized", "starting", "charging", "ended", "captured", "cancelled", "failed")
+"""created: waiting for the card; authorized: the hold is on the card; starting: the station was asked to
+start; charging: its session runs; ended: the session ended, the amount not yet taken; captured: taken;
+cancelled: the hold released, nothing taken; failed: the card was refused."""
+OPEN = ("created", "authorized", "starting", "charging", "ended")
+
+
+class AdHocPayment(UUIDPrimaryKey, TenantScoped, Timestamps, Base):
+    __tablename__ = "adhoc_payments"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "id"),
+        ForeignKeyConstraint(["tenant_id", "evse_id"], ["evses.tenant_id", "evses.id"], ondelete="RESTRICT"),
+        CheckConstraint(f"status IN {STATUSES}", name="status"),
+        CheckConstraint("hold_minor > 0 AND captured_minor >= 0 AND refunded_minor >= 0", name="amounts"),
+        CheckConstraint("refunded_minor <= captured_minor", name="refund_at_most_captured"),
+        Index("ix_adhoc_payments_open", "status", postgresql_where=f"status IN {OPEN}"),
+    )
+
+    evse_id: Mapped[uuid.UUID]
+    station_id: Mapped[uuid.UUID]
+    status: Mapped[str] = mapped_column(String(12), default="created")
+    currency: Mapped[str] = mapped_column(String(3))
+    hold_minor: Mapped[int] = mapped_column(BigInteger)
+    """What is held on the card, in minor units (cents)."""
+    intent_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    """The card processor's id for the hold (a Stripe PaymentIntent)."""
+    view_token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    """The driver's link to this payment's pages (no account): only its hash is kept."""
+    id_tag: Mapped[str] = mapped_column(String(20), unique=True)
+    """The token the station is started with, so its session is known as this payment's."""
+    locale: Mapped[str] = mapped_column(String(2), default="en")
+    email: Mapped[str | None] = mapped_column(String(255))
+    """Only when the driver wants the receipt by e-mail."""
+    session_id: Mapped[uuid.UUID | None] = mapped_column(unique=True)
+    final_minor: Mapped[int | None] = mapped_column(BigInteger)
+    """What the session cost (its CDR, VAT included)."""
+    captured_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    refunded_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    message: Mapped[str | None] = mapped_column(String(255))
+    """Why it was refused, cancelled or stopped, for the driver."""
+    authorized_at: Mapped[datetime | None]
+    start_requested_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    settled_at: Mapped[datetime | None]
+    hold_expires_at: Mapped[datetime | None]
+    """When the processor drops an uncaptured hold (Stripe: 7 days after creation for online card payments)."""
+
+
+class ProcessorEvent(Base):
+    """A webhook event handled once: processors resend, and in any order."""
+
+    __tablename__ = "payment_processor_events"
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(80))
+    intent_id: Mapped[str | None] = mapped_column(String(255))
+    received_at: Mapped[datetime] = mapped_column(server_default=func.now(), default=utcnow)

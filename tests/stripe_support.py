@@ -1,0 +1,62 @@
+"""localstripe as a separate server for tests, and what a driver's browser does with Stripe.js (confirm a
+payment with a test card), done with the official SDK against it."""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import stripe
+
+from tests.platform import free_port
+
+SCRIPT = Path(__file__).resolve().parent / "peers" / "localstripe_server.py"
+SECRET_KEY = "sk_test_localstripe0000000000"
+PUBLISHABLE_KEY = "pk_test_localstripe0000000000"
+WEBHOOK_SECRET = "whsec_localstripe_test_secret"
+
+
+@dataclass
+class LocalStripe:
+    url: str
+
+    def client(self) -> stripe.StripeClient:
+        return stripe.StripeClient(SECRET_KEY, base_addresses={"api": self.url})
+
+    def send_webhooks_to(self, url: str, name: str = "platform") -> None:
+        answer = httpx.post(f"{self.url}/_config/webhooks/{name}", data={"url": url, "secret": WEBHOOK_SECRET})
+        answer.raise_for_status()
+
+    def pay(self, intent_id: str, card: str = "pm_card_visa") -> stripe.PaymentIntent:
+        """The driver's card, as the Payment Element would confirm it (localstripe wants the method set first)."""
+        client = self.client()
+        client.v1.payment_intents.update(intent_id, {"payment_method": card})
+        return client.v1.payment_intents.confirm(intent_id)
+
+
+@contextlib.contextmanager
+def serve_localstripe(log: Path) -> Iterator[LocalStripe]:
+    port = free_port()
+    with log.open("w") as out:
+        process = subprocess.Popen([sys.executable, str(SCRIPT), str(port)], stdout=out, stderr=out)
+    running = LocalStripe(f"http://127.0.0.1:{port}")
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"{running.url}/v1/balance", headers={"Authorization": f"Bearer {SECRET_KEY}"}, timeout=2)
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise AssertionError(f"localstripe did not start: {log.read_text()[-2000:]}") from None
+                time.sleep(0.2)
+        yield running
+    finally:
+        process.terminate()
+        process.wait(10)
