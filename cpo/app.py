@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
 import hmac
 import uuid
@@ -54,6 +56,9 @@ from ocpi.ui import RoamingPages
 from ocpp_gateway.endpoint import ASGIApp, with_ocpp
 from ocpp_gateway.gateway import Gateway
 from ocpp_gateway.mtls import ClientCertificatePort
+from payments.flow import Payments, run_sweeper
+from payments.stripe_processor import StripeProcessor
+from payments.web import payments_router
 
 
 def metrics_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
@@ -107,7 +112,14 @@ def outbox_handlers(state: State, settings: Settings) -> Handlers:
         async with state.runtime.sessions() as session, session.begin():
             await tariffs.issue_cdr(session, uuid.UUID(str(event.payload["id"])))
 
-    handlers: dict[str, list[Handler]] = {"session.completed": [issue_cdr]}
+    async def settle_payment(event: Event) -> None:
+        """A CDR is issued: if its session was paid by card at the EVSE, take the amount from the hold."""
+        payments: Payments | None = getattr(state, "payments", None)
+        if payments is None:
+            raise RuntimeError("payments are not running yet")
+        await payments.on_cdr(uuid.UUID(str(event.payload["id"])))
+
+    handlers: dict[str, list[Handler]] = {"session.completed": [issue_cdr], "cdr.issued": [settle_payment]}
     for topic, consumers in ocpi_push.handlers(state, lambda: state.runtime.sessions()).items():
         handlers.setdefault(topic, []).extend(consumers)
     if settings.ocpp.local_lists:
@@ -146,6 +158,10 @@ def create_app(settings: Settings, handlers: Handlers | None = None) -> Litestar
         await gateway.start()
         app.state.gateway = gateway
         app.state.commands = gateway  # the ChargerCommands port of the core
+        pay = settings.payments
+        processor = StripeProcessor(pay.stripe_secret_key or "", pay.stripe_api_base) if pay.enabled else None
+        app.state.payments = Payments(runtime.sessions, processor, gateway, pay)
+        sweeper = asyncio.create_task(run_sweeper(app.state.payments, pay.sweep_seconds), name="payment-sweeper")
         client_port = None
         if settings.tls.enabled and settings.tls.client_ca_file and settings.tls.client_port:
             client_port = ClientCertificatePort(gateway, settings.tls, settings.server.host)
@@ -154,6 +170,9 @@ def create_app(settings: Settings, handlers: Handlers | None = None) -> Litestar
         try:
             yield
         finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
             if client_port is not None:
                 await client_port.stop()
             await gateway.stop()
@@ -189,6 +208,7 @@ def create_app(settings: Settings, handlers: Handlers | None = None) -> Litestar
             scim_router(),
             ocpi_router(),
             ocpi_admin_router(),
+            payments_router(),
             ui_router([RoamingPages]),
             create_static_files_router("/static/ui", directories=[UI_STATIC], include_in_schema=False),
             create_static_files_router(

@@ -107,6 +107,9 @@ class PaymentSettings:
     """The session is stopped once its running cost comes this close to the hold."""
     plug_in_minutes: int = 10
     """After a start, the car must be plugged in and charging within this time, or the hold is released."""
+    sweep_seconds: float = 30.0
+    """How often open payments are looked at (no car plugged in, cost near the hold, settlements to retry)."""
+    stripe_js_url: str = "https://js.stripe.com/v3/"
 
     @property
     def enabled(self) -> bool:
@@ -259,5 +262,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             hold_minor=integer("PAYMENT_HOLD_MINOR", 5000, 100, 100_000_00),
             stop_margin_minor=integer("PAYMENT_STOP_MARGIN_MINOR", 100, 0, 100_000),
             plug_in_minutes=integer("PAYMENT_PLUG_IN_MINUTES", 10, 1, 240),
+            sweep_seconds=number("PAYMENT_SWEEP_SECONDS", 30.0),
+            stripe_js_url=get("STRIPE_JS_URL") or "https://js.stripe.com/v3/",
         ),
     )

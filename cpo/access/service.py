@@ -33,6 +33,8 @@ class Authorization:
     partner: str | None = None
     """A roaming partner's token: the partner (country code and party id) whose driver it is."""
     authorization_reference: str | None = None
+    payment_id: uuid.UUID | None = None
+    """A paid ad-hoc start: the card payment whose token the station was started with."""
 
     @property
     def accepted(self) -> bool:
@@ -88,6 +90,11 @@ async def authorize(
         return Authorization("unknown")
     badge = await find_badge(session, station.tenant_id, reported_uid)
     if badge is None:
+        from cpo.adhoc import service as adhoc
+
+        paid = await adhoc.authorization_for(session, station, reported_uid, evse_number)
+        if paid is not None:
+            return Authorization("allowed", payment_id=paid.id)
         return await _roaming(session, station, reported_uid, now, evse_number)
     person = await session.get(Person, badge.person_id) if badge.person_id is not None else None
     site = (

@@ -15,6 +15,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cpo.access.service import ALLOWED_WITHOUT_TOKEN, Authorization, authorize
+from cpo.adhoc import service as adhoc
 from cpo.charging.meter import Reading, energy_register, power, state_of_charge
 from cpo.charging.models import OCPP16_TRANSACTION_IDS, ChargingSession, MeterSample
 from cpo.charging.presence import record_event
@@ -156,6 +157,9 @@ async def start_transaction_16(
     assert charging is not None
     if auth.accepted:
         await _supersede(session, station, charging)
+        if auth.payment_id is not None:
+            charging.session_class = "ad_hoc"  # paid by card at the EVSE: priced as ad hoc, linked to its payment
+            await adhoc.session_started(session, auth.payment_id, charging)
         await tariffs.on_session_start(session, charging)
         await emit(session, "session.started", _session_event(charging), station.tenant_id)
     else:
@@ -307,6 +311,10 @@ async def transaction_event_201(
         charging.id_tag, charging.id_token_type = event.id_token, event.id_token_type
         for name, value in _allocation(auth, "2.0.1").items():
             setattr(charging, name, value)
+        if auth.payment_id is not None and auth.accepted:
+            charging.session_class = "ad_hoc"
+            await adhoc.session_started(session, auth.payment_id, charging)
+            await tariffs.on_session_start(session, charging)
         if not auth.accepted and charging.status == "active":
             charging.status = "refused"
             await record_event(session, station, "TransactionEvent.refused", {"reason": auth.reason, **payload})

@@ -1,0 +1,192 @@
+"""Ad-hoc card payments: the rules, whatever the card processor (the ``payments`` transport calls it).
+
+The flow: the driver opens the pay page of an EVSE and a payment is opened (``created``) with a hold; once
+the processor says the hold is on the card (``authorized``) the station is asked to start with the payment's
+own token (``starting``); the station's start with that token is accepted and linked (``charging``); when the
+session's CDR is issued its total is taken from the hold (``captured``), or the hold released when nothing
+was delivered or the start failed (``cancelled``). A refused card ends in ``failed``. Every step is
+idempotent: webhooks and retries may repeat any of them, in any order.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cpo.adhoc.models import OPEN, AdHocPayment
+from cpo.charging.models import ChargingSession, ConnectorState, StationPresence
+from cpo.db.base import utcnow
+from cpo.errors import Conflict, NotFound
+from cpo.secrets import hash_token
+from cpo.sites.models import Evse, Site, Station
+
+HOLD_LIFETIME = timedelta(days=7)
+"""Stripe drops an uncaptured online card hold 7 days after it was made."""
+FREE_STATUSES = ("Available", "Preparing")
+"""What a connector may report for a paid start: free, or a car just plugged in."""
+BUSY = ("authorized", "starting", "charging")
+TAG_PREFIX = "PAY"
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    evse: Evse
+    station: Station
+    site: Site
+
+
+def minor_units(amount: Decimal) -> int:
+    """An amount in minor units (cents), half up."""
+    return int((amount * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+async def place_of(session: AsyncSession, public_id: str) -> Place:
+    """The public EVSE a QR code names (its eMI3 EVSE ID, with or without the '*'), else NotFound."""
+    wanted = public_id.strip().upper().replace("*", "")
+    row = (await session.execute(
+        select(Evse, Station, Site).join(Station, Station.id == Evse.station_id).join(Site, Site.id == Station.site_id)
+        .where(func.replace(func.upper(Evse.evse_id), "*", "") == wanted, Evse.public)
+    )).first()  # fmt: skip
+    if row is None:
+        raise NotFound("EVSE", public_id)
+    return Place(*row)
+
+
+async def why_unavailable(session: AsyncSession, place: Place) -> str | None:
+    """Why a paid start cannot happen now (said before anything is paid), or None."""
+    online = await session.scalar(select(StationPresence.online).where(StationPresence.station_id == place.station.id))
+    if not online:
+        return "offline"
+    states = (await session.execute(select(ConnectorState.status).where(
+        ConnectorState.station_id == place.station.id, ConnectorState.ocpp_evse_id == place.evse.ocpp_evse_id,
+        ConnectorState.ocpp_connector_id > 0))).scalars().all()  # fmt: skip
+    if any(status not in FREE_STATUSES for status in states):
+        faulty = any(status in ("Faulted", "Unavailable") for status in states)
+        return "out_of_order" if faulty else "occupied"
+    running = await session.scalar(select(func.count()).select_from(ChargingSession).where(
+        ChargingSession.station_id == place.station.id, ChargingSession.ocpp_evse_id == place.evse.ocpp_evse_id,
+        ChargingSession.status == "active"))  # fmt: skip
+    paid = await session.scalar(select(func.count()).select_from(AdHocPayment).where(
+        AdHocPayment.evse_id == place.evse.id, AdHocPayment.status.in_(BUSY)))  # fmt: skip
+    return "occupied" if running or paid else None
+
+
+async def open_payment(
+    session: AsyncSession, place: Place, hold_minor: int, locale: str, email: str | None
+) -> tuple[AdHocPayment, str]:
+    """A payment for a paid start at this EVSE, before the card is asked for. Returns it and the driver's
+    secret link token (shown once). Conflict when the EVSE cannot start now."""
+    if (why := await why_unavailable(session, place)) is not None:
+        raise Conflict(why, "evse")
+    view = secrets.token_urlsafe(24)
+    payment = AdHocPayment(
+        id=uuid.uuid4(), tenant_id=place.evse.tenant_id, evse_id=place.evse.id, station_id=place.station.id,
+        status="created", currency=place.site.currency, hold_minor=hold_minor, view_token_hash=hash_token(view),
+        id_tag=TAG_PREFIX + secrets.token_hex(8).upper()[:17], locale=locale if locale in ("nl", "en") else "en",
+        email=email or None, captured_minor=0, refunded_minor=0,
+    )  # fmt: skip
+    session.add(payment)
+    await session.flush()
+    return payment, view
+
+
+async def set_intent(session: AsyncSession, payment: AdHocPayment, intent_id: str) -> None:
+    payment.intent_id = intent_id
+    payment.hold_expires_at = payment.created_at + HOLD_LIFETIME if payment.created_at else utcnow() + HOLD_LIFETIME
+    await session.flush()
+
+
+async def by_view_token(session: AsyncSession, token: str, lock: bool = False) -> AdHocPayment:
+    query = select(AdHocPayment).where(AdHocPayment.view_token_hash == hash_token(token))
+    found = (await session.execute(query.with_for_update() if lock else query)).scalar_one_or_none()
+    if found is None:
+        raise NotFound("payment", "link")
+    return found
+
+
+async def by_intent(session: AsyncSession, intent_id: str, lock: bool = True) -> AdHocPayment | None:
+    query = select(AdHocPayment).where(AdHocPayment.intent_id == intent_id)
+    return (await session.execute(query.with_for_update() if lock else query)).scalar_one_or_none()
+
+
+async def by_id(session: AsyncSession, payment_id: uuid.UUID, lock: bool = True) -> AdHocPayment | None:
+    query = select(AdHocPayment).where(AdHocPayment.id == payment_id)
+    return (await session.execute(query.with_for_update() if lock else query)).scalar_one_or_none()
+
+
+def hold_on_card(payment: AdHocPayment, at: datetime | None = None) -> bool:
+    """The processor says the hold is on the card: ``created`` becomes ``authorized``. True when this call
+    moved it (the caller then asks the station to start, once)."""
+    if payment.status != "created":
+        return False
+    payment.status, payment.authorized_at = "authorized", at or utcnow()
+    return True
+
+
+def start_requested(payment: AdHocPayment) -> None:
+    if payment.status == "authorized":
+        payment.status, payment.start_requested_at = "starting", utcnow()
+
+
+def refused(payment: AdHocPayment, why: str) -> None:
+    """The card was refused: nothing is held, nothing will be taken."""
+    if payment.status in ("created", "authorized"):
+        payment.status, payment.message, payment.settled_at = "failed", why[:255], utcnow()
+
+
+def released(payment: AdHocPayment, why: str) -> None:
+    """The hold is released (cancelled at the processor): nothing is taken."""
+    if payment.status in OPEN:
+        payment.status, payment.message, payment.settled_at = "cancelled", why[:255], utcnow()
+
+
+def taken(payment: AdHocPayment, amount: int) -> None:
+    """The processor took ``amount`` minor units from the hold."""
+    if payment.status in OPEN:
+        payment.status, payment.captured_minor, payment.settled_at = "captured", amount, utcnow()
+
+
+async def authorization_for(
+    session: AsyncSession, station: Station, id_tag: str, evse_number: int | None
+) -> AdHocPayment | None:
+    """The paid start a station reports with a payment's token: only at the EVSE it was paid for, and only
+    while it is authorized or starting."""
+    if not id_tag.upper().startswith(TAG_PREFIX):
+        return None
+    payment = (await session.execute(select(AdHocPayment).where(
+        AdHocPayment.id_tag == id_tag.upper(), AdHocPayment.station_id == station.id,
+        AdHocPayment.status.in_(("authorized", "starting", "charging"))))).scalar_one_or_none()  # fmt: skip
+    if payment is None:
+        return None
+    if evse_number is not None:
+        evse = await session.get(Evse, payment.evse_id)
+        if evse is None or evse.ocpp_evse_id != evse_number:
+            return None
+    return payment
+
+
+async def session_started(session: AsyncSession, payment_id: uuid.UUID, charging: ChargingSession) -> None:
+    payment = await by_id(session, payment_id)
+    if payment is not None and payment.status in ("authorized", "starting") and payment.session_id is None:
+        payment.status, payment.session_id = "charging", charging.id
+
+
+async def session_ended(
+    session: AsyncSession, session_id: uuid.UUID, total_incl_vat: Decimal | None
+) -> AdHocPayment | None:
+    """The paid session ended with this total (its CDR): what to take is set. None if no payment."""
+    payment = (await session.execute(select(AdHocPayment).where(AdHocPayment.session_id == session_id)
+                                     .with_for_update())).scalar_one_or_none()  # fmt: skip
+    if payment is None or payment.status not in ("charging", "ended"):
+        return payment
+    amount = minor_units(total_incl_vat) if total_incl_vat is not None else 0
+    payment.status, payment.final_minor, payment.ended_at = "ended", min(amount, payment.hold_minor), utcnow()
+    if amount > payment.hold_minor:
+        payment.message = f"the session cost {amount} but only {payment.hold_minor} was held"
+    return payment

@@ -1,0 +1,265 @@
+"""The ad-hoc payment flow: the card processor, the station and the rules in ``cpo.adhoc``, put together.
+
+Each step reads the payment under a row lock, decides with the rules, talks to the processor or the station
+outside any transaction, and records the outcome; each may run again (a webhook, a page poll, the sweeper)
+without doing anything twice: the processor sees the same idempotency key (``auth:``, ``capture:``,
+``cancel:``, ``refund:`` + payment id) and the rules ignore a step already taken.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cpo.adhoc import service as adhoc
+from cpo.adhoc.models import OPEN, AdHocPayment
+from cpo.adhoc.processor import CardProcessor, CardRefused, Hold, ProcessorUnavailable
+from cpo.charging.commands import ChargerCommands, Command
+from cpo.charging.models import ChargingSession
+from cpo.db.base import utcnow
+from cpo.settings import PaymentSettings
+from cpo.sites.models import Evse
+from cpo.tariffs import service as tariffs
+from cpo.tariffs.models import Cdr
+
+log = logging.getLogger("cpo.payments")
+
+
+class PaymentsUnavailable(Exception):
+    """Card payment is not set up, or the processor cannot be reached: said on the pay page."""
+
+
+@dataclass(frozen=True, slots=True)
+class Begun:
+    payment_id: uuid.UUID
+    view_token: str
+    client_secret: str
+    amount_minor: int
+    currency: str
+
+
+class Payments:
+    def __init__(
+        self, sessions: Callable[[], Any], processor: CardProcessor | None, commands: ChargerCommands,
+        settings: PaymentSettings,
+    ) -> None:  # fmt: skip
+        self.sessions, self.processor, self.commands, self.settings = sessions, processor, commands, settings
+
+    def _processor(self) -> CardProcessor:
+        if self.processor is None:
+            raise PaymentsUnavailable("card payment is not set up")
+        return self.processor
+
+    async def begin(self, public_id: str, locale: str, email: str | None) -> Begun:
+        """Open a payment at this EVSE and put a hold on the card the driver is about to give."""
+        processor = self._processor()
+        async with self.sessions() as db, db.begin():
+            place = await adhoc.place_of(db, public_id)
+            payment, view = await adhoc.open_payment(db, place, self.settings.hold_minor, locale, email)
+            payment_id, amount, currency = payment.id, payment.hold_minor, payment.currency
+        try:
+            hold = await processor.hold(amount, currency, f"auth:{payment_id}",
+                                        {"payment": str(payment_id), "evse": place.evse.evse_id or ""})  # fmt: skip
+        except (CardRefused, ProcessorUnavailable) as error:
+            async with self.sessions() as db, db.begin():
+                if (found := await adhoc.by_id(db, payment_id)) is not None:
+                    adhoc.released(found, "card payment could not be started")
+            raise PaymentsUnavailable(str(error)) from None
+        async with self.sessions() as db, db.begin():
+            found = await adhoc.by_id(db, payment_id)
+            assert found is not None
+            await adhoc.set_intent(db, found, hold.intent_id)
+        return Begun(payment_id, view, hold.client_secret or "", amount, currency)
+
+    async def refresh(self, payment_id: uuid.UUID) -> None:
+        """Ask the processor how the hold stands, and move on from there (a page poll, a missed webhook)."""
+        async with self.sessions() as db:
+            payment = await adhoc.by_id(db, payment_id, lock=False)
+        if payment is None or payment.intent_id is None or payment.status != "created" or self.processor is None:
+            return
+        try:
+            hold = await self.processor.get(payment.intent_id)
+        except (CardRefused, ProcessorUnavailable):
+            return
+        await self.on_hold(hold)
+
+    async def on_hold(self, hold: Hold) -> None:
+        """The processor's word on a hold (a webhook or a look): record it; start the station once it holds."""
+        async with self.sessions() as db, db.begin():
+            payment = await adhoc.by_intent(db, hold.intent_id)
+            if payment is None:
+                return
+            moved = False
+            if hold.status == "requires_capture":
+                moved = adhoc.hold_on_card(payment)
+            elif hold.status == "canceled":
+                adhoc.released(payment, "the hold was released")
+            elif hold.status == "succeeded":
+                adhoc.taken(payment, hold.captured)
+            elif hold.error and hold.status in ("requires_payment_method", "canceled"):
+                adhoc.refused(payment, hold.error)
+            payment_id = payment.id
+        if moved:
+            await self.start(payment_id)
+
+    async def refused(self, intent_id: str, why: str) -> None:
+        async with self.sessions() as db, db.begin():
+            if (payment := await adhoc.by_intent(db, intent_id)) is not None:
+                adhoc.refused(payment, why)
+
+    async def start(self, payment_id: uuid.UUID) -> None:
+        """The hold is on the card: ask the station to start with the payment's token."""
+        async with self.sessions() as db:
+            payment = await adhoc.by_id(db, payment_id, lock=False)
+            if payment is None or payment.status != "authorized":
+                return
+            evse = await db.get(Evse, payment.evse_id)
+            assert evse is not None
+            station_id, id_tag, number = payment.station_id, payment.id_tag, evse.ocpp_evse_id
+        result = await self.commands.send(
+            station_id, Command("remote_start", {"id_tag": id_tag, "evse": number, "connector": number}),
+            requested_by=f"payment:{payment_id}",
+        )  # fmt: skip
+        if result.accepted:
+            async with self.sessions() as db, db.begin():
+                if (payment := await adhoc.by_id(db, payment_id)) is not None:
+                    adhoc.start_requested(payment)
+            return
+        why = (
+            "the station did not answer" if result.status in ("timeout", "offline") else "the station refused to start"
+        )
+        await self.release(payment_id, why)
+
+    async def release(self, payment_id: uuid.UUID, why: str) -> None:
+        """Give the whole hold back (nothing delivered, or the start failed)."""
+        async with self.sessions() as db:
+            payment = await adhoc.by_id(db, payment_id, lock=False)
+        if payment is None or payment.status not in OPEN:
+            return
+        if payment.intent_id is not None:
+            try:
+                await self._processor().cancel(payment.intent_id, f"cancel:{payment_id}")
+            except CardRefused as error:  # already released, or taken: ask how it stands
+                log.info("cancel refused", extra={"payment": str(payment_id), "error": str(error)})
+                hold = await self._processor().get(payment.intent_id)
+                if hold.status != "canceled":
+                    await self.on_hold(hold)
+                    return
+        async with self.sessions() as db, db.begin():
+            if (payment := await adhoc.by_id(db, payment_id)) is not None:
+                adhoc.released(payment, why)
+
+    async def settle(self, session_id: uuid.UUID) -> None:
+        """The paid session's CDR is issued: take its total from the hold, or release the hold if nothing
+        was delivered."""
+        async with self.sessions() as db, db.begin():
+            cdr = await tariffs.live_cdr(db, session_id)
+            payment = await adhoc.session_ended(db, session_id, cdr.total_incl if cdr is not None else None)
+            if payment is None or payment.status != "ended":
+                return
+            payment_id, intent_id, amount = payment.id, payment.intent_id, payment.final_minor or 0
+        if amount <= 0 or intent_id is None:
+            await self.release(payment_id, "nothing was delivered")
+            return
+        hold = await self._processor().capture(intent_id, amount, f"capture:{payment_id}")
+        async with self.sessions() as db, db.begin():
+            if (found := await adhoc.by_id(db, payment_id)) is not None:
+                adhoc.taken(found, amount if hold.status == "succeeded" else 0)
+
+    async def stop(self, payment_id: uuid.UUID, why: str | None = None) -> bool:
+        """Ask the station to end the paid session (the driver's stop button, or the hold nearly spent)."""
+        async with self.sessions() as db, db.begin():
+            payment = await adhoc.by_id(db, payment_id)
+            if payment is None or payment.status != "charging" or payment.session_id is None:
+                return False
+            charging = await db.get(ChargingSession, payment.session_id)
+            if charging is None or charging.status != "active":
+                return False
+            if why:
+                payment.message = why
+            station_id, transaction = charging.station_id, charging.transaction_id
+        result = await self.commands.send(station_id, Command("remote_stop", {"transaction_id": transaction}),
+                                          requested_by=f"payment:{payment_id}")  # fmt: skip
+        return result.accepted
+
+    async def running_cost(self, db: AsyncSession, payment: AdHocPayment) -> tuple[Decimal, Decimal] | None:
+        """(kWh, cost incl. VAT) of the paid session so far."""
+        if payment.session_id is None:
+            return None
+        charging = await db.get(ChargingSession, payment.session_id)
+        if charging is None:
+            return None
+        _tariff, _version, pricing, _note = await tariffs.price(db, charging)
+        energy = (charging.energy_wh or Decimal(0)) / 1000
+        return energy, (pricing.total.incl_vat or pricing.total.excl_vat) if pricing is not None else Decimal(0)
+
+    async def sweep(self) -> None:
+        """What no event says: a car never plugged in, a session about to spend more than the hold, a
+        settlement that failed earlier, a page left before paying."""
+        now = utcnow()
+        plug_in = timedelta(minutes=self.settings.plug_in_minutes)
+        async with self.sessions() as db:
+            rows = (await db.execute(select(AdHocPayment).where(AdHocPayment.status.in_(OPEN)))).scalars().all()
+            to_release, to_stop, to_settle, to_refresh = [], [], [], []
+            for payment in rows:
+                if payment.status in ("authorized", "starting") and payment.session_id is None and \
+                        (payment.start_requested_at or payment.authorized_at or now) < now - plug_in:  # fmt: skip
+                    to_release.append((payment.id, "no car was plugged in"))
+                elif payment.status == "charging":
+                    cost = await self.running_cost(db, payment)
+                    if (
+                        cost is not None
+                        and adhoc.minor_units(cost[1]) >= payment.hold_minor - self.settings.stop_margin_minor
+                    ):
+                        to_stop.append(payment.id)
+                elif payment.status == "ended" and payment.session_id is not None:
+                    to_settle.append(payment.session_id)
+                elif payment.status == "created":
+                    if payment.created_at < now - timedelta(hours=1):
+                        to_release.append((payment.id, "the payment was not finished"))
+                    else:
+                        to_refresh.append(payment.id)
+        for payment_id, why in to_release:
+            await self.release(payment_id, why)
+        for payment_id in to_stop:
+            await self.stop(payment_id, "stopped: the cost reached the amount held on the card")
+        for session_id in to_settle:
+            await self.settle(session_id)
+        for payment_id in to_refresh:
+            await self.refresh(payment_id)
+
+    async def on_cdr(self, cdr_id: uuid.UUID) -> None:
+        async with self.sessions() as db:
+            session_id = await db.scalar(select(Cdr.session_id).where(Cdr.id == cdr_id, Cdr.credit.is_(False)))
+        if session_id is not None:
+            await self.settle(session_id)
+
+
+SWEEP_LOCK = 0x43504F2D5041  # "CPO-PA": one sweeper at a time across nodes
+
+
+async def run_sweeper(payments: Payments, every: float) -> None:
+    """``Payments.sweep`` every ``every`` seconds, on one node at a time (a session advisory lock)."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            async with payments.sessions() as db:
+                if await db.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": SWEEP_LOCK}):
+                    try:
+                        await payments.sweep()
+                    finally:
+                        await db.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": SWEEP_LOCK})
+                await db.commit()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("payment sweep failed")

@@ -1,0 +1,173 @@
+"""The driver's side of an ad-hoc payment (no account): start a paid session at an EVSE, follow it, stop it;
+and the processor's webhooks.
+
+Routes:
+- ``POST /pay/{evse_id}/start``: open a payment and a hold; answers the browser's client secret and the
+  driver's own link (``/pay/p/{token}``), the only key to the payment's pages.
+- ``GET /pay/p/{token}/status``: where the payment and its session stand (kWh, cost so far, amounts).
+- ``POST /pay/p/{token}/stop``: the driver's stop button.
+- ``POST /payments/stripe/webhook``: signed events, each handled once, in any order.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Request, Response, Router, get, post
+from litestar.datastructures import State
+from litestar.di import Provide
+from msgspec import Meta, Struct
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cpo.adhoc import service as adhoc
+from cpo.adhoc.models import AdHocPayment, ProcessorEvent
+from cpo.adhoc.processor import Hold
+from cpo.charging.models import ChargingSession
+from cpo.errors import Conflict
+from cpo.settings import PaymentSettings
+from cpo.sites.models import Evse
+from cpo.web.problems import API_EXCEPTION_HANDLERS, problem
+from payments.flow import Payments, PaymentsUnavailable
+from payments.stripe_processor import verify_webhook
+
+log = logging.getLogger("cpo.payments")
+HOLD_EVENTS = ("payment_intent.amount_capturable_updated", "payment_intent.succeeded", "payment_intent.canceled",
+               "payment_intent.payment_failed", "payment_intent.requires_action")  # fmt: skip
+
+
+class StartIn(Struct, forbid_unknown_fields=True):
+    locale: Annotated[str, Meta(pattern="^(nl|en)$")] = "en"
+    email: Annotated[str, Meta(max_length=255, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")] | None = None
+    """Only to send the receipt; never required."""
+
+
+class StatusOut(Struct):
+    status: str
+    message: str | None
+    currency: str
+    hold: str
+    captured: str
+    refunded: str
+    final: str | None
+    energy_kwh: str | None
+    cost_so_far: str | None
+    started_at: str | None
+    stopped_at: str | None
+    evse_id: str | None
+
+
+def _money(minor: int | None) -> str | None:
+    return None if minor is None else f"{minor / 100:.2f}"
+
+
+def provide_payments(state: State) -> Payments:
+    found: Payments = state.payments
+    return found
+
+
+@post("/pay/{evse_id:str}/start", status_code=201)
+async def start_payment(evse_id: str, data: StartIn, payments: Payments, state: State) -> Response[Any]:
+    settings: PaymentSettings = state.settings.payments
+    try:
+        begun = await payments.begin(evse_id, data.locale, data.email)
+    except Conflict as refused:
+        return problem(409, str(refused), reason=str(refused))
+    except PaymentsUnavailable as error:
+        return problem(503, f"card payment is not available: {error}", reason="unavailable")
+    return Response({"payment": str(begun.payment_id), "link": f"/pay/p/{begun.view_token}",
+                     "status_url": f"/pay/p/{begun.view_token}/status", "client_secret": begun.client_secret,
+                     "publishable_key": settings.stripe_publishable_key, "hold": _money(begun.amount_minor),
+                     "currency": begun.currency}, status_code=201)  # fmt: skip
+
+
+async def _status(db: AsyncSession, payments: Payments, payment: AdHocPayment) -> StatusOut:
+    charging = await db.get(ChargingSession, payment.session_id) if payment.session_id else None
+    cost = await payments.running_cost(db, payment) if payment.status == "charging" else None
+    evse = await db.get(Evse, payment.evse_id)
+    energy = cost[0] if cost else ((charging.energy_wh or 0) / 1000 if charging is not None else None)
+    return StatusOut(
+        status=payment.status, message=payment.message, currency=payment.currency, hold=_money(payment.hold_minor) or "",
+        captured=_money(payment.captured_minor) or "0.00", refunded=_money(payment.refunded_minor) or "0.00",
+        final=_money(payment.final_minor), energy_kwh=f"{energy:.3f}" if energy is not None else None,
+        cost_so_far=f"{cost[1]:.2f}" if cost else None,
+        started_at=charging.started_at.isoformat() if charging is not None else None,
+        stopped_at=charging.stopped_at.isoformat() if charging is not None and charging.stopped_at else None,
+        evse_id=evse.evse_id if evse is not None else None,
+    )  # fmt: skip
+
+
+@get("/pay/p/{token:str}/status")
+async def payment_status(token: str, db: AsyncSession, payments: Payments) -> StatusOut:
+    async with db.begin():
+        payment = await adhoc.by_view_token(db, token)
+    if payment.status == "created":
+        await payments.refresh(payment.id)
+    async with db.begin():
+        payment = await adhoc.by_view_token(db, token)
+        return await _status(db, payments, payment)
+
+
+@post("/pay/p/{token:str}/stop", status_code=202)
+async def stop_payment(token: str, db: AsyncSession, payments: Payments) -> dict[str, bool]:
+    async with db.begin():
+        payment = await adhoc.by_view_token(db, token)
+    return {"stopping": await payments.stop(payment.id)}
+
+
+def _hold_of(intent: dict[str, Any]) -> Hold:
+    error = (intent.get("last_payment_error") or {}).get("message")
+    return Hold(intent_id=str(intent["id"]), status=str(intent.get("status", "")), amount=int(intent.get("amount", 0)),
+                currency=str(intent.get("currency", "")).upper(), captured=int(intent.get("amount_received") or 0),
+                error=error)  # fmt: skip
+
+
+@post("/payments/stripe/webhook", status_code=200)
+async def stripe_webhook(request: Request[Any, Any, Any], db: AsyncSession, payments: Payments, state: State) -> Any:
+    """Only events signed with our webhook secret; each event id handled once (recorded after it was handled:
+    a failure is retried by the processor, and every step is idempotent)."""
+    secret = state.settings.payments.stripe_webhook_secret
+    if not secret:
+        return problem(503, "webhooks are not set up (CPO_STRIPE_WEBHOOK_SECRET)")
+    body = await request.body()
+    try:
+        event = verify_webhook(body, request.headers.get("stripe-signature", ""), secret)
+    except ValueError as error:
+        return problem(400, f"refused: {error}")
+    except (msgspec.DecodeError, KeyError):
+        return problem(400, "refused: not an event")
+    event_id, kind = str(event.get("id", "")), str(event.get("type", ""))
+    async with db.begin():
+        seen = await db.scalar(select(ProcessorEvent.id).where(ProcessorEvent.id == event_id))
+    if seen is not None:
+        return {"received": True, "duplicate": True}
+    obj: dict[str, Any] = (event.get("data") or {}).get("object") or {}
+    intent_id = None
+    if kind in HOLD_EVENTS and obj.get("id"):
+        intent_id = str(obj["id"])
+        hold = _hold_of(obj)
+        if kind == "payment_intent.payment_failed":
+            await payments.refused(intent_id, hold.error or "the card was refused")
+        else:
+            await payments.on_hold(hold)
+    elif kind == "charge.refunded" and obj.get("payment_intent"):
+        intent_id = str(obj["payment_intent"])
+        async with db.begin():
+            payment = await adhoc.by_intent(db, intent_id)
+            if payment is not None:
+                payment.refunded_minor = min(int(obj.get("amount_refunded") or 0), payment.captured_minor)
+    async with db.begin():
+        await db.execute(insert(ProcessorEvent).values(id=event_id, kind=kind[:80], intent_id=intent_id)
+                         .on_conflict_do_nothing())  # fmt: skip
+    return {"received": True}
+
+
+def payments_router() -> Router:
+    return Router(
+        path="/", route_handlers=[start_payment, payment_status, stop_payment, stripe_webhook],
+        dependencies={"payments": Provide(provide_payments, sync_to_thread=False)},
+        exception_handlers=API_EXCEPTION_HANDLERS, include_in_schema=False,
+    )  # fmt: skip

@@ -1,0 +1,186 @@
+"""A driver pays by card at a public EVSE and charges: a real ``cpo serve``, localstripe as the card processor
+(a separate server, its signed webhooks included) and the ``ocpp`` package's charge point as the station."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from ocpp.v16 import call
+
+from tests.integration.ocpp_support import Server, connect, start_server
+from tests.integration.test_access_ocpp import eventually
+from tests.stripe_support import PUBLISHABLE_KEY, SECRET_KEY, WEBHOOK_SECRET, LocalStripe, serve_localstripe
+
+
+@pytest.fixture(scope="module")
+def localstripe(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStripe]:
+    with serve_localstripe(tmp_path_factory.mktemp("localstripe") / "log") as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def server(module_db_url: str, tmp_path_factory: pytest.TempPathFactory, localstripe: LocalStripe) -> Iterator[Server]:
+    running = start_server(
+        tmp_path_factory.mktemp("adhoc"), module_db_url, CPO_OUTBOX_POLL_SECONDS="0.5",
+        CPO_STRIPE_SECRET_KEY=SECRET_KEY, CPO_STRIPE_PUBLISHABLE_KEY=PUBLISHABLE_KEY,
+        CPO_STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET, CPO_STRIPE_API_BASE=localstripe.url, CPO_PAYMENT_SWEEP_SECONDS="1",
+    )  # fmt: skip
+    localstripe.send_webhooks_to(f"{running.url}/payments/stripe/webhook", "platform")
+    yield running
+    assert running.platform.stop() == 0
+
+
+SITE = {"name": "Visitor car park", "address": "Stationsplein 1", "city": "Utrecht", "country": "NLD",
+        "latitude": 52.089, "longitude": 5.110, "time_zone": "Europe/Amsterdam"}  # fmt: skip
+
+
+async def paid_evse(server: Server, number: int) -> tuple[dict[str, Any], str]:
+    """A station with one public EVSE, and an ad-hoc tariff of 0.50/kWh + 21% VAT at its site."""
+    async with server.api() as api:
+        site = (await api.post("/api/v1/sites", json=SITE | {"name": f"Car park {number}"})).json()
+        station = (await api.post("/api/v1/stations", json={"site_id": site["id"], "identity": f"PAY-{number}",
+                                                              "password": "station-password-99"})).json()  # fmt: skip
+        evse_id = f"NL*CPO*EPAY{number}"
+        evse = await api.post(f"/api/v1/stations/{station['id']}/evses", json={
+            "ocpp_evse_id": 1, "public": True, "evse_id": evse_id})  # fmt: skip
+        await api.post(f"/api/v1/evses/{evse.json()['id']}/connectors", json={
+            "standard": "IEC_62196_T2", "format": "SOCKET", "power_type": "AC_3_PHASE", "max_voltage": 400,
+            "max_amperage": 32})  # fmt: skip
+        tariff = (await api.post("/api/v1/tariffs", json={
+            "code": f"ADHOC-{number}", "name": "Pay at the charger", "currency": "EUR",
+            "valid_from": "2026-01-01T00:00:00Z", "body": {"elements": [{"price_components": [
+                {"type": "ENERGY", "price": "0.50", "vat": "21", "step_size": 1}]}]}})).json()  # fmt: skip
+        assigned = await api.post("/api/v1/tariff-assignments", json={
+            "tariff_id": tariff["id"], "audience": "ad_hoc", "site_id": site["id"]})  # fmt: skip
+        assert assigned.status_code == 201, assigned.text
+    return station | {"password": "station-password-99"}, evse_id
+
+
+def intent_of(client_secret: str) -> str:
+    return client_secret.split("_secret_")[0]
+
+
+async def status_of(http: httpx.AsyncClient, link: str) -> dict[str, Any]:
+    answer = await http.get(f"{link}/status")
+    assert answer.status_code == 200, answer.text
+    return dict(answer.json())
+
+
+async def test_pay_by_card_charge_and_the_cost_is_taken_from_the_hold(server: Server, localstripe: LocalStripe) -> None:
+    station, evse_id = await paid_evse(server, 1)
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+        offline = await http.post(f"/pay/{evse_id}/start", json={"locale": "nl"})
+        assert offline.status_code == 409 and offline.json()["reason"] == "offline", "refused before paying"
+        unknown = await http.post("/pay/NL*CPO*ENOPE/start", json={})
+        assert unknown.status_code == 404
+        bad = await http.post(f"/pay/{evse_id}/start", json={"email": "not-an-address"})
+        assert bad.status_code == 400 and "email" in bad.text
+
+        async with connect(server, station) as cp:
+            await cp.call(call.BootNotification(charge_point_vendor="V", charge_point_model="M"))
+            await cp.call(call.StatusNotification(connector_id=1, error_code="NoError", status="Available"))
+            begun = await http.post(f"/pay/{evse_id.replace('*', '')}/start", json={"locale": "en"})
+            assert begun.status_code == 201, begun.text
+            started = begun.json()
+            assert started["hold"] == "50.00" and started["currency"] == "EUR" and started["client_secret"]
+            link = started["link"]
+            assert (await status_of(http, link))["status"] == "created"
+            again = await http.post(f"/pay/{evse_id}/start", json={})
+            assert again.status_code == 201, "a payment not yet on the card does not hold the EVSE"
+
+            localstripe.pay(intent_of(started["client_secret"]))  # the driver's card, confirmed in the browser
+
+            async def asked_to_start() -> bool:
+                return (await status_of(http, link))["status"] == "starting"
+
+            await eventually(asked_to_start, 20)
+            (_, remote), *_ = [r for r in cp.received if r[0] == "RemoteStartTransaction"]
+            assert remote["id_tag"].startswith("PAY") and remote["connector_id"] == 1
+            busy = await http.post(f"/pay/{evse_id}/start", json={})
+            assert busy.status_code == 409 and busy.json()["reason"] == "occupied"
+
+            accepted = await cp.call(call.StartTransaction(connector_id=1, id_tag=remote["id_tag"], meter_start=0,
+                                                           timestamp="2026-11-27T10:00:00Z"))  # fmt: skip
+            assert accepted.id_tag_info["status"] == "Accepted"
+            assert (await status_of(http, link))["status"] == "charging"
+            elsewhere = await cp.call(call.StartTransaction(connector_id=2, id_tag=remote["id_tag"], meter_start=0,
+                                                            timestamp="2026-11-27T10:00:05Z"))  # fmt: skip
+            assert elsewhere.id_tag_info["status"] != "Accepted", "the payment's token is good at its own EVSE only"
+            await cp.call(call.StopTransaction(meter_stop=10_000, timestamp="2026-11-27T11:00:00Z",
+                                               transaction_id=accepted.transaction_id))  # fmt: skip
+
+            async def captured() -> bool:
+                return (await status_of(http, link))["status"] == "captured"
+
+            await eventually(captured, 30)
+        done = await status_of(http, link)
+        # 10 kWh x 0.50 + 21% VAT = 6.05, taken from the 50.00 held
+        assert (done["final"], done["captured"], done["energy_kwh"]) == ("6.05", "6.05", "10.000")
+
+
+async def test_a_start_with_nothing_delivered_releases_the_hold(server: Server, localstripe: LocalStripe) -> None:
+    station, evse_id = await paid_evse(server, 2)
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as http, connect(server, station) as cp:
+        await cp.call(call.BootNotification(charge_point_vendor="V", charge_point_model="M"))
+        started = (await http.post(f"/pay/{evse_id}/start", json={})).json()
+        localstripe.pay(intent_of(started["client_secret"]))
+        await eventually(lambda: any(r[0] == "RemoteStartTransaction" for r in cp.received), 20)
+        tag = next(r[1]["id_tag"] for r in cp.received if r[0] == "RemoteStartTransaction")
+        await eventually(lambda: _is(http, started["link"], "starting"), 10)
+        accepted = await cp.call(call.StartTransaction(connector_id=1, id_tag=tag, meter_start=500,
+                                                       timestamp="2026-11-27T12:00:00Z"))  # fmt: skip
+        await cp.call(call.StopTransaction(meter_stop=500, timestamp="2026-11-27T12:01:00Z",
+                                           transaction_id=accepted.transaction_id))  # fmt: skip
+        await eventually(lambda: _is(http, started["link"], "cancelled"), 30)
+        done = await status_of(http, started["link"])
+        assert done["captured"] == "0.00" and done["message"] == "nothing was delivered"
+        intent = localstripe.client().v1.payment_intents.retrieve(intent_of(started["client_secret"]))
+        assert intent.status == "canceled"
+
+
+async def _is(http: httpx.AsyncClient, link: str, status: str) -> bool:
+    return (await status_of(http, link))["status"] == status
+
+
+async def test_a_declined_card_is_said_and_nothing_starts(server: Server, localstripe: LocalStripe) -> None:
+    import stripe
+
+    station, evse_id = await paid_evse(server, 3)
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as http, connect(server, station) as cp:
+        await cp.call(call.BootNotification(charge_point_vendor="V", charge_point_model="M"))
+        started = (await http.post(f"/pay/{evse_id}/start", json={})).json()
+        with pytest.raises(stripe.CardError):
+            localstripe.pay(intent_of(started["client_secret"]), "pm_card_chargeCustomerFail")
+        await eventually(lambda: _is(http, started["link"], "failed"), 20)
+        assert "declined" in ((await status_of(http, started["link"]))["message"] or "").lower()
+        await asyncio.sleep(1)
+        assert not any(r[0] == "RemoteStartTransaction" for r in cp.received)
+
+
+async def test_webhooks_must_be_signed_and_count_once(server: Server) -> None:
+    import hashlib
+    import hmac
+    import time
+
+    event = {"id": "evt_test_once", "type": "payment_intent.canceled", "data": {"object": {
+        "id": "pi_nobody", "status": "canceled", "amount": 100, "currency": "eur"}}}  # fmt: skip
+    body = json.dumps(event).encode()
+    stamp = str(int(time.time()))
+    good = hmac.new(WEBHOOK_SECRET.encode(), f"{stamp}.".encode() + body, hashlib.sha256).hexdigest()
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+        unsigned = await http.post("/payments/stripe/webhook", content=body)
+        assert unsigned.status_code == 400
+        forged = await http.post("/payments/stripe/webhook", content=body,
+                                 headers={"Stripe-Signature": f"t={stamp},v1={'0' * 64}"})  # fmt: skip
+        assert forged.status_code == 400
+        first = await http.post("/payments/stripe/webhook", content=body,
+                                headers={"Stripe-Signature": f"t={stamp},v1={good}"})  # fmt: skip
+        assert first.status_code == 200 and first.json() == {"received": True}
+        replay = await http.post("/payments/stripe/webhook", content=body,
+                                 headers={"Stripe-Signature": f"t={stamp},v1={good}"})  # fmt: skip
+        assert replay.json() == {"received": True, "duplicate": True}
