@@ -57,6 +57,7 @@ from ocpp_gateway.endpoint import ASGIApp, with_ocpp
 from ocpp_gateway.gateway import Gateway
 from ocpp_gateway.mtls import ClientCertificatePort
 from payments.flow import Payments, run_sweeper
+from payments.pages import pages_router
 from payments.stripe_processor import StripeProcessor
 from payments.web import payments_router
 
@@ -209,6 +210,7 @@ def create_app(settings: Settings, handlers: Handlers | None = None) -> Litestar
             ocpi_router(),
             ocpi_admin_router(),
             payments_router(),
+            pages_router(),
             ui_router([RoamingPages]),
             create_static_files_router("/static/ui", directories=[UI_STATIC], include_in_schema=False),
             create_static_files_router(

@@ -84,7 +84,7 @@ async def start_payment(evse_id: str, data: StartIn, payments: Payments, state: 
                      "currency": begun.currency}, status_code=201)  # fmt: skip
 
 
-async def _status(db: AsyncSession, payments: Payments, payment: AdHocPayment) -> StatusOut:
+async def status_of(db: AsyncSession, payments: Payments, payment: AdHocPayment) -> StatusOut:
     charging = await db.get(ChargingSession, payment.session_id) if payment.session_id else None
     cost = await payments.running_cost(db, payment) if payment.status == "charging" else None
     evse = await db.get(Evse, payment.evse_id)
@@ -108,7 +108,7 @@ async def payment_status(token: str, db: AsyncSession, payments: Payments) -> St
         await payments.refresh(payment.id)
     async with db.begin():
         payment = await adhoc.by_view_token(db, token)
-        return await _status(db, payments, payment)
+        return await status_of(db, payments, payment)
 
 
 @post("/pay/p/{token:str}/stop", status_code=202)

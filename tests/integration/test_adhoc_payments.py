@@ -74,6 +74,11 @@ async def status_of(http: httpx.AsyncClient, link: str) -> dict[str, Any]:
 async def test_pay_by_card_charge_and_the_cost_is_taken_from_the_hold(server: Server, localstripe: LocalStripe) -> None:
     station, evse_id = await paid_evse(server, 1)
     async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+        page = await http.get(f"/pay/{evse_id}", headers={"Accept-Language": "nl-NL,nl;q=0.9"})
+        assert page.status_code == 200 and 'data-reason="offline"' in page.text, "said before anything is paid"
+        assert "Laadpunt" in page.text and "EUR 0.605 per kWh" in page.text, page.text
+        assert "Energy" in (await http.get(f"/pay/{evse_id}?lang=en")).text
+        assert (await http.get("/pay/NL*CPO*ENOPE")).status_code == 404
         offline = await http.post(f"/pay/{evse_id}/start", json={"locale": "nl"})
         assert offline.status_code == 409 and offline.json()["reason"] == "offline", "refused before paying"
         unknown = await http.post("/pay/NL*CPO*ENOPE/start", json={})
@@ -84,6 +89,8 @@ async def test_pay_by_card_charge_and_the_cost_is_taken_from_the_hold(server: Se
         async with connect(server, station) as cp:
             await cp.call(call.BootNotification(charge_point_vendor="V", charge_point_model="M"))
             await cp.call(call.StatusNotification(connector_id=1, error_code="NoError", status="Available"))
+            ready = (await http.get(f"/pay/{evse_id}?lang=en")).text
+            assert 'id="available"' in ready and "EUR 50.00" in ready and 'id="pay-form"' in ready
             begun = await http.post(f"/pay/{evse_id.replace('*', '')}/start", json={"locale": "en"})
             assert begun.status_code == 201, begun.text
             started = begun.json()
@@ -121,6 +128,18 @@ async def test_pay_by_card_charge_and_the_cost_is_taken_from_the_hold(server: Se
         done = await status_of(http, link)
         # 10 kWh x 0.50 + 21% VAT = 6.05, taken from the 50.00 held
         assert (done["final"], done["captured"], done["energy_kwh"]) == ("6.05", "6.05", "10.000")
+        live = await http.get(link)
+        assert live.status_code == 200 and 'data-status="captured"' in live.text and "/receipt" in live.text
+        receipt = await http.get(f"{link}/receipt")
+        assert receipt.status_code == 200
+        for shown in ("EUR 5.00", "EUR 1.05", "EUR 6.05", "10.000 kWh", evse_id):
+            assert shown in receipt.text, shown
+        pdf = await http.get(f"{link}/receipt.pdf")
+        assert pdf.headers["content-type"] == "application/pdf" and pdf.content.startswith(b"%PDF-1.4")
+        assert b"EUR 6.05" in pdf.content and pdf.content.rstrip().endswith(b"%%EOF")
+        assert (await http.get("/pay/p/not-a-payment/receipt")).status_code == 404
+        tampered = await http.post(f"/pay/{evse_id}/start", json={"amount": 1})
+        assert tampered.status_code == 400, "the amount held is ours to set"
 
 
 async def test_a_start_with_nothing_delivered_releases_the_hold(server: Server, localstripe: LocalStripe) -> None:
@@ -184,3 +203,21 @@ async def test_webhooks_must_be_signed_and_count_once(server: Server) -> None:
         replay = await http.post("/payments/stripe/webhook", content=body,
                                  headers={"Stripe-Signature": f"t={stamp},v1={good}"})  # fmt: skip
         assert replay.json() == {"received": True, "duplicate": True}
+
+
+async def test_without_processor_keys_the_pay_page_says_card_payment_is_not_set_up(client: Any, tenant_a: Any) -> None:
+    from tests.integration.test_api_sites import create_site, create_station
+
+    site = await create_site(client, tenant_a.admin)
+    station = await create_station(client, tenant_a.admin, site["id"], "NOKEYS-1")
+    made = await client.post(f"/api/v1/stations/{station['id']}/evses", headers=tenant_a.admin,
+                             json={"ocpp_evse_id": 1, "public": True, "evse_id": "BE*CPO*ENOKEYS1"})  # fmt: skip
+    assert made.status_code == 201, made.text
+    page = await client.get("/pay/BE*CPO*ENOKEYS1?lang=en")
+    assert page.status_code == 200 and 'id="not-set-up"' in page.text and 'id="pay-form"' not in page.text
+    refused = await client.post("/pay/BE*CPO*ENOKEYS1/start", json={})
+    assert refused.status_code in (409, 503), refused.text
+    internal = await client.post(f"/api/v1/stations/{station['id']}/evses", headers=tenant_a.admin,
+                                 json={"ocpp_evse_id": 2, "public": False, "evse_id": "BE*CPO*EINTERNAL1"})  # fmt: skip
+    assert internal.status_code == 201
+    assert (await client.get("/pay/BE*CPO*EINTERNAL1")).status_code == 404, "internal chargers have no pay page"
