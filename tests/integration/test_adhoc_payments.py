@@ -136,7 +136,10 @@ async def test_pay_by_card_charge_and_the_cost_is_taken_from_the_hold(server: Se
             assert shown in receipt.text, shown
         pdf = await http.get(f"{link}/receipt.pdf")
         assert pdf.headers["content-type"] == "application/pdf" and pdf.content.startswith(b"%PDF-1.4")
-        assert b"EUR 6.05" in pdf.content and pdf.content.rstrip().endswith(b"%%EOF")
+        import pypdfium2
+
+        text = pypdfium2.PdfDocument(pdf.content)[0].get_textpage().get_text_range()  # read by pdfium
+        assert "EUR 6.05" in text and "EUR 1.05" in text and evse_id in text, text
         assert (await http.get("/pay/p/not-a-payment/receipt")).status_code == 404
         tampered = await http.post(f"/pay/{evse_id}/start", json={"amount": 1})
         assert tampered.status_code == 400, "the amount held is ours to set"
@@ -221,3 +224,52 @@ async def test_without_processor_keys_the_pay_page_says_card_payment_is_not_set_
                                  json={"ocpp_evse_id": 2, "public": False, "evse_id": "BE*CPO*EINTERNAL1"})  # fmt: skip
     assert internal.status_code == 201
     assert (await client.get("/pay/BE*CPO*EINTERNAL1")).status_code == 404, "internal chargers have no pay page"
+
+
+async def test_qr_codes_per_evse_and_a_printable_sticker_sheet_per_site(
+    client: Any, sessions: Any, ui_admin: str, settings: Any
+) -> None:
+    from payments.qr import modules
+    from tests.conftest import make_tenancy
+    from tests.integration.test_api_sites import create_site, create_station
+    from tests.integration.test_ui import sign_in
+
+    home = await make_tenancy(sessions, "default")
+    site = await create_site(client, home.admin, name="Depot")
+    station = await create_station(client, home.admin, site["id"], "QR-1")
+    evses = []
+    for number in range(1, 9):  # seven public ones: two pages of stickers
+        made = await client.post(f"/api/v1/stations/{station['id']}/evses", headers=home.admin, json={
+            "ocpp_evse_id": number, "public": number != 8, "evse_id": f"BE*CPO*EQR{number}"})  # fmt: skip
+        evses.append(made.json())
+    tariff = (await client.post("/api/v1/tariffs", headers=home.admin, json={
+        "code": "QR", "name": "QR", "currency": "EUR", "valid_from": "2026-01-01T00:00:00Z",
+        "body": {"elements": [{"price_components": [{"type": "ENERGY", "price": "0.40", "vat": "21",
+                                                     "step_size": 1}]}]}})).json()  # fmt: skip
+    await client.post("/api/v1/tariff-assignments", headers=home.admin,
+                      json={"tariff_id": tariff["id"], "audience": "public"})  # fmt: skip
+    assert (await client.get(f"/ui/evses/{evses[0]['id']}/qr.svg", follow_redirects=False)).status_code in (302, 303)
+    await sign_in(client, ui_admin)
+    svg = await client.get(f"/ui/evses/{evses[0]['id']}/qr.svg")
+    assert svg.status_code == 200 and svg.headers["content-type"].startswith("image/svg+xml")
+    expected = modules(f"{settings.base_url}/pay/BE*CPO*EQR1")
+    dark = svg.text.count("h1v1h-1z")
+    assert dark == sum(map(sum, expected)), "the code carries the EVSE's pay page URL"
+    internal = await client.get(f"/ui/evses/{evses[7]['id']}/qr.svg")
+    assert internal.status_code == 409
+    sheet = await client.get(f"/ui/sites/{site['id']}/qr-stickers.pdf")
+    assert sheet.status_code == 200 and sheet.content.startswith(b"%PDF-1.4")
+    assert b"/Count 2" in sheet.content, "six stickers a page"
+    for number in range(1, 8):
+        assert f"(BE*CPO*EQR{number})".encode() in sheet.content
+    assert b"(BE*CPO*EQR8)" not in sheet.content, "internal EVSEs get no sticker"
+    assert b"EUR 0.484 per kWh incl. VAT" in sheet.content and b"Scan, pay by card and charge." in sheet.content
+    # an independent reader (zxing-cpp) on the printed pages (rendered by pdfium) finds every pay page's URL
+    import pypdfium2
+    import zxingcpp
+
+    document = pypdfium2.PdfDocument(sheet.content)
+    found = sorted(code.text for page in document for code in zxingcpp.read_barcodes(page.render(scale=2).to_pil()))
+    assert found == [f"{settings.base_url}/pay/BE*CPO*EQR{n}" for n in range(1, 8)]
+    sheet_text = pypdfium2.PdfDocument(sheet.content)[0].get_textpage().get_text_range()
+    assert "Scan, betaal met je kaart en laad." in sheet_text
