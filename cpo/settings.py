@@ -105,8 +105,10 @@ class PaymentSettings:
     """What is held on the card before a session starts, in minor units (EUR 50.00)."""
     stop_margin_minor: int = 100
     """The session is stopped once its running cost comes this close to the hold."""
-    plug_in_minutes: int = 10
+    plug_in_seconds: int = 600
     """After a start, the car must be plugged in and charging within this time, or the hold is released."""
+    expiry_margin_seconds: int = 6 * 3600
+    """A paid session still running this close to the hold's expiry is stopped and settled while it can be."""
     sweep_seconds: float = 30.0
     """How often open payments are looked at (no car plugged in, cost near the hold, settlements to retry)."""
     stripe_js_url: str = "https://js.stripe.com/v3/"
@@ -261,7 +263,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             stripe_api_base=get("STRIPE_API_BASE"),
             hold_minor=integer("PAYMENT_HOLD_MINOR", 5000, 100, 100_000_00),
             stop_margin_minor=integer("PAYMENT_STOP_MARGIN_MINOR", 100, 0, 100_000),
-            plug_in_minutes=integer("PAYMENT_PLUG_IN_MINUTES", 10, 1, 240),
+            plug_in_seconds=integer("PAYMENT_PLUG_IN_SECONDS", 600, 5, 4 * 3600),
+            expiry_margin_seconds=integer("PAYMENT_EXPIRY_MARGIN_SECONDS", 6 * 3600, 60, 3 * 86400),
             sweep_seconds=number("PAYMENT_SWEEP_SECONDS", 30.0),
             stripe_js_url=get("STRIPE_JS_URL") or "https://js.stripe.com/v3/",
         ),

@@ -206,21 +206,25 @@ class Payments:
         """What no event says: a car never plugged in, a session about to spend more than the hold, a
         settlement that failed earlier, a page left before paying."""
         now = utcnow()
-        plug_in = timedelta(minutes=self.settings.plug_in_minutes)
+        plug_in = timedelta(seconds=self.settings.plug_in_seconds)
+        expiring = now + timedelta(seconds=self.settings.expiry_margin_seconds)
         async with self.sessions() as db:
             rows = (await db.execute(select(AdHocPayment).where(AdHocPayment.status.in_(OPEN)))).scalars().all()
-            to_release, to_stop, to_settle, to_refresh = [], [], [], []
+            to_release: list[tuple[uuid.UUID, str]] = []
+            to_stop: list[tuple[uuid.UUID, str]] = []
+            to_settle: list[uuid.UUID] = []
+            to_refresh: list[uuid.UUID] = []
             for payment in rows:
                 if payment.status in ("authorized", "starting") and payment.session_id is None and \
                         (payment.start_requested_at or payment.authorized_at or now) < now - plug_in:  # fmt: skip
                     to_release.append((payment.id, "no car was plugged in"))
                 elif payment.status == "charging":
                     cost = await self.running_cost(db, payment)
-                    if (
-                        cost is not None
-                        and adhoc.minor_units(cost[1]) >= payment.hold_minor - self.settings.stop_margin_minor
-                    ):
-                        to_stop.append(payment.id)
+                    limit = payment.hold_minor - self.settings.stop_margin_minor
+                    if cost is not None and adhoc.minor_units(cost[1]) >= limit:
+                        to_stop.append((payment.id, "stopped: the cost reached the amount held on the card"))
+                    elif payment.hold_expires_at is not None and payment.hold_expires_at < expiring:
+                        to_stop.append((payment.id, "stopped: the hold on the card was about to expire"))
                 elif payment.status == "ended" and payment.session_id is not None:
                     to_settle.append(payment.session_id)
                 elif payment.status == "created":
@@ -230,8 +234,8 @@ class Payments:
                         to_refresh.append(payment.id)
         for payment_id, why in to_release:
             await self.release(payment_id, why)
-        for payment_id in to_stop:
-            await self.stop(payment_id, "stopped: the cost reached the amount held on the card")
+        for payment_id, why in to_stop:
+            await self.stop(payment_id, why)
         for session_id in to_settle:
             await self.settle(session_id)
         for payment_id in to_refresh:

@@ -57,10 +57,16 @@ class Station16(ChargePoint16):
         """What this station decides alone, offline: its list, else unknown."""
         return self.local_list.get(id_tag, "Unknown")
 
+    remote_start_status = "Accepted"
+    remote_start_delay = 0.0
+    """Seconds before it answers a RemoteStartTransaction (longer than the call timeout: no answer in time)."""
+
     @on("RemoteStartTransaction")
-    def remote_start(self, id_tag: str, **kwargs: Any) -> Any:
+    async def remote_start(self, id_tag: str, **kwargs: Any) -> Any:
         self.received.append(("RemoteStartTransaction", {"id_tag": id_tag, **kwargs}))
-        return result16.RemoteStartTransaction(status="Accepted")
+        if self.remote_start_delay:
+            await asyncio.sleep(self.remote_start_delay)
+        return result16.RemoteStartTransaction(status=self.remote_start_status)
 
     @on("RemoteStopTransaction")
     def remote_stop(self, transaction_id: int) -> Any:

@@ -29,6 +29,7 @@ def server(module_db_url: str, tmp_path_factory: pytest.TempPathFactory, localst
         tmp_path_factory.mktemp("adhoc"), module_db_url, CPO_OUTBOX_POLL_SECONDS="0.5",
         CPO_STRIPE_SECRET_KEY=SECRET_KEY, CPO_STRIPE_PUBLISHABLE_KEY=PUBLISHABLE_KEY,
         CPO_STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET, CPO_STRIPE_API_BASE=localstripe.url, CPO_PAYMENT_SWEEP_SECONDS="1",
+        CPO_PAYMENT_PLUG_IN_SECONDS="8",
     )  # fmt: skip
     localstripe.send_webhooks_to(f"{running.url}/payments/stripe/webhook", "platform")
     yield running
@@ -39,8 +40,8 @@ SITE = {"name": "Visitor car park", "address": "Stationsplein 1", "city": "Utrec
         "latitude": 52.089, "longitude": 5.110, "time_zone": "Europe/Amsterdam"}  # fmt: skip
 
 
-async def paid_evse(server: Server, number: int) -> tuple[dict[str, Any], str]:
-    """A station with one public EVSE, and an ad-hoc tariff of 0.50/kWh + 21% VAT at its site."""
+async def paid_evse(server: Server, number: int, price: str = "0.50") -> tuple[dict[str, Any], str]:
+    """A station with one public EVSE, and an ad-hoc tariff of ``price``/kWh + 21% VAT at its site."""
     async with server.api() as api:
         site = (await api.post("/api/v1/sites", json=SITE | {"name": f"Car park {number}"})).json()
         station = (await api.post("/api/v1/stations", json={"site_id": site["id"], "identity": f"PAY-{number}",
@@ -54,7 +55,7 @@ async def paid_evse(server: Server, number: int) -> tuple[dict[str, Any], str]:
         tariff = (await api.post("/api/v1/tariffs", json={
             "code": f"ADHOC-{number}", "name": "Pay at the charger", "currency": "EUR",
             "valid_from": "2026-01-01T00:00:00Z", "body": {"elements": [{"price_components": [
-                {"type": "ENERGY", "price": "0.50", "vat": "21", "step_size": 1}]}]}})).json()  # fmt: skip
+                {"type": "ENERGY", "price": price, "vat": "21", "step_size": 1}]}]}})).json()  # fmt: skip
         assigned = await api.post("/api/v1/tariff-assignments", json={
             "tariff_id": tariff["id"], "audience": "ad_hoc", "site_id": site["id"]})  # fmt: skip
         assert assigned.status_code == 201, assigned.text
@@ -169,6 +170,10 @@ async def _is(http: httpx.AsyncClient, link: str, status: str) -> bool:
     return (await status_of(http, link))["status"] == status
 
 
+async def reach(http: httpx.AsyncClient, link: str, status: str, seconds: float) -> None:
+    await eventually(lambda: _is(http, link, status), seconds)
+
+
 async def test_a_declined_card_is_said_and_nothing_starts(server: Server, localstripe: LocalStripe) -> None:
     import stripe
 
@@ -273,3 +278,68 @@ async def test_qr_codes_per_evse_and_a_printable_sticker_sheet_per_site(
     assert found == [f"{settings.base_url}/pay/BE*CPO*EQR{n}" for n in range(1, 8)]
     sheet_text = pypdfium2.PdfDocument(sheet.content)[0].get_textpage().get_text_range()
     assert "Scan, betaal met je kaart en laad." in sheet_text
+
+
+async def paid_and_started(http: httpx.AsyncClient, localstripe: LocalStripe, cp: Any, evse_id: str) -> dict[str, Any]:
+    """Pay at the EVSE and wait for the station to be asked to start."""
+    started = dict((await http.post(f"/pay/{evse_id}/start", json={})).json())
+    localstripe.pay(intent_of(started["client_secret"]))
+    await eventually(lambda: any(r[0] == "RemoteStartTransaction" for r in cp.received), 20)
+    return started
+
+
+async def test_a_station_that_refuses_or_never_answers_the_start_releases_the_hold(
+    server: Server, localstripe: LocalStripe
+) -> None:
+    for number, refusal, said in ((4, {"remote_start_status": "Rejected"}, "the station refused to start"),
+                                  (5, {"remote_start_delay": 8.0}, "the station did not answer")):  # fmt: skip
+        station, evse_id = await paid_evse(server, number)
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as http, connect(server, station) as cp:
+            for name, value in refusal.items():
+                setattr(cp, name, value)
+            await cp.call(call.BootNotification(charge_point_vendor="V", charge_point_model="M"))
+            started = await paid_and_started(http, localstripe, cp, evse_id)
+            await reach(http, started["link"], "cancelled", 30)
+            done = await status_of(http, started["link"])
+            assert done["message"] == said and done["captured"] == "0.00"
+            intent = localstripe.client().v1.payment_intents.retrieve(intent_of(started["client_secret"]))
+            assert intent.status == "canceled", "the hold is given back"
+
+
+async def test_a_car_never_plugged_in_releases_the_hold(server: Server, localstripe: LocalStripe) -> None:
+    station, evse_id = await paid_evse(server, 6)
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as http, connect(server, station) as cp:
+        await cp.call(call.BootNotification(charge_point_vendor="V", charge_point_model="M"))
+        started = await paid_and_started(http, localstripe, cp, evse_id)
+        await eventually(lambda: _is(http, started["link"], "starting"), 10)
+        await eventually(lambda: _is(http, started["link"], "cancelled"), 30)  # CPO_PAYMENT_PLUG_IN_SECONDS=8
+        assert (await status_of(http, started["link"]))["message"] == "no car was plugged in"
+        tag = next(r[1]["id_tag"] for r in cp.received if r[0] == "RemoteStartTransaction")
+        late = await cp.call(call.StartTransaction(connector_id=1, id_tag=tag, meter_start=0,
+                                                   timestamp="2026-11-27T13:00:00Z"))  # fmt: skip
+        assert late.id_tag_info["status"] != "Accepted", "a released payment starts nothing"
+
+
+async def test_the_session_stops_before_the_cost_passes_the_hold(
+    server: Server, localstripe: LocalStripe, module_db_url: str
+) -> None:
+    station, evse_id = await paid_evse(server, 7, price="10.00")  # 12.10 a kWh incl. VAT against 50.00 held
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as http, connect(server, station) as cp:
+        await cp.call(call.BootNotification(charge_point_vendor="V", charge_point_model="M"))
+        started = await paid_and_started(http, localstripe, cp, evse_id)
+        tag = next(r[1]["id_tag"] for r in cp.received if r[0] == "RemoteStartTransaction")
+        await eventually(lambda: _is(http, started["link"], "starting"), 10)
+        begun = await cp.call(call.StartTransaction(connector_id=1, id_tag=tag, meter_start=0,
+                                                    timestamp="2026-11-27T14:00:00Z"))  # fmt: skip
+        await cp.call(call.MeterValues(connector_id=1, transaction_id=begun.transaction_id, meter_value=[{
+            "timestamp": "2026-11-27T14:20:00Z", "sampled_value": [
+                {"value": "4100", "measurand": "Energy.Active.Import.Register", "unit": "Wh"}]}]))  # fmt: skip
+        await eventually(lambda: any(r[0] == "RemoteStopTransaction" for r in cp.received), 20)
+        status = await status_of(http, started["link"])
+        assert status["message"] == "stopped: the cost reached the amount held on the card"
+        assert float(status["cost_so_far"]) >= 49.0
+        await cp.call(call.StopTransaction(meter_stop=4_150, timestamp="2026-11-27T14:21:00Z",
+                                           transaction_id=begun.transaction_id))  # fmt: skip
+        await eventually(lambda: _is(http, started["link"], "captured"), 30)
+        done = await status_of(http, started["link"])
+        assert done["captured"] == "50.00", "never more than was held"
