@@ -343,3 +343,37 @@ async def test_the_session_stops_before_the_cost_passes_the_hold(
         await eventually(lambda: _is(http, started["link"], "captured"), 30)
         done = await status_of(http, started["link"])
         assert done["captured"] == "50.00", "never more than was held"
+
+
+async def test_a_session_is_stopped_and_settled_before_its_hold_expires(
+    server: Server, localstripe: LocalStripe, module_db_url: str
+) -> None:
+    import asyncpg
+
+    from cpo.db.engine import plain_url
+
+    station, evse_id = await paid_evse(server, 8)
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as http, connect(server, station) as cp:
+        await cp.call(call.BootNotification(charge_point_vendor="V", charge_point_model="M"))
+        started = await paid_and_started(http, localstripe, cp, evse_id)
+        tag = next(r[1]["id_tag"] for r in cp.received if r[0] == "RemoteStartTransaction")
+        await reach(http, started["link"], "starting", 10)
+        begun = await cp.call(call.StartTransaction(connector_id=1, id_tag=tag, meter_start=0,
+                                                    timestamp="2026-11-27T15:00:00Z"))  # fmt: skip
+        await reach(http, started["link"], "charging", 10)
+        assert not any(r[0] == "RemoteStopTransaction" for r in cp.received)
+        # days later (as far as the card is concerned): the processor would drop the hold within the hour
+        connection = await asyncpg.connect(plain_url(module_db_url))
+        try:
+            await connection.execute("UPDATE adhoc_payments SET hold_expires_at = now() + interval '1 hour' "
+                                     "WHERE id_tag = $1", tag)  # fmt: skip
+        finally:
+            await connection.close()
+        await eventually(lambda: any(r[0] == "RemoteStopTransaction" for r in cp.received), 20)
+        assert (await status_of(http, started["link"]))[
+            "message"
+        ] == "stopped: the hold on the card was about to expire"
+        await cp.call(call.StopTransaction(meter_stop=2_000, timestamp="2026-11-27T15:30:00Z",
+                                           transaction_id=begun.transaction_id))  # fmt: skip
+        await reach(http, started["link"], "captured", 30)
+        assert (await status_of(http, started["link"]))["captured"] == "1.21"
