@@ -377,3 +377,36 @@ async def test_a_session_is_stopped_and_settled_before_its_hold_expires(
                                            transaction_id=begun.transaction_id))  # fmt: skip
         await reach(http, started["link"], "captured", 30)
         assert (await status_of(http, started["link"]))["captured"] == "1.21"
+
+
+async def test_a_server_restart_mid_session_loses_nothing(
+    server: Server, localstripe: LocalStripe, module_db_url: str, tmp_path: Any
+) -> None:
+    from tests.platform import Platform
+
+    station, evse_id = await paid_evse(server, 9)
+    node = start_server(tmp_path / "node", module_db_url, CPO_OUTBOX_POLL_SECONDS="0.5",
+                        CPO_STRIPE_SECRET_KEY=SECRET_KEY, CPO_STRIPE_PUBLISHABLE_KEY=PUBLISHABLE_KEY,
+                        CPO_STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET, CPO_STRIPE_API_BASE=localstripe.url,
+                        CPO_PAYMENT_SWEEP_SECONDS="1")  # fmt: skip
+    async with httpx.AsyncClient(base_url=node.url, timeout=30) as http:
+        async with connect(node, station) as cp:
+            await cp.call(call.BootNotification(charge_point_vendor="V", charge_point_model="M"))
+            started = await paid_and_started(http, localstripe, cp, evse_id)
+            tag = next(r[1]["id_tag"] for r in cp.received if r[0] == "RemoteStartTransaction")
+            await reach(http, started["link"], "starting", 10)
+            begun = await cp.call(call.StartTransaction(connector_id=1, id_tag=tag, meter_start=0,
+                                                        timestamp="2026-11-27T16:00:00Z"))  # fmt: skip
+            await reach(http, started["link"], "charging", 10)
+        assert node.platform.stop() == 0  # the node goes down with the session running
+        again = Platform(node.platform.env, tmp_path / "node-again.log")
+        again.wait_ready()
+        try:
+            async with connect(node, station) as cp:  # the station comes back and ends its session
+                await cp.call(call.BootNotification(charge_point_vendor="V", charge_point_model="M"))
+                await cp.call(call.StopTransaction(meter_stop=4_000, timestamp="2026-11-27T16:40:00Z",
+                                                   transaction_id=begun.transaction_id))  # fmt: skip
+                await reach(http, started["link"], "captured", 30)
+            assert (await status_of(http, started["link"]))["captured"] == "2.42"  # 4 kWh x 0.605
+        finally:
+            assert again.stop() == 0
