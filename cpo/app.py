@@ -56,7 +56,7 @@ from ocpi.ui import RoamingPages
 from ocpp_gateway.endpoint import ASGIApp, with_ocpp
 from ocpp_gateway.gateway import Gateway
 from ocpp_gateway.mtls import ClientCertificatePort
-from payments.admin_ui import QrPages
+from payments.admin_ui import PaymentPages, QrPages
 from payments.flow import Payments, run_sweeper
 from payments.pages import pages_router
 from payments.stripe_processor import StripeProcessor
@@ -212,7 +212,7 @@ def create_app(settings: Settings, handlers: Handlers | None = None) -> Litestar
             ocpi_admin_router(),
             payments_router(),
             pages_router(),
-            ui_router([RoamingPages, QrPages]),
+            ui_router([RoamingPages, QrPages, PaymentPages]),
             create_static_files_router("/static/ui", directories=[UI_STATIC], include_in_schema=False),
             create_static_files_router(
                 "/static/swagger", directories=[Path(str(swagger_ui_path))], include_in_schema=False

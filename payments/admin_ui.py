@@ -3,19 +3,29 @@
 from __future__ import annotations
 
 import uuid
+from datetime import date
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from litestar import Controller, Response, get
+from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.response import Template
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cpo.adhoc import service as adhoc
+from cpo.adhoc.processor import CardRefused, ProcessorUnavailable
+from cpo.db.base import utcnow
 from cpo.db.queries import get_scoped
-from cpo.errors import Conflict, NotFound
+from cpo.errors import Conflict, InvalidInput, NotFound
 from cpo.sites.models import Evse, Site, Station
 from cpo.tariffs import service as tariffs
+from cpo.tariffs.models import Cdr
+from cpo.tenants.models import Tenant
+from cpo.web.ui.forms import form_values
 from cpo.web.ui.session import UiUser, provide_ui_db, ui_user_needing
+from payments.flow import Payments, PaymentsUnavailable
 from payments.pages import price_text
 from payments.qr import Sticker, qr_svg, sticker_sheet
 
@@ -57,3 +67,61 @@ class QrPages(Controller):
             raise Conflict("this site has no public EVSE with an EVSE ID", "site")
         return Response(sticker_sheet(stickers), media_type="application/pdf",
                         headers={"Content-Disposition": f'attachment; filename="qr-stickers-{site.id}.pdf"'})  # fmt: skip
+
+
+def _minor(text: str) -> int:
+    """An amount typed in the UI ("2.50" or "2,50") in minor units; InvalidInput when it is not one."""
+    try:
+        value = Decimal(text.strip().replace(",", "."))
+    except (InvalidOperation, ValueError):
+        raise InvalidInput("amount", "an amount such as 2.50") from None
+    if not value.is_finite() or value.as_tuple().exponent < -2:  # type: ignore[operator]
+        raise InvalidInput("amount", "an amount such as 2.50 (at most two decimals)")
+    return int(value * 100)
+
+
+class PaymentPages(Controller):
+    """Card payments at the charger: a day's payments with totals and what needs a look, and refunds."""
+
+    path = "/payments"
+    dependencies = {"user": ui_user_needing("reports.read"), "db": Provide(provide_ui_db)}
+
+    async def _page(self, db: AsyncSession, user: UiUser, day: date, status: int = 200, **extra: Any) -> Template:
+        async with db.begin():
+            tenant = await db.get(Tenant, user.principal.tenant_id)
+            report = await adhoc.day_report(db, user.principal.tenant_id, day, "UTC")
+            places = {e.id: e.evse_id for e in (await db.execute(select(Evse).where(
+                Evse.id.in_([p.evse_id for p in report.payments])))).scalars()}  # fmt: skip
+            cdrs = {c.session_id: c for c in (await db.execute(select(Cdr).where(
+                Cdr.session_id.in_([p.session_id for p in report.payments if p.session_id]),
+                Cdr.credit.is_(False)))).scalars()}  # fmt: skip
+        context = {"report": report, "places": places, "cdrs": cdrs, "day": day, "section": "billing",
+                   "errors": {}, "operator": tenant.name if tenant else ""} | extra  # fmt: skip
+        return Template("payments.html", context=user.context(**context), status_code=status)
+
+    @get("/")
+    async def payments_page(self, db: AsyncSession, user: UiUser, day: str | None = None) -> Template:
+        try:
+            chosen = date.fromisoformat(day) if day else utcnow().date()
+        except ValueError:
+            return await self._page(db, user, utcnow().date(), 400, errors={"day": "YYYY-MM-DD"})
+        return await self._page(db, user, chosen)
+
+    @post("/{payment_id:uuid}/refund")
+    async def refund(
+        self, request: Request[Any, Any, Any], payment_id: uuid.UUID, db: AsyncSession, user: UiUser, state: State
+    ) -> Template:
+        user.require("reports.write", db)
+        values = form_values(await request.form())
+        payments: Payments = state.payments
+        day = utcnow().date()
+        try:
+            async with db.begin():
+                payment = await adhoc.tenant_payment(db, user.principal.tenant_id, payment_id)
+                day = payment.created_at.date()
+            await payments.refund(user.principal.tenant_id, payment_id, _minor(values.get("amount", "")))
+        except InvalidInput as invalid:
+            return await self._page(db, user, day, 400, errors={str(payment_id): invalid.reason})
+        except (CardRefused, ProcessorUnavailable, PaymentsUnavailable) as error:
+            return await self._page(db, user, day, 502, errors={str(payment_id): str(error)})
+        return await self._page(db, user, day, refunded=str(payment_id))

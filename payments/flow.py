@@ -241,6 +241,18 @@ class Payments:
         for payment_id in to_refresh:
             await self.refresh(payment_id)
 
+    async def refund(self, tenant_id: uuid.UUID, payment_id: uuid.UUID, amount: int) -> None:
+        """Give back ``amount`` minor units of what was taken (all or part). The key names the refund by what
+        was refunded before it, so a retried request refunds once and a second refund is a new one."""
+        async with self.sessions() as db, db.begin():
+            payment = await adhoc.tenant_payment(db, tenant_id, payment_id)
+            adhoc.refundable(payment, amount)
+            intent_id, key = payment.intent_id, f"refund:{payment.id}:{payment.refunded_minor}:{amount}"
+        assert intent_id is not None
+        await self._processor().refund(intent_id, amount, key)
+        async with self.sessions() as db, db.begin():
+            adhoc.refund_recorded(await adhoc.tenant_payment(db, tenant_id, payment_id), amount)
+
     async def on_cdr(self, cdr_id: uuid.UUID) -> None:
         async with self.sessions() as db:
             session_id = await db.scalar(select(Cdr.session_id).where(Cdr.id == cdr_id, Cdr.credit.is_(False)))

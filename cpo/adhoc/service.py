@@ -13,8 +13,9 @@ from __future__ import annotations
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cpo.adhoc.models import OPEN, AdHocPayment
 from cpo.charging.models import ChargingSession, ConnectorState, StationPresence
 from cpo.db.base import utcnow
-from cpo.errors import Conflict, NotFound
+from cpo.errors import Conflict, InvalidInput, NotFound
 from cpo.secrets import hash_token
 from cpo.sites.models import Evse, Site, Station
 
@@ -190,3 +191,67 @@ async def session_ended(
     if amount > payment.hold_minor:
         payment.message = f"the session cost {amount} but only {payment.hold_minor} was held"
     return payment
+
+
+def refundable(payment: AdHocPayment, amount: int) -> None:
+    """May ``amount`` minor units be given back? InvalidInput otherwise (more than taken, or nothing)."""
+    left = payment.captured_minor - payment.refunded_minor
+    if payment.status != "captured" or left <= 0:
+        raise InvalidInput("amount", "nothing taken from this card is left to refund")
+    if not 0 < amount <= left:
+        raise InvalidInput("amount", f"between 0.01 and {left / 100:.2f}")
+
+
+def refund_recorded(payment: AdHocPayment, amount: int) -> None:
+    payment.refunded_minor = min(payment.captured_minor, payment.refunded_minor + amount)
+
+
+@dataclass(frozen=True, slots=True)
+class DayReport:
+    """One day's card payments, and what needs a look."""
+
+    day: date
+    payments: list[AdHocPayment]
+    captured_minor: int
+    refunded_minor: int
+    held_minor: int
+    """Still held on cards (open payments)."""
+    flags: list[tuple[AdHocPayment, str]]
+
+
+async def day_report(session: AsyncSession, tenant_id: uuid.UUID, day: date, time_zone: str = "UTC") -> DayReport:
+    """The payments opened on ``day`` (in the tenant's time zone), with totals and flags: a session that
+    ended without its amount taken, an amount taken that is not its CDR's total, a hold still on a card long
+    after its session, a payment whose session is gone."""
+    zone = ZoneInfo(time_zone)
+    start = datetime.combine(day, time.min, zone)
+    rows = list((await session.execute(select(AdHocPayment).where(
+        AdHocPayment.tenant_id == tenant_id, AdHocPayment.created_at >= start,
+        AdHocPayment.created_at < start + timedelta(days=1)).order_by(AdHocPayment.created_at))).scalars())  # fmt: skip
+    flags: list[tuple[AdHocPayment, str]] = []
+    now = utcnow()
+    for payment in rows:
+        if payment.status == "ended" and payment.ended_at and payment.ended_at < now - timedelta(minutes=15):
+            flags.append((payment, "session ended, amount not taken"))
+        taken_wrong = payment.final_minor is not None and payment.captured_minor != payment.final_minor
+        if payment.status == "captured" and taken_wrong:
+            flags.append((payment, "amount taken differs from the session's cost"))
+        if payment.status in ("authorized", "starting") and (payment.authorized_at or now) < now - timedelta(hours=1):
+            flags.append((payment, "held on the card for over an hour without a session"))
+        if payment.status == "charging" and payment.session_id is not None:
+            charging = await session.get(ChargingSession, payment.session_id)
+            if charging is None or charging.status != "active":
+                flags.append((payment, "session no longer running, payment still open"))
+    open_statuses = ("authorized", "starting", "charging", "ended")
+    return DayReport(
+        day, rows, sum(p.captured_minor for p in rows), sum(p.refunded_minor for p in rows),
+        sum(p.hold_minor for p in rows if p.status in open_statuses), flags,
+    )  # fmt: skip
+
+
+async def tenant_payment(session: AsyncSession, tenant_id: uuid.UUID, payment_id: uuid.UUID) -> AdHocPayment:
+    found = (await session.execute(select(AdHocPayment).where(
+        AdHocPayment.tenant_id == tenant_id, AdHocPayment.id == payment_id).with_for_update())).scalar_one_or_none()  # fmt: skip
+    if found is None:
+        raise NotFound("payment", payment_id)
+    return found

@@ -410,3 +410,52 @@ async def test_a_server_restart_mid_session_loses_nothing(
             assert (await status_of(http, started["link"]))["captured"] == "2.42"  # 4 kWh x 0.605
         finally:
             assert again.stop() == 0
+
+
+async def test_the_day_reconciles_and_a_payment_is_refunded_in_part_then_in_full(
+    server: Server, localstripe: LocalStripe
+) -> None:
+    import re
+
+    from tests.conftest import ADMIN_PASSWORD
+    from tests.integration.test_ui import sign_in
+    from tests.platform import run_cpo
+
+    station, evse_id = await paid_evse(server, 10)
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as http, connect(server, station) as cp:
+        await cp.call(call.BootNotification(charge_point_vendor="V", charge_point_model="M"))
+        started = await paid_and_started(http, localstripe, cp, evse_id)
+        tag = next(r[1]["id_tag"] for r in cp.received if r[0] == "RemoteStartTransaction")
+        await reach(http, started["link"], "starting", 10)
+        begun = await cp.call(call.StartTransaction(connector_id=1, id_tag=tag, meter_start=0,
+                                                    timestamp="2026-11-27T17:00:00Z"))  # fmt: skip
+        await cp.call(call.StopTransaction(meter_stop=5_000, timestamp="2026-11-27T17:30:00Z",
+                                           transaction_id=begun.transaction_id))  # fmt: skip
+        await reach(http, started["link"], "captured", 30)
+    made = run_cpo(["admin", "create-user", "--email", "finance@example.com", "--role", "tenant_admin"],
+                   server.platform.env | {"CPO_ADMIN_PASSWORD": ADMIN_PASSWORD})  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    payment_id = started["payment"]
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as ui:
+        csrf = await sign_in(ui, "finance@example.com")  # type: ignore[arg-type]
+        page = await ui.get("/ui/payments")
+        assert page.status_code == 200 and f'id="payment-{payment_id}"' in page.text
+        assert re.search(r'id="captured-total">\d+\.\d\d<', page.text) and "3.03" in page.text  # 5 kWh x 0.605
+        assert started["client_secret"].split("_secret_")[0] in page.text, "each payment shows its PaymentIntent"
+
+        async def refund(amount: str) -> httpx.Response:
+            return await ui.post(f"/ui/payments/{payment_id}/refund", data={"amount": amount, "csrf": csrf})
+
+        assert (await refund("9.99")).status_code == 400, "never more than was taken"
+        assert (await refund("abc")).status_code == 400
+        part = await refund("1,00")
+        assert part.status_code == 200 and 'id="refunded"' in part.text
+        assert (await status_of(ui, started["link"]))["refunded"] == "1.00"
+        rest = await refund("2.03")
+        assert rest.status_code == 200
+        assert (await status_of(ui, started["link"]))["refunded"] == "3.03"
+        assert (await refund("0.01")).status_code == 400, "nothing left to refund"
+    intent = started["client_secret"].split("_secret_")[0]
+    ours = [r.amount for r in localstripe.client().v1.refunds.list({"payment_intent": intent}).data
+            if r.amount in (100, 203)]  # fmt: skip
+    assert sorted(ours) == [100, 203], "both refunds reached the processor, each once"
