@@ -1,0 +1,246 @@
+"""Headless Chromium walks a driver's card payment: the pay page of a public EVSE, the payment step, the live
+session page while the station charges, the stop button, and the receipt.
+
+The platform is a real ``cpo serve`` with localstripe as its card processor. The station is the ``ocpp``
+package's charge point, run by the test. Stripe.js cannot load here (no internet) and localstripe's stand-in
+has no Payment Element, so the page gets a small test-mode Stripe.js of ours: it mounts a placeholder and
+confirms the payment with a test card, the way a driver's Payment Element would, through localstripe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from litestar import Litestar, MediaType, Response, get
+from litestar.config.cors import CORSConfig
+from ocpp.routing import on
+from ocpp.v16 import ChargePoint, call, call_result
+
+from tests.e2e.test_browser import CHROMIUM
+from tests.platform import Platform, free_port, platform_env, run_cpo
+from tests.stripe_support import PUBLISHABLE_KEY, SECRET_KEY, WEBHOOK_SECRET, LocalStripe, serve_localstripe
+
+pytestmark = pytest.mark.browser
+EVSE_ID = "NL*CPO*EWEB1"
+
+TEST_MODE_STRIPE_JS = """
+window.Stripe = function (key) {
+  return {
+    elements: function (options) {
+      return {
+        create: function () {
+          return {mount: function (selector) {
+            document.querySelector(selector).innerHTML = '<p data-testid="test-card">Test card 4242 4242 4242 4242</p>';
+          }};
+        },
+        clientSecret: options.clientSecret,
+      };
+    },
+    confirmPayment: async function (args) {
+      const intent = args.elements.clientSecret.split("_secret_")[0];
+      const answer = await fetch("%(helper)s/confirm?intent=" + intent, {method: "POST"});
+      return answer.ok ? {paymentIntent: await answer.json()} : {error: {message: "declined"}};
+    },
+  };
+};
+"""
+
+
+class Station(ChargePoint):  # type: ignore[misc]
+    """Plugged in and ready: starts when asked to, charges 3 kWh, stops when asked to."""
+
+    transaction: int | None = None
+    meter = 0
+
+    @on("RemoteStartTransaction")
+    def remote_start(self, id_tag: str, **_: Any) -> Any:
+        asyncio.get_running_loop().call_later(0.5, lambda: asyncio.ensure_future(self._start(id_tag)))
+        return call_result.RemoteStartTransaction(status="Accepted")
+
+    async def _start(self, id_tag: str) -> None:
+        started = await self.call(call.StartTransaction(connector_id=1, id_tag=id_tag, meter_start=0,
+                                                        timestamp=_now()))  # fmt: skip
+        self.transaction = started.transaction_id
+        await self.call(call.StatusNotification(connector_id=1, error_code="NoError", status="Charging"))
+        self.meter = 3000
+        await self.call(call.MeterValues(connector_id=1, transaction_id=self.transaction, meter_value=[{
+            "timestamp": _now(), "sampled_value": [
+                {"value": str(self.meter), "measurand": "Energy.Active.Import.Register", "unit": "Wh"}]}]))  # fmt: skip
+
+    @on("RemoteStopTransaction")
+    def remote_stop(self, transaction_id: int) -> Any:
+        asyncio.get_running_loop().call_later(0.5, lambda: asyncio.ensure_future(self._stop()))
+        return call_result.RemoteStopTransaction(status="Accepted")
+
+    async def _stop(self) -> None:
+        await self.call(call.StopTransaction(meter_stop=self.meter, timestamp=_now(), transaction_id=self.transaction))
+        await self.call(call.StatusNotification(connector_id=1, error_code="NoError", status="Available"))
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+@contextlib.contextmanager
+def in_thread(coroutine_factory: Any) -> Iterator[None]:
+    """Run an asyncio task on a loop in a thread of its own (the browser test itself is synchronous); on the
+    way out it is cancelled and awaited there, so it closes its connections on its own loop."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    holder: dict[str, asyncio.Task[Any]] = {}
+
+    async def begin() -> None:
+        holder["task"] = asyncio.ensure_future(coroutine_factory())
+
+    async def end() -> None:
+        holder["task"].cancel()
+        with contextlib.suppress(BaseException):
+            await holder["task"]
+
+    asyncio.run_coroutine_threadsafe(begin(), loop).result(10)
+    try:
+        yield
+    finally:
+        asyncio.run_coroutine_threadsafe(end(), loop).result(30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+
+
+def serve_helper(localstripe: LocalStripe, port: int) -> uvicorn.Server:
+    """The test-mode Stripe.js, and the confirmation it calls (a test card, confirmed at localstripe)."""
+
+    @get("/v3/", media_type="application/javascript")
+    async def stripe_js() -> str:
+        return TEST_MODE_STRIPE_JS % {"helper": f"http://127.0.0.1:{port}"}
+
+    from litestar import post
+
+    @post("/confirm", status_code=200)
+    async def confirm(intent: str) -> Response[Any]:
+        confirmed = await asyncio.to_thread(localstripe.pay, intent)
+        return Response({"id": confirmed.id, "status": confirmed.status}, media_type=MediaType.JSON)
+
+    app = Litestar([stripe_js, confirm], cors_config=CORSConfig(allow_origins=["*"]))
+    return uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+
+
+@pytest.fixture(scope="module")
+def paying_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Platform, str, dict[str, str]]]:
+    if not CHROMIUM:
+        import os
+
+        if os.environ.get("CI"):
+            pytest.fail("CI must run the browser tests: install Debian's chromium package")
+        pytest.skip("no Chromium installed; browser tests skipped locally")
+    home = tmp_path_factory.mktemp("pay-browser")
+    helper_port = free_port()
+    with serve_localstripe(home / "localstripe.log") as localstripe:
+        helper = serve_helper(localstripe, helper_port)
+        with in_thread(helper.serve):
+            env = platform_env(home / "var", free_port(), {
+                "CPO_STRIPE_SECRET_KEY": SECRET_KEY, "CPO_STRIPE_PUBLISHABLE_KEY": PUBLISHABLE_KEY,
+                "CPO_STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET, "CPO_STRIPE_API_BASE": localstripe.url,
+                "CPO_STRIPE_JS_URL": f"http://127.0.0.1:{helper_port}/v3/", "CPO_PAYMENT_SWEEP_SECONDS": "1",
+                "CPO_OUTBOX_POLL_SECONDS": "0.5"})  # fmt: skip
+            server = Platform(env, home / "serve.log")
+            try:
+                server.wait_ready()
+                token = run_cpo(["tokens", "create", "--role", "tenant_admin"], env).stdout.strip()
+                password = "browser-station-pass"
+                with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}) as api:
+                    site = api.post("/api/v1/sites", json={
+                        "name": "Station square", "address": "Stationsplein 1", "city": "Utrecht", "country": "NLD",
+                        "latitude": 52.089, "longitude": 5.110, "time_zone": "Europe/Amsterdam"}).json()  # fmt: skip
+                    station = api.post("/api/v1/stations", json={"site_id": site["id"], "identity": "WEB-1",
+                                                                 "password": password}).json()  # fmt: skip
+                    evse = api.post(f"/api/v1/stations/{station['id']}/evses", json={
+                        "ocpp_evse_id": 1, "public": True, "evse_id": EVSE_ID}).json()  # fmt: skip
+                    api.post(f"/api/v1/evses/{evse['id']}/connectors", json={
+                        "standard": "IEC_62196_T2", "format": "SOCKET", "power_type": "AC_3_PHASE",
+                        "max_voltage": 400, "max_amperage": 32})  # fmt: skip
+                    tariff = api.post("/api/v1/tariffs", json={
+                        "code": "WEB", "name": "Pay at the charger", "currency": "EUR",
+                        "valid_from": "2026-01-01T00:00:00Z", "body": {"elements": [{"price_components": [
+                            {"type": "FLAT", "price": "0.50", "vat": "21", "step_size": 1},
+                            {"type": "ENERGY", "price": "0.40", "vat": "21", "step_size": 1}]}]}}).json()  # fmt: skip
+                    api.post("/api/v1/tariff-assignments", json={"tariff_id": tariff["id"], "audience": "ad_hoc"})
+                yield server, password, {"identity": "WEB-1"}
+            finally:
+                assert server.stop() == 0, (home / "serve.log").read_text()[-3000:]
+                helper.should_exit = True
+
+
+def test_a_driver_pays_by_card_watches_the_session_stops_it_and_gets_a_receipt(
+    paying_platform: tuple[Platform, str, dict[str, str]], artifacts: Path
+) -> None:
+    import base64
+
+    import websockets
+    from playwright.sync_api import expect, sync_playwright
+
+    server, password, _ = paying_platform
+
+    async def run_station() -> None:
+        auth = base64.b64encode(f"WEB-1:{password}".encode()).decode()
+        url = server.url.replace("http://", "ws://") + "/ocpp/WEB-1"
+        async with websockets.connect(url, subprotocols=["ocpp1.6"],  # type: ignore[list-item]
+                                      additional_headers={"Authorization": f"Basic {auth}"}) as ws:  # fmt: skip
+            cp = Station("WEB-1", ws)
+            runner = asyncio.create_task(cp.start())
+            await cp.call(call.BootNotification(charge_point_vendor="V", charge_point_model="M"))
+            await cp.call(call.StatusNotification(connector_id=1, error_code="NoError", status="Preparing"))
+            await runner
+
+    with in_thread(run_station), sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                             args=["--no-sandbox", "--disable-gpu"])  # fmt: skip
+        try:
+            page = browser.new_page(locale="nl-NL", viewport={"width": 390, "height": 844})  # a phone
+            deadline = time.monotonic() + 20
+            while True:  # the station's connection is in its own thread: wait until the page says it is free
+                page.goto(f"{server.url}/pay/{EVSE_ID}")
+                if page.locator("#available").count() or time.monotonic() > deadline:
+                    break
+                time.sleep(0.5)
+            expect(page.locator("#available")).to_be_visible()
+            expect(page.locator("h1")).to_have_text("Hier laden, betalen met je kaart")
+            expect(page.locator(".pay-prices")).to_contain_text("EUR 0.605 per sessie")
+            expect(page.locator(".pay-prices")).to_contain_text("EUR 0.484 per kWh")
+            expect(page.locator("main")).to_contain_text("EUR 50.00")
+            page.screenshot(path=str(artifacts / "pay-page-nl.png"), full_page=True)
+
+            page.click("text=EN")
+            expect(page.locator("h1")).to_have_text("Charge here, pay by card")
+            page.fill("input[name=email]", "driver@example.com")
+            page.click("#pay-start")
+            expect(page.locator("[data-testid=test-card]")).to_be_visible()
+            page.screenshot(path=str(artifacts / "pay-step-en.png"), full_page=True)
+            page.click("#pay-confirm")
+
+            expect(page).to_have_url(re.compile(r"/pay/p/[A-Za-z0-9_-]+$"), timeout=15_000)
+            expect(page.locator("#state")).to_have_attribute("data-status", "charging", timeout=30_000)
+            expect(page.locator("#energy")).to_have_text("3.000 kWh", timeout=15_000)
+            expect(page.locator("#cost")).to_contain_text("EUR 2.06")  # 0.605 start + 3 x 0.484
+            page.screenshot(path=str(artifacts / "pay-session-en.png"), full_page=True)
+            page.click("#stop")
+            expect(page.locator("#state")).to_have_attribute("data-status", "captured", timeout=30_000)
+            page.click("#receipt")
+            expect(page.locator("h1")).to_have_text("Receipt")
+            expect(page.locator("#total")).to_have_text("EUR 2.06")
+            expect(page.locator("#charged")).to_have_text("EUR 2.06")
+            expect(page.locator("#receipt-facts")).to_contain_text(EVSE_ID)
+            page.screenshot(path=str(artifacts / "pay-receipt-en.png"), full_page=True)
+        finally:
+            browser.close()
