@@ -132,6 +132,8 @@ class Cdr(UUIDPrimaryKey, TenantScoped, Base):
     project_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("groups.id", ondelete="SET NULL"))
     department_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("groups.id", ondelete="SET NULL"))
     partner: Mapped[str | None] = mapped_column(String(6))
+    payment_ref: Mapped[str | None] = mapped_column(String(255))
+    """A session paid by card at the charger: the card processor's payment (a Stripe PaymentIntent id)."""
     site_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("sites.id", ondelete="SET NULL"))
     tariff_version_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("tariff_versions.id", ondelete="SET NULL"))
     currency: Mapped[str] = mapped_column(String(3))

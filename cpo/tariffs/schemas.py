@@ -128,6 +128,8 @@ class CdrOut(Struct):
     tariff: dict[str, Any]
     signed_data: dict[str, Any] | None
     created_at: datetime
+    payment_ref: str | None = None
+    """Paid by card at the charger: the card payment it was taken from (a Stripe PaymentIntent id)."""
 
 
 class CreditIn(Struct, forbid_unknown_fields=True):

@@ -493,6 +493,15 @@ async def issue_cdr(session: AsyncSession, session_id: uuid.UUID) -> Cdr | None:
     return cdr
 
 
+async def _payment_ref(session: AsyncSession, charging: ChargingSession) -> str | None:
+    """The card payment a session paid at the charger was taken from (its PaymentIntent), if any."""
+    if charging.session_class != "ad_hoc":
+        return None
+    from cpo.adhoc.models import AdHocPayment
+
+    return await session.scalar(select(AdHocPayment.intent_id).where(AdHocPayment.session_id == charging.id))
+
+
 async def _make_cdr(
     session: AsyncSession, charging: ChargingSession, tariff: Tariff, version: TariffVersion, pricing: Pricing
 ) -> Cdr:
@@ -516,6 +525,7 @@ async def _make_cdr(
         project_id=charging.project_id,
         department_id=charging.department_id,
         partner=charging.partner,
+        payment_ref=await _payment_ref(session, charging),
         site_id=place.site.id if place else None,
         tariff_version_id=version.id,
         currency=tariff.currency,
@@ -612,7 +622,7 @@ async def credit_cdr(
     )}  # fmt: skip
     copied = {name: getattr(original, name) for name in (
         "session_id", "session_class", "payer", "person_id", "cost_centre_id", "project_id", "department_id",
-        "partner", "site_id", "tariff_version_id", "currency", "start_date_time", "end_date_time",
+        "partner", "payment_ref", "site_id", "tariff_version_id", "currency", "start_date_time", "end_date_time",
         "total_energy_kwh", "total_time_h", "total_parking_time_h", "tariff", "charging_periods", "cdr_location",
         "cdr_token", "auth_method", "signed_data", "meter_id",
     )}  # fmt: skip

@@ -129,6 +129,11 @@ async def test_pay_by_card_charge_and_the_cost_is_taken_from_the_hold(server: Se
         done = await status_of(http, link)
         # 10 kWh x 0.50 + 21% VAT = 6.05, taken from the 50.00 held
         assert (done["final"], done["captured"], done["energy_kwh"]) == ("6.05", "6.05", "10.000")
+        async with server.api() as api:
+            cdrs = (await api.get("/api/v1/cdrs")).json()
+        listed = cdrs["items"] if isinstance(cdrs, dict) else cdrs
+        (cdr,) = [c for c in listed if c["payment_ref"] == intent_of(started["client_secret"])]
+        assert cdr["session_class"] == "ad_hoc" and cdr["payer"] == "driver", "a CDR that names its card payment"
         live = await http.get(link)
         assert live.status_code == 200 and 'data-status="captured"' in live.text and "/receipt" in live.text
         receipt = await http.get(f"{link}/receipt")

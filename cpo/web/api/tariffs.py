@@ -73,6 +73,7 @@ def cdr_out(c: Cdr) -> CdrOut:
         total_energy_cost=price("energy"), total_time_cost=price("time"), total_parking_cost=price("parking"),
         total_fixed_cost=price("fixed"), total_reservation_cost=price("reservation"),
         charging_periods=c.charging_periods, tariff=c.tariff, signed_data=c.signed_data, created_at=c.created_at,
+        payment_ref=c.payment_ref,
     )  # fmt: skip
 
 
