@@ -56,6 +56,7 @@ from ocpi.ui import RoamingPages
 from ocpp_gateway.endpoint import ASGIApp, with_ocpp
 from ocpp_gateway.gateway import Gateway
 from ocpp_gateway.mtls import ClientCertificatePort
+from payments.admin_api import payment_account_router
 from payments.admin_ui import PaymentPages, QrPages
 from payments.flow import Payments, run_sweeper
 from payments.pages import pages_router
@@ -162,7 +163,8 @@ def create_app(settings: Settings, handlers: Handlers | None = None) -> Litestar
         app.state.commands = gateway  # the ChargerCommands port of the core
         pay = settings.payments
         processor = StripeProcessor(pay.stripe_secret_key or "", pay.stripe_api_base) if pay.enabled else None
-        app.state.payments = Payments(runtime.sessions, processor, gateway, pay)
+        app.state.payments = Payments(runtime.sessions, processor, gateway, pay, app.state.sealer,
+                                      lambda key: StripeProcessor(key, pay.stripe_api_base))  # fmt: skip
         sweeper = asyncio.create_task(run_sweeper(app.state.payments, pay.sweep_seconds), name="payment-sweeper")
         client_port = None
         if settings.tls.enabled and settings.tls.client_ca_file and settings.tls.client_port:
@@ -211,6 +213,7 @@ def create_app(settings: Settings, handlers: Handlers | None = None) -> Litestar
             ocpi_router(),
             ocpi_admin_router(),
             payments_router(),
+            payment_account_router(),
             pages_router(),
             ui_router([RoamingPages, QrPages, PaymentPages]),
             create_static_files_router("/static/ui", directories=[UI_STATIC], include_in_schema=False),

@@ -26,10 +26,12 @@ from cpo.adhoc.processor import CardProcessor, CardRefused, Hold, ProcessorUnava
 from cpo.charging.commands import ChargerCommands, Command
 from cpo.charging.models import ChargingSession
 from cpo.db.base import utcnow
+from cpo.roaming.sealing import Sealer
 from cpo.settings import PaymentSettings
 from cpo.sites.models import Evse
 from cpo.tariffs import service as tariffs
 from cpo.tariffs.models import Cdr
+from cpo.tenants.models import Tenant
 
 log = logging.getLogger("cpo.payments")
 
@@ -45,26 +47,55 @@ class Begun:
     client_secret: str
     amount_minor: int
     currency: str
+    publishable_key: str | None
 
 
 class Payments:
     def __init__(
         self, sessions: Callable[[], Any], processor: CardProcessor | None, commands: ChargerCommands,
-        settings: PaymentSettings,
+        settings: PaymentSettings, sealer: Sealer | None = None,
+        own_processor: Callable[[str], CardProcessor] | None = None,
     ) -> None:  # fmt: skip
+        """``processor``: the platform's account (None: none); ``own_processor`` makes one for a tenant that
+        has its own account (from its secret key, kept sealed with ``sealer``)."""
         self.sessions, self.processor, self.commands, self.settings = sessions, processor, commands, settings
+        self.sealer, self.own_processor = sealer, own_processor
+        self._own: dict[tuple[uuid.UUID, str], CardProcessor] = {}
 
-    def _processor(self) -> CardProcessor:
+    async def processor_for(self, tenant_id: uuid.UUID, own: bool | None = None) -> CardProcessor:
+        """The tenant's own account (``own`` True, or None and it has one), else the platform's;
+        PaymentsUnavailable when there is none."""
+        async with self.sessions() as db:
+            sealed = await db.scalar(select(Tenant.stripe_secret_sealed).where(Tenant.id == tenant_id))
+        if own and not sealed:
+            raise PaymentsUnavailable("the tenant's own card payment account was removed")
+        if own is not False and sealed and self.sealer is not None and self.own_processor is not None:
+            key = (tenant_id, sealed)
+            if key not in self._own:
+                self._own = {k: v for k, v in self._own.items() if k[0] != tenant_id}
+                self._own[key] = self.own_processor(self.sealer.open(sealed))
+            return self._own[key]
         if self.processor is None:
             raise PaymentsUnavailable("card payment is not set up")
         return self.processor
 
+    async def publishable_key_for(self, tenant_id: uuid.UUID) -> str | None:
+        """What the driver's browser uses with Stripe.js: the tenant's own account's, else the platform's."""
+        async with self.sessions() as db:
+            tenant: Tenant | None = await db.get(Tenant, tenant_id)
+        if tenant is not None and tenant.stripe_secret_sealed and tenant.stripe_publishable_key:
+            return str(tenant.stripe_publishable_key)
+        return self.settings.stripe_publishable_key if self.processor is not None else None
+
     async def begin(self, public_id: str, locale: str, email: str | None) -> Begun:
         """Open a payment at this EVSE and put a hold on the card the driver is about to give."""
-        processor = self._processor()
+        async with self.sessions() as db:
+            tenant_id = (await adhoc.place_of(db, public_id)).evse.tenant_id
+        processor = await self.processor_for(tenant_id)
         async with self.sessions() as db, db.begin():
             place = await adhoc.place_of(db, public_id)
             payment, view = await adhoc.open_payment(db, place, self.settings.hold_minor, locale, email)
+            payment.own_account = processor is not self.processor
             payment_id, amount, currency = payment.id, payment.hold_minor, payment.currency
         try:
             hold = await processor.hold(amount, currency, f"auth:{payment_id}",
@@ -78,17 +109,18 @@ class Payments:
             found = await adhoc.by_id(db, payment_id)
             assert found is not None
             await adhoc.set_intent(db, found, hold.intent_id)
-        return Begun(payment_id, view, hold.client_secret or "", amount, currency)
+        return Begun(payment_id, view, hold.client_secret or "", amount, currency,
+                     await self.publishable_key_for(tenant_id))  # fmt: skip
 
     async def refresh(self, payment_id: uuid.UUID) -> None:
         """Ask the processor how the hold stands, and move on from there (a page poll, a missed webhook)."""
         async with self.sessions() as db:
             payment = await adhoc.by_id(db, payment_id, lock=False)
-        if payment is None or payment.intent_id is None or payment.status != "created" or self.processor is None:
+        if payment is None or payment.intent_id is None or payment.status != "created":
             return
         try:
-            hold = await self.processor.get(payment.intent_id)
-        except (CardRefused, ProcessorUnavailable):
+            hold = await (await self.processor_for(payment.tenant_id, payment.own_account)).get(payment.intent_id)
+        except (CardRefused, ProcessorUnavailable, PaymentsUnavailable):
             return
         await self.on_hold(hold)
 
@@ -147,10 +179,12 @@ class Payments:
             return
         if payment.intent_id is not None:
             try:
-                await self._processor().cancel(payment.intent_id, f"cancel:{payment_id}")
+                await (await self.processor_for(payment.tenant_id, payment.own_account)).cancel(
+                    payment.intent_id, f"cancel:{payment_id}"
+                )
             except CardRefused as error:  # already released, or taken: ask how it stands
                 log.info("cancel refused", extra={"payment": str(payment_id), "error": str(error)})
-                hold = await self._processor().get(payment.intent_id)
+                hold = await (await self.processor_for(payment.tenant_id, payment.own_account)).get(payment.intent_id)
                 if hold.status != "canceled":
                     await self.on_hold(hold)
                     return
@@ -167,10 +201,11 @@ class Payments:
             if payment is None or payment.status != "ended":
                 return
             payment_id, intent_id, amount = payment.id, payment.intent_id, payment.final_minor or 0
+            tenant_id, own = payment.tenant_id, payment.own_account
         if amount <= 0 or intent_id is None:
             await self.release(payment_id, "nothing was delivered")
             return
-        hold = await self._processor().capture(intent_id, amount, f"capture:{payment_id}")
+        hold = await (await self.processor_for(tenant_id, own)).capture(intent_id, amount, f"capture:{payment_id}")
         async with self.sessions() as db, db.begin():
             if (found := await adhoc.by_id(db, payment_id)) is not None:
                 adhoc.taken(found, amount if hold.status == "succeeded" else 0)
@@ -248,8 +283,9 @@ class Payments:
             payment = await adhoc.tenant_payment(db, tenant_id, payment_id)
             adhoc.refundable(payment, amount)
             intent_id, key = payment.intent_id, f"refund:{payment.id}:{payment.refunded_minor}:{amount}"
+            own = payment.own_account
         assert intent_id is not None
-        await self._processor().refund(intent_id, amount, key)
+        await (await self.processor_for(tenant_id, own)).refund(intent_id, amount, key)
         async with self.sessions() as db, db.begin():
             adhoc.refund_recorded(await adhoc.tenant_payment(db, tenant_id, payment_id), amount)
 

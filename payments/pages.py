@@ -42,7 +42,9 @@ def _language(request: Request[Any, Any, Any], fallback: str | None = None) -> s
 
 
 @get("/pay/{evse_id:str}")
-async def pay_page(request: Request[Any, Any, Any], evse_id: str, db: AsyncSession, state: State) -> Template:
+async def pay_page(
+    request: Request[Any, Any, Any], evse_id: str, db: AsyncSession, state: State, payments: Payments
+) -> Template:
     settings: PaymentSettings = state.settings.payments
     lang = _language(request)
     async with db.begin():
@@ -59,7 +61,7 @@ async def pay_page(request: Request[Any, Any, Any], evse_id: str, db: AsyncSessi
                   for c in (prices.components if prices else [])]  # fmt: skip
     context = {"lang": lang, "site": place.site, "evse": place.evse, "unavailable": unavailable, "prices": prices,
                "components": components,
-               "enabled": settings.enabled, "hold": f"{settings.hold_minor / 100:.2f}", "currency": place.site.currency,
+               "enabled": await payments.publishable_key_for(place.evse.tenant_id) is not None, "hold": f"{settings.hold_minor / 100:.2f}", "currency": place.site.currency,
                "stripe_js_url": settings.stripe_js_url, "start_url": f"/pay/{place.evse.evse_id}/start"}  # fmt: skip
     return Template("pay/evse.html", context=context)
 

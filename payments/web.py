@@ -12,6 +12,7 @@ Routes:
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import Annotated, Any
 
 import msgspec
@@ -28,8 +29,8 @@ from cpo.adhoc.models import AdHocPayment, ProcessorEvent
 from cpo.adhoc.processor import Hold
 from cpo.charging.models import ChargingSession
 from cpo.errors import Conflict
-from cpo.settings import PaymentSettings
 from cpo.sites.models import Evse
+from cpo.tenants.models import Tenant
 from cpo.web.problems import API_EXCEPTION_HANDLERS, problem
 from payments.flow import Payments, PaymentsUnavailable
 from payments.stripe_processor import verify_webhook
@@ -71,7 +72,6 @@ def provide_payments(state: State) -> Payments:
 
 @post("/pay/{evse_id:str}/start", status_code=201)
 async def start_payment(evse_id: str, data: StartIn, payments: Payments, state: State) -> Response[Any]:
-    settings: PaymentSettings = state.settings.payments
     try:
         begun = await payments.begin(evse_id, data.locale, data.email)
     except Conflict as refused:
@@ -80,7 +80,7 @@ async def start_payment(evse_id: str, data: StartIn, payments: Payments, state: 
         return problem(503, f"card payment is not available: {error}", reason="unavailable")
     return Response({"payment": str(begun.payment_id), "link": f"/pay/p/{begun.view_token}",
                      "status_url": f"/pay/p/{begun.view_token}/status", "client_secret": begun.client_secret,
-                     "publishable_key": settings.stripe_publishable_key, "hold": _money(begun.amount_minor),
+                     "publishable_key": begun.publishable_key, "hold": _money(begun.amount_minor),
                      "currency": begun.currency}, status_code=201)  # fmt: skip
 
 
@@ -127,11 +127,26 @@ def _hold_of(intent: dict[str, Any]) -> Hold:
 
 @post("/payments/stripe/webhook", status_code=200)
 async def stripe_webhook(request: Request[Any, Any, Any], db: AsyncSession, payments: Payments, state: State) -> Any:
-    """Only events signed with our webhook secret; each event id handled once (recorded after it was handled:
-    a failure is retried by the processor, and every step is idempotent)."""
-    secret = state.settings.payments.stripe_webhook_secret
+    """Events of the platform's Stripe account, signed with ``CPO_STRIPE_WEBHOOK_SECRET``."""
+    return await _webhook(request, db, payments, state.settings.payments.stripe_webhook_secret)
+
+
+@post("/payments/stripe/webhook/{tenant_id:uuid}", status_code=200)
+async def tenant_stripe_webhook(
+    request: Request[Any, Any, Any], tenant_id: uuid.UUID, db: AsyncSession, payments: Payments, state: State
+) -> Any:
+    """Events of a tenant's own Stripe account, signed with that account's webhook secret."""
+    async with db.begin():
+        sealed = await db.scalar(select(Tenant.stripe_webhook_secret_sealed).where(Tenant.id == tenant_id))
+    secret = state.sealer.open(sealed) if sealed else None
+    return await _webhook(request, db, payments, secret)
+
+
+async def _webhook(request: Request[Any, Any, Any], db: AsyncSession, payments: Payments, secret: str | None) -> Any:
+    """Only events signed with the account's webhook secret; each event id handled once (recorded after it was
+    handled: a failure is retried by the processor, and every step is idempotent)."""
     if not secret:
-        return problem(503, "webhooks are not set up (CPO_STRIPE_WEBHOOK_SECRET)")
+        return problem(503, "webhooks are not set up for this account")
     body = await request.body()
     try:
         event = verify_webhook(body, request.headers.get("stripe-signature", ""), secret)
@@ -167,7 +182,7 @@ async def stripe_webhook(request: Request[Any, Any, Any], db: AsyncSession, paym
 
 def payments_router() -> Router:
     return Router(
-        path="/", route_handlers=[start_payment, payment_status, stop_payment, stripe_webhook],
+        path="/", route_handlers=[start_payment, payment_status, stop_payment, stripe_webhook, tenant_stripe_webhook],
         dependencies={"payments": Provide(provide_payments, sync_to_thread=False)},
         exception_handlers=API_EXCEPTION_HANDLERS, include_in_schema=False,
     )  # fmt: skip

@@ -36,6 +36,8 @@ class AdHocPayment(UUIDPrimaryKey, TenantScoped, Timestamps, Base):
     """What is held on the card, in minor units (cents)."""
     intent_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     """The card processor's id for the hold (a Stripe PaymentIntent)."""
+    own_account: Mapped[bool] = mapped_column(default=False, server_default="false")
+    """Held on the tenant's own processor account (else the platform's): it is settled on the same one."""
     view_token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     """The driver's link to this payment's pages (no account): only its hash is kept."""
     id_tag: Mapped[str] = mapped_column(String(20), unique=True)

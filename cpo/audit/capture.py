@@ -19,7 +19,16 @@ from sqlalchemy.orm import Session, UOWTransaction
 from cpo.audit.models import AuditEntry
 
 ACTOR_KEY = "cpo.actor"
-SECRET_COLUMNS = {"password_hash", "token_hash", "totp_secret", "totp_pending", "uid_key", "pseudonym_key"}
+SECRET_COLUMNS = {
+    "password_hash",
+    "token_hash",
+    "totp_secret",
+    "totp_pending",
+    "uid_key",
+    "pseudonym_key",
+    "stripe_secret_sealed",
+    "stripe_webhook_secret_sealed",
+}
 AUDITED = {
     "sites", "stations", "evses", "connectors", "people", "groups", "group_members", "badges", "access_rules",
     "accounts", "api_tokens", "tenants",

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from sqlalchemy import String
+from sqlalchemy import String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cpo.db.base import Base, Timestamps, UUIDPrimaryKey
@@ -23,3 +23,7 @@ class Tenant(UUIDPrimaryKey, Timestamps, Base):
     """Station events, status history and command records older than this are purged (None: kept)."""
     pseudonym_key: Mapped[str | None] = mapped_column(String(64))
     """Key of the keyed hashes that replace erased personal data (GDPR Art. 4(5) pseudonymisation)."""
+    stripe_secret_sealed: Mapped[str | None] = mapped_column(Text)
+    """The tenant's own Stripe account (secret key, encrypted at rest); None: the platform's account."""
+    stripe_publishable_key: Mapped[str | None] = mapped_column(String(255))
+    stripe_webhook_secret_sealed: Mapped[str | None] = mapped_column(Text)

@@ -83,3 +83,28 @@ async def test_a_release_retried_cancels_once_and_an_outage_leaves_nothing_open(
     async with sessions() as db:
         place = await adhoc.place_of(db, evse)
         assert await adhoc.why_unavailable(db, place) is None, "a payment the processor never saw holds nothing"
+
+
+async def test_a_tenant_with_its_own_account_is_paid_there_and_open_payments_finish_where_they_began(
+    evse: str, sessions: Any, tenant_a: Any
+) -> None:
+    from cpo.roaming.sealing import Sealer
+    from cpo.tenants.models import Tenant
+
+    platform, own, commands = FakeProcessor(), FakeProcessor(), Commands()
+    sealer = Sealer(b"test key")
+    payments = Payments(sessions, platform, commands, PaymentSettings(stripe_secret_key="x", stripe_publishable_key="pk_p"),
+                        sealer, lambda key: own if key == "sk_test_theirs" else FakeProcessor(down=True))  # fmt: skip
+    before = await payments.begin(evse, "en", None)  # on the platform's account
+    fake_before = before.client_secret.split("_secret_")[0]
+    async with sessions() as db, db.begin():
+        tenant = await db.get(Tenant, tenant_a.id)
+        tenant.stripe_secret_sealed, tenant.stripe_publishable_key = sealer.seal("sk_test_theirs"), "pk_test_theirs"
+    await payments.release(before.payment_id, "driver left")
+    assert ("cancel", f"cancel:{before.payment_id}") in platform.effects, "finished on the account it began on"
+    after = await payments.begin(evse, "en", None)
+    assert after.publishable_key == "pk_test_theirs" and before.publishable_key == "pk_p"
+    assert [op for op, _ in own.effects] == ["hold"] and fake_before in platform.holds
+    async with sessions() as db:
+        payment = await adhoc.by_id(db, after.payment_id, lock=False)
+        assert payment is not None and payment.own_account

@@ -464,3 +464,37 @@ async def test_the_day_reconciles_and_a_payment_is_refunded_in_part_then_in_full
     ours = [r.amount for r in localstripe.client().v1.refunds.list({"payment_intent": intent}).data
             if r.amount in (100, 203)]  # fmt: skip
     assert sorted(ours) == [100, 203], "both refunds reached the processor, each once"
+
+
+async def test_a_tenant_sets_its_own_account_and_its_webhooks_are_checked_with_its_own_secret(server: Server) -> None:
+    import hashlib
+    import hmac
+    import time
+
+    async with server.api() as api:
+        assert (await api.get("/api/v1/payment-account")).json()["own_account"] is False
+        mixed = await api.put("/api/v1/payment-account", json={"secret_key": "sk_live_abc", "publishable_key":
+                              "pk_test_abc", "webhook_secret": "whsec_abc"})  # fmt: skip
+        assert mixed.status_code == 400 and "modes" in mixed.text
+        malformed = await api.put("/api/v1/payment-account", json={"secret_key": "hunter2", "publishable_key":
+                                  "pk_test_abc", "webhook_secret": "whsec_abc"})  # fmt: skip
+        assert malformed.status_code == 400 and "secret_key" in malformed.text
+        made = await api.put("/api/v1/payment-account", json={"secret_key": "sk_test_tenantsown", "publishable_key":
+                             "pk_test_tenantsown", "webhook_secret": "whsec_tenantsown"})  # fmt: skip
+        assert made.status_code == 200, made.text
+        account = made.json()
+        assert account["own_account"] and account["mode"] == "test" and "sk_test" not in made.text
+        hook = "/payments/" + account["webhook_url"].split("/payments/", 1)[1]
+        event = json.dumps({"id": "evt_tenant_1", "type": "payment_intent.canceled", "data": {"object": {
+            "id": "pi_elsewhere", "status": "canceled", "amount": 100, "currency": "eur"}}}).encode()  # fmt: skip
+        stamp = str(int(time.time()))
+
+        def signed(secret: str) -> dict[str, str]:
+            mac = hmac.new(secret.encode(), f"{stamp}.".encode() + event, hashlib.sha256).hexdigest()
+            return {"Stripe-Signature": f"t={stamp},v1={mac}"}
+
+        async with httpx.AsyncClient(base_url=server.url) as http:
+            assert (await http.post(hook, content=event, headers=signed(WEBHOOK_SECRET))).status_code == 400
+            assert (await http.post(hook, content=event, headers=signed("whsec_tenantsown"))).status_code == 200
+        assert (await api.delete("/api/v1/payment-account")).status_code == 204
+        assert (await api.get("/api/v1/payment-account")).json()["own_account"] is False
