@@ -58,7 +58,9 @@ from ocpp_gateway.gateway import Gateway
 from ocpp_gateway.mtls import ClientCertificatePort
 from payments.admin_api import payment_account_router
 from payments.admin_ui import PaymentPages, QrPages
+from payments.flow import SETTLED as PAYMENT_SETTLED
 from payments.flow import Payments, run_sweeper
+from payments.mail import send_receipt
 from payments.pages import pages_router
 from payments.stripe_processor import StripeProcessor
 from payments.web import payments_router
@@ -122,7 +124,12 @@ def outbox_handlers(state: State, settings: Settings) -> Handlers:
             raise RuntimeError("payments are not running yet")
         await payments.on_cdr(uuid.UUID(str(event.payload["id"])))
 
-    handlers: dict[str, list[Handler]] = {"session.completed": [issue_cdr], "cdr.issued": [settle_payment]}
+    async def mail_receipt(event: Event) -> None:
+        """A card payment is settled: its receipt goes to the driver's address, if they left one."""
+        await send_receipt(state.runtime.sessions, settings.payments, uuid.UUID(str(event.payload["id"])))
+
+    handlers: dict[str, list[Handler]] = {"session.completed": [issue_cdr], "cdr.issued": [settle_payment],
+                                          PAYMENT_SETTLED: [mail_receipt]}  # fmt: skip
     for topic, consumers in ocpi_push.handlers(state, lambda: state.runtime.sessions()).items():
         handlers.setdefault(topic, []).extend(consumers)
     if settings.ocpp.local_lists:

@@ -112,6 +112,9 @@ class PaymentSettings:
     sweep_seconds: float = 30.0
     """How often open payments are looked at (no car plugged in, cost near the hold, settlements to retry)."""
     stripe_js_url: str = "https://js.stripe.com/v3/"
+    smtp_url: str | None = None
+    """``smtp://user:password@host:587`` (STARTTLS when offered) or ``smtps://...``: e-mailed receipts; None: none."""
+    mail_from: str = "noreply@localhost"
 
     @property
     def enabled(self) -> bool:
@@ -267,5 +270,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             expiry_margin_seconds=integer("PAYMENT_EXPIRY_MARGIN_SECONDS", 6 * 3600, 60, 3 * 86400),
             sweep_seconds=number("PAYMENT_SWEEP_SECONDS", 30.0),
             stripe_js_url=get("STRIPE_JS_URL") or "https://js.stripe.com/v3/",
+            smtp_url=get("SMTP_URL"),
+            mail_from=get("MAIL_FROM") or "noreply@localhost",
         ),
     )

@@ -26,6 +26,7 @@ from cpo.adhoc.processor import CardProcessor, CardRefused, Hold, ProcessorUnava
 from cpo.charging.commands import ChargerCommands, Command
 from cpo.charging.models import ChargingSession
 from cpo.db.base import utcnow
+from cpo.outbox.service import emit
 from cpo.roaming.sealing import Sealer
 from cpo.settings import PaymentSettings
 from cpo.sites.models import Evse
@@ -34,6 +35,8 @@ from cpo.tariffs.models import Cdr
 from cpo.tenants.models import Tenant
 
 log = logging.getLogger("cpo.payments")
+SETTLED = "payment.settled"
+"""Taken or released: the receipt can go out."""
 
 
 class PaymentsUnavailable(Exception):
@@ -189,8 +192,9 @@ class Payments:
                     await self.on_hold(hold)
                     return
         async with self.sessions() as db, db.begin():
-            if (payment := await adhoc.by_id(db, payment_id)) is not None:
+            if (payment := await adhoc.by_id(db, payment_id)) is not None and payment.status in OPEN:
                 adhoc.released(payment, why)
+                await emit(db, SETTLED, {"id": str(payment_id)}, payment.tenant_id)
 
     async def settle(self, session_id: uuid.UUID) -> None:
         """The paid session's CDR is issued: take its total from the hold, or release the hold if nothing
@@ -207,8 +211,9 @@ class Payments:
             return
         hold = await (await self.processor_for(tenant_id, own)).capture(intent_id, amount, f"capture:{payment_id}")
         async with self.sessions() as db, db.begin():
-            if (found := await adhoc.by_id(db, payment_id)) is not None:
+            if (found := await adhoc.by_id(db, payment_id)) is not None and found.status in OPEN:
                 adhoc.taken(found, amount if hold.status == "succeeded" else 0)
+                await emit(db, SETTLED, {"id": str(payment_id)}, found.tenant_id)
 
     async def stop(self, payment_id: uuid.UUID, why: str | None = None) -> bool:
         """Ask the station to end the paid session (the driver's stop button, or the hold nearly spent)."""

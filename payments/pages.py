@@ -88,28 +88,21 @@ async def session_page(request: Request[Any, Any, Any], token: str, db: AsyncSes
                                                  "link": f"/pay/p/{token}", "status_texts": texts})  # fmt: skip
 
 
-async def _receipt(db: AsyncSession, token: str) -> tuple[AdHocPayment, Evse, Site, Cdr | None, str]:
-    payment = await adhoc.by_view_token(db, token)
+async def _receipt_of(db: AsyncSession, payment: AdHocPayment) -> tuple[Evse, Site, Cdr | None, str]:
     evse, site = await _payment_place(db, payment)
     cdr = await tariffs.live_cdr(db, payment.session_id) if payment.session_id else None
     tenant = await db.get(Tenant, payment.tenant_id)
-    return payment, evse, site, cdr, tenant.name if tenant is not None else ""
+    return evse, site, cdr, tenant.name if tenant is not None else ""
 
 
-@get("/pay/p/{token:str}/receipt")
-async def receipt_page(request: Request[Any, Any, Any], token: str, db: AsyncSession) -> Template:
-    async with db.begin():
-        payment, evse, site, cdr, operator = await _receipt(db, token)
-    lang = _language(request, payment.locale)
-    return Template("pay/receipt.html", context={"lang": lang, "payment": payment, "evse": evse, "site": site,
-                                                 "cdr": cdr, "operator": operator, "link": f"/pay/p/{token}"})  # fmt: skip
+async def _receipt(db: AsyncSession, token: str) -> tuple[AdHocPayment, Evse, Site, Cdr | None, str]:
+    payment = await adhoc.by_view_token(db, token)
+    return (payment, *await _receipt_of(db, payment))
 
 
-@get("/pay/p/{token:str}/receipt.pdf")
-async def receipt_file(request: Request[Any, Any, Any], token: str, db: AsyncSession) -> Response[bytes]:
-    async with db.begin():
-        payment, evse, site, cdr, operator = await _receipt(db, token)
-    lang = _language(request, payment.locale)
+async def receipt_document(db: AsyncSession, payment: AdHocPayment, lang: str) -> bytes:
+    """The receipt as PDF: operator, place, EVSE, session, amounts with the VAT, what the card paid."""
+    evse, site, cdr, operator = await _receipt_of(db, payment)
 
     def t(key: str) -> str:
         return translate(lang, key)
@@ -128,7 +121,23 @@ async def receipt_file(request: Request[Any, Any, Any], token: str, db: AsyncSes
     rows.append((t("pay.charged_to_card"), f"{payment.currency} {payment.captured_minor / 100:.2f}"))
     if payment.refunded_minor:
         rows.append((t("pay.refunded"), f"{payment.currency} {payment.refunded_minor / 100:.2f}"))
-    body = receipt_pdf(t("pay.receipt"), rows)
+    return receipt_pdf(t("pay.receipt"), rows)
+
+
+@get("/pay/p/{token:str}/receipt")
+async def receipt_page(request: Request[Any, Any, Any], token: str, db: AsyncSession) -> Template:
+    async with db.begin():
+        payment, evse, site, cdr, operator = await _receipt(db, token)
+    lang = _language(request, payment.locale)
+    return Template("pay/receipt.html", context={"lang": lang, "payment": payment, "evse": evse, "site": site,
+                                                 "cdr": cdr, "operator": operator, "link": f"/pay/p/{token}"})  # fmt: skip
+
+
+@get("/pay/p/{token:str}/receipt.pdf")
+async def receipt_file(request: Request[Any, Any, Any], token: str, db: AsyncSession) -> Response[bytes]:
+    async with db.begin():
+        payment = await adhoc.by_view_token(db, token)
+        body = await receipt_document(db, payment, _language(request, payment.locale))
     return Response(body, media_type="application/pdf",
                     headers={"Content-Disposition": f'inline; filename="receipt-{payment.id}.pdf"'})  # fmt: skip
 

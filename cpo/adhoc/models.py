@@ -44,7 +44,8 @@ class AdHocPayment(UUIDPrimaryKey, TenantScoped, Timestamps, Base):
     """The token the station is started with, so its session is known as this payment's."""
     locale: Mapped[str] = mapped_column(String(2), default="en")
     email: Mapped[str | None] = mapped_column(String(255))
-    """Only when the driver wants the receipt by e-mail."""
+    """Only when the driver wants the receipt by e-mail; forgotten once it is sent."""
+    receipt_sent_at: Mapped[datetime | None]
     session_id: Mapped[uuid.UUID | None] = mapped_column(unique=True)
     final_minor: Mapped[int | None] = mapped_column(BigInteger)
     """What the session cost (its CDR, VAT included)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,13 +24,41 @@ def localstripe(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStrip
         yield running
 
 
+class Mailbox:
+    """An SMTP server (aiosmtpd, from PyPI) that keeps what it is sent."""
+
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(envelope)
+        return "250 OK"
+
+
 @pytest.fixture(scope="module")
-def server(module_db_url: str, tmp_path_factory: pytest.TempPathFactory, localstripe: LocalStripe) -> Iterator[Server]:
+def mailbox() -> Iterator[tuple[Mailbox, int]]:
+    from aiosmtpd.controller import Controller
+
+    from tests.platform import free_port
+
+    box, port = Mailbox(), free_port()
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield box, port
+    controller.stop()
+
+
+@pytest.fixture(scope="module")
+def server(
+    module_db_url: str, tmp_path_factory: pytest.TempPathFactory, localstripe: LocalStripe,
+    mailbox: tuple[Mailbox, int],
+) -> Iterator[Server]:  # fmt: skip
     running = start_server(
         tmp_path_factory.mktemp("adhoc"), module_db_url, CPO_OUTBOX_POLL_SECONDS="0.5",
         CPO_STRIPE_SECRET_KEY=SECRET_KEY, CPO_STRIPE_PUBLISHABLE_KEY=PUBLISHABLE_KEY,
         CPO_STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET, CPO_STRIPE_API_BASE=localstripe.url, CPO_PAYMENT_SWEEP_SECONDS="1",
-        CPO_PAYMENT_PLUG_IN_SECONDS="8",
+        CPO_PAYMENT_PLUG_IN_SECONDS="8", CPO_SMTP_URL=f"smtp://127.0.0.1:{mailbox[1]}",
+        CPO_MAIL_FROM="receipts@cpo.example.com",
     )  # fmt: skip
     localstripe.send_webhooks_to(f"{running.url}/payments/stripe/webhook", "platform")
     yield running
@@ -72,7 +101,9 @@ async def status_of(http: httpx.AsyncClient, link: str) -> dict[str, Any]:
     return dict(answer.json())
 
 
-async def test_pay_by_card_charge_and_the_cost_is_taken_from_the_hold(server: Server, localstripe: LocalStripe) -> None:
+async def test_pay_by_card_charge_and_the_cost_is_taken_from_the_hold(
+    server: Server, localstripe: LocalStripe, mailbox: tuple[Mailbox, int], module_db_url: str
+) -> None:
     station, evse_id = await paid_evse(server, 1)
     async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
         page = await http.get(f"/pay/{evse_id}", headers={"Accept-Language": "nl-NL,nl;q=0.9"})
@@ -92,7 +123,8 @@ async def test_pay_by_card_charge_and_the_cost_is_taken_from_the_hold(server: Se
             await cp.call(call.StatusNotification(connector_id=1, error_code="NoError", status="Available"))
             ready = (await http.get(f"/pay/{evse_id}?lang=en")).text
             assert 'id="available"' in ready and "EUR 50.00" in ready and 'id="pay-form"' in ready
-            begun = await http.post(f"/pay/{evse_id.replace('*', '')}/start", json={"locale": "en"})
+            begun = await http.post(f"/pay/{evse_id.replace('*', '')}/start",
+                                    json={"locale": "en", "email": "driver@example.com"})  # fmt: skip
             assert begun.status_code == 201, begun.text
             started = begun.json()
             assert started["hold"] == "50.00" and started["currency"] == "EUR" and started["client_secret"]
@@ -149,6 +181,32 @@ async def test_pay_by_card_charge_and_the_cost_is_taken_from_the_hold(server: Se
         assert (await http.get("/pay/p/not-a-payment/receipt")).status_code == 404
         tampered = await http.post(f"/pay/{evse_id}/start", json={"amount": 1})
         assert tampered.status_code == 400, "the amount held is ours to set"
+
+    # the receipt went to the address the driver gave, as a PDF; then the address is forgotten
+    await eventually(lambda: any("driver@example.com" in m.rcpt_tos for m in mailbox[0].messages), 20)
+    import email
+    from email import policy
+
+    envelope = next(m for m in mailbox[0].messages if "driver@example.com" in m.rcpt_tos)
+    mail = email.message_from_bytes(envelope.content, policy=policy.default)
+    assert mail["Subject"] == "Receipt EUR 6.05" and mail["From"] == "receipts@cpo.example.com"
+    (attachment,) = [part for part in mail.iter_attachments() if part.get_content_type() == "application/pdf"]
+    import pypdfium2
+
+    text = pypdfium2.PdfDocument(attachment.get_content())[0].get_textpage().get_text_range()
+    assert "EUR 6.05" in text
+    import asyncpg
+
+    from cpo.db.engine import plain_url
+
+    connection = await asyncpg.connect(plain_url(module_db_url))
+    try:
+        row = await connection.fetchrow("SELECT email, receipt_sent_at FROM adhoc_payments WHERE id = $1",
+                                        uuid.UUID(started["payment"]))  # fmt: skip
+    finally:
+        await connection.close()
+    assert row["email"] is None and row["receipt_sent_at"] is not None
+    assert len([m for m in mailbox[0].messages if "driver@example.com" in m.rcpt_tos]) == 1, "sent once"
 
 
 async def test_a_start_with_nothing_delivered_releases_the_hold(server: Server, localstripe: LocalStripe) -> None:

@@ -43,6 +43,7 @@ def upgrade() -> None:
         sa.Column("id_tag", sa.String(length=20), nullable=False),
         sa.Column("locale", sa.String(length=2), nullable=False),
         sa.Column("email", sa.String(length=255), nullable=True),
+        sa.Column("receipt_sent_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("session_id", sa.Uuid(), nullable=True),
         sa.Column("final_minor", sa.BigInteger(), nullable=True),
         sa.Column("captured_minor", sa.BigInteger(), nullable=False),
