@@ -60,7 +60,8 @@ async def pay_page(
     components = [{"type": c.type, "when": c.when, "unit": c.unit, "price": price_text(c.price_incl_vat)}
                   for c in (prices.components if prices else [])]  # fmt: skip
     context = {"lang": lang, "site": place.site, "evse": place.evse, "unavailable": unavailable, "prices": prices,
-               "components": components,
+               "components": components, "availability_url": f"/pay/{place.evse.evse_id}/availability",
+               "reasons": {r: translate(lang, f"pay.why.{r}") for r in ("offline", "occupied", "out_of_order")},
                "enabled": await payments.publishable_key_for(place.evse.tenant_id) is not None, "hold": f"{settings.hold_minor / 100:.2f}", "currency": place.site.currency,
                "stripe_js_url": settings.stripe_js_url, "start_url": f"/pay/{place.evse.evse_id}/start"}  # fmt: skip
     return Template("pay/evse.html", context=context)
@@ -92,7 +93,8 @@ async def _receipt_of(db: AsyncSession, payment: AdHocPayment) -> tuple[Evse, Si
     evse, site = await _payment_place(db, payment)
     cdr = await tariffs.live_cdr(db, payment.session_id) if payment.session_id else None
     tenant = await db.get(Tenant, payment.tenant_id)
-    return evse, site, cdr, tenant.name if tenant is not None else ""
+    operator = "" if tenant is None else ", ".join(x for x in (tenant.name, tenant.operator_details) if x)
+    return evse, site, cdr, operator
 
 
 async def _receipt(db: AsyncSession, token: str) -> tuple[AdHocPayment, Evse, Site, Cdr | None, str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
+
 from payments.pdf import Page, document
 
 
@@ -12,8 +14,10 @@ def receipt_pdf(title: str, rows: list[tuple[str, str]], footer: str = "") -> by
     y = 746.0
     for label, value in rows:
         page.write(56, y, label)
-        page.write(256, y, value)
-        y -= 18
+        for line in textwrap.wrap(value, 52) or [""]:
+            page.write(256, y, line)
+            y -= 14
+        y -= 4
     if footer:
         page.write(56, y - 18, footer, 9)
     return document([page])

@@ -84,6 +84,15 @@ async def start_payment(evse_id: str, data: StartIn, payments: Payments, state: 
                      "currency": begun.currency}, status_code=201)  # fmt: skip
 
 
+@get("/pay/{evse_id:str}/availability")
+async def availability(evse_id: str, db: AsyncSession) -> dict[str, Any]:
+    """Whether a paid start could happen at this EVSE now (the pay page asks every few seconds)."""
+    async with db.begin():
+        place = await adhoc.place_of(db, evse_id)
+        reason = await adhoc.why_unavailable(db, place)
+    return {"available": reason is None, "reason": reason}
+
+
 async def status_of(db: AsyncSession, payments: Payments, payment: AdHocPayment) -> StatusOut:
     charging = await db.get(ChargingSession, payment.session_id) if payment.session_id else None
     cost = await payments.running_cost(db, payment) if payment.status == "charging" else None
@@ -182,7 +191,8 @@ async def _webhook(request: Request[Any, Any, Any], db: AsyncSession, payments: 
 
 def payments_router() -> Router:
     return Router(
-        path="/", route_handlers=[start_payment, payment_status, stop_payment, stripe_webhook, tenant_stripe_webhook],
+        path="/", route_handlers=[start_payment, availability, payment_status, stop_payment, stripe_webhook,
+                                  tenant_stripe_webhook],
         dependencies={"payments": Provide(provide_payments, sync_to_thread=False)},
         exception_handlers=API_EXCEPTION_HANDLERS, include_in_schema=False,
     )  # fmt: skip

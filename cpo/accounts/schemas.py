@@ -56,6 +56,7 @@ class TenantOut(Struct):
     one_session_per_badge: bool = False
     meter_sample_retention_days: int | None = None
     event_retention_days: int | None = None
+    operator_details: str | None = None
 
 
 class TenantSettingsIn(Struct, forbid_unknown_fields=True):
@@ -65,6 +66,8 @@ class TenantSettingsIn(Struct, forbid_unknown_fields=True):
     one_session_per_badge: bool | None = None
     meter_sample_retention_days: Annotated[int, Meta(ge=1, le=36500)] | None = None
     event_retention_days: Annotated[int, Meta(ge=1, le=36500)] | None = None
+    operator_details: Annotated[str, Meta(min_length=1, max_length=500)] | None = None
+    """Printed on drivers' receipts: legal name, address, VAT number, contact."""
 
 
 def token_out(token: ApiToken) -> TokenOut:
@@ -93,4 +96,5 @@ def tenant_out(tenant: Tenant) -> TenantOut:
         meter_sample_retention_days=tenant.meter_sample_retention_days,
         event_retention_days=tenant.event_retention_days,
         created_at=tenant.created_at,
+        operator_details=tenant.operator_details,
     )

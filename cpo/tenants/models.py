@@ -23,6 +23,8 @@ class Tenant(UUIDPrimaryKey, Timestamps, Base):
     """Station events, status history and command records older than this are purged (None: kept)."""
     pseudonym_key: Mapped[str | None] = mapped_column(String(64))
     """Key of the keyed hashes that replace erased personal data (GDPR Art. 4(5) pseudonymisation)."""
+    operator_details: Mapped[str | None] = mapped_column(String(500))
+    """Who the operator is on receipts: legal name, address, VAT number, how to reach them (free text)."""
     stripe_secret_sealed: Mapped[str | None] = mapped_column(Text)
     """The tenant's own Stripe account (secret key, encrypted at rest); None: the platform's account."""
     stripe_publishable_key: Mapped[str | None] = mapped_column(String(255))

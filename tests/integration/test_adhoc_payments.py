@@ -111,6 +111,8 @@ async def test_pay_by_card_charge_and_the_cost_is_taken_from_the_hold(
         assert "Laadpunt" in page.text and "EUR 0.605 per kWh" in page.text, page.text
         assert "Energy" in (await http.get(f"/pay/{evse_id}?lang=en")).text
         assert (await http.get("/pay/NL*CPO*ENOPE")).status_code == 404
+        assert (await http.get(f"/pay/{evse_id}/availability")).json() == {"available": False, "reason": "offline"}
+        assert (await http.get("/pay/NL*CPO*ENOPE/availability")).status_code == 404
         offline = await http.post(f"/pay/{evse_id}/start", json={"locale": "nl"})
         assert offline.status_code == 409 and offline.json()["reason"] == "offline", "refused before paying"
         unknown = await http.post("/pay/NL*CPO*ENOPE/start", json={})
@@ -122,7 +124,9 @@ async def test_pay_by_card_charge_and_the_cost_is_taken_from_the_hold(
             await cp.call(call.BootNotification(charge_point_vendor="V", charge_point_model="M"))
             await cp.call(call.StatusNotification(connector_id=1, error_code="NoError", status="Available"))
             ready = (await http.get(f"/pay/{evse_id}?lang=en")).text
-            assert 'id="available"' in ready and "EUR 50.00" in ready and 'id="pay-form"' in ready
+            assert 'data-reason=""' in ready and "EUR 50.00" in ready and 'id="pay-form" class="pay-form" >' in ready
+            free = (await http.get(f"/pay/{evse_id}/availability")).json()
+            assert free == {"available": True, "reason": None}
             begun = await http.post(f"/pay/{evse_id.replace('*', '')}/start",
                                     json={"locale": "en", "email": "driver@example.com"})  # fmt: skip
             assert begun.status_code == 201, begun.text
@@ -166,18 +170,21 @@ async def test_pay_by_card_charge_and_the_cost_is_taken_from_the_hold(
         listed = cdrs["items"] if isinstance(cdrs, dict) else cdrs
         (cdr,) = [c for c in listed if c["payment_ref"] == intent_of(started["client_secret"])]
         assert cdr["session_class"] == "ad_hoc" and cdr["payer"] == "driver", "a CDR that names its card payment"
+        async with server.api() as api:
+            details = "CPO Example BV, Stationsplein 1, 3511 ED Utrecht, VAT NL123456789B01, +31 30 000 0000"
+            assert (await api.patch("/api/v1/tenants/current", json={"operator_details": details})).status_code == 200
         live = await http.get(link)
         assert live.status_code == 200 and 'data-status="captured"' in live.text and "/receipt" in live.text
         receipt = await http.get(f"{link}/receipt")
         assert receipt.status_code == 200
-        for shown in ("EUR 5.00", "EUR 1.05", "EUR 6.05", "10.000 kWh", evse_id):
+        for shown in ("EUR 5.00", "EUR 1.05", "EUR 6.05", "10.000 kWh", evse_id, "VAT NL123456789B01"):
             assert shown in receipt.text, shown
         pdf = await http.get(f"{link}/receipt.pdf")
         assert pdf.headers["content-type"] == "application/pdf" and pdf.content.startswith(b"%PDF-1.4")
         import pypdfium2
 
         text = pypdfium2.PdfDocument(pdf.content)[0].get_textpage().get_text_range()  # read by pdfium
-        assert "EUR 6.05" in text and "EUR 1.05" in text and evse_id in text, text
+        assert "EUR 6.05" in text and "EUR 1.05" in text and evse_id in text and "NL123456789B01" in text, text
         assert (await http.get("/pay/p/not-a-payment/receipt")).status_code == 404
         tampered = await http.post(f"/pay/{evse_id}/start", json={"amount": 1})
         assert tampered.status_code == 400, "the amount held is ours to set"
