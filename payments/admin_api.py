@@ -10,10 +10,12 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.status_codes import HTTP_204_NO_CONTENT
 from msgspec import Meta, Struct
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cpo.accounts.roles import Principal
-from cpo.errors import InvalidInput
+from cpo.adhoc.models import OPEN, AdHocPayment
+from cpo.errors import Conflict, InvalidInput
 from cpo.tenants.models import Tenant
 from cpo.web.deps import guarded, provide_principal, provide_scoped_db
 from cpo.web.problems import API_EXCEPTION_HANDLERS
@@ -47,10 +49,23 @@ class PaymentAccountController(Controller):
     tags = ["payments"]
     dependencies = {"principal": guarded("tenant")}
 
-    async def _tenant(self, db: AsyncSession, principal: Principal) -> Tenant:
-        tenant = await db.get(Tenant, principal.tenant_id)
+    async def _tenant(self, db: AsyncSession, principal: Principal, lock: bool = False) -> Tenant:
+        tenant = await db.get(Tenant, principal.tenant_id, with_for_update=lock)
         assert tenant is not None
         return tenant
+
+    async def _leave_account(self, db: AsyncSession, tenant: Tenant) -> None:
+        """The current own account may be left only when none of its payments is still open: they are settled,
+        released and refunded with its keys."""
+        if not tenant.stripe_secret_sealed:
+            return
+        still_open = await db.scalar(
+            select(func.count()).select_from(AdHocPayment)
+            .where(AdHocPayment.tenant_id == tenant.id, AdHocPayment.own_account, AdHocPayment.status.in_(OPEN))
+        )  # fmt: skip
+        if still_open:
+            raise Conflict(f"{still_open} card payment(s) on the current account are still open; "
+                           "they finish on it first (try again once they are settled)")  # fmt: skip
 
     @get("/")
     async def show(self, db: AsyncSession, principal: Principal, state: State) -> AccountOut:
@@ -63,7 +78,9 @@ class PaymentAccountController(Controller):
         if data.secret_key.split("_")[1] != data.publishable_key.split("_")[1]:
             raise InvalidInput("publishable_key", "the secret and publishable keys are of different modes (test/live)")
         async with db.begin():
-            tenant = await self._tenant(db, principal)
+            tenant = await self._tenant(db, principal, lock=True)
+            if not tenant.stripe_secret_sealed or state.sealer.open(tenant.stripe_secret_sealed) != data.secret_key:
+                await self._leave_account(db, tenant)
             tenant.stripe_secret_sealed = state.sealer.seal(data.secret_key)
             tenant.stripe_publishable_key = data.publishable_key
             tenant.stripe_webhook_secret_sealed = state.sealer.seal(data.webhook_secret)
@@ -72,7 +89,8 @@ class PaymentAccountController(Controller):
     @delete("/", status_code=HTTP_204_NO_CONTENT)
     async def clear(self, db: AsyncSession, principal: Principal) -> None:
         async with db.begin():
-            tenant = await self._tenant(db, principal)
+            tenant = await self._tenant(db, principal, lock=True)
+            await self._leave_account(db, tenant)
             tenant.stripe_secret_sealed = tenant.stripe_publishable_key = tenant.stripe_webhook_secret_sealed = None
 
 

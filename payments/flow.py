@@ -96,6 +96,12 @@ class Payments:
             tenant_id = (await adhoc.place_of(db, public_id)).evse.tenant_id
         processor = await self.processor_for(tenant_id)
         async with self.sessions() as db, db.begin():
+            # the account read above is still the tenant's (a change to it waits for this payment, then sees it)
+            sealed = await db.scalar(
+                select(Tenant.stripe_secret_sealed).where(Tenant.id == tenant_id).with_for_update(read=True)
+            )
+            if processor is not self._own.get((tenant_id, sealed or ""), self.processor):
+                raise PaymentsUnavailable("the operator's card payment account changed; please try again")
             place = await adhoc.place_of(db, public_id)
             payment, view = await adhoc.open_payment(db, place, self.settings.hold_minor, locale, email)
             payment.own_account = processor is not self.processor

@@ -108,3 +108,28 @@ async def test_a_tenant_with_its_own_account_is_paid_there_and_open_payments_fin
     async with sessions() as db:
         payment = await adhoc.by_id(db, after.payment_id, lock=False)
         assert payment is not None and payment.own_account
+
+
+async def test_an_own_account_with_open_payments_is_kept_until_they_finish(
+    client: Any, tenant_a: Any, evse: str, sessions: Any, settings: Any
+) -> None:
+    from cpo.roaming.sealing import sealer_for
+
+    keys = {"secret_key": "sk_test_theirs", "publishable_key": "pk_test_theirs", "webhook_secret": "whsec_theirs"}
+    assert (await client.put("/api/v1/payment-account", headers=tenant_a.admin, json=keys)).status_code == 200
+    own = FakeProcessor()
+    payments = Payments(sessions, FakeProcessor(), Commands(), PaymentSettings(stripe_secret_key="x"),
+                        sealer_for(settings), lambda key: own if key == "sk_test_theirs" else FakeProcessor(down=True))  # fmt: skip
+    begun = await payments.begin(evse, "en", None)
+    assert [op for op, _ in own.effects] == ["hold"]
+    removed = await client.delete("/api/v1/payment-account", headers=tenant_a.admin)
+    assert removed.status_code == 409 and "still open" in removed.json()["detail"], removed.text
+    other = {**keys, "secret_key": "sk_test_another"}
+    assert (await client.put("/api/v1/payment-account", headers=tenant_a.admin, json=other)).status_code == 409
+    again = await client.put(
+        "/api/v1/payment-account", headers=tenant_a.admin, json={**keys, "webhook_secret": "whsec_new"}
+    )
+    assert again.status_code == 200, "the same account's keys may be set again (a rolled webhook secret)"
+    await payments.release(begun.payment_id, "driver left")
+    assert ("cancel", f"cancel:{begun.payment_id}") in own.effects, "released on the account it began on"
+    assert (await client.delete("/api/v1/payment-account", headers=tenant_a.admin)).status_code == 204
