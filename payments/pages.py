@@ -97,42 +97,65 @@ async def _receipt_of(db: AsyncSession, payment: AdHocPayment) -> tuple[Evse, Si
     return evse, site, cdr, operator
 
 
-async def _receipt(db: AsyncSession, token: str) -> tuple[AdHocPayment, Evse, Site, Cdr | None, str]:
-    payment = await adhoc.by_view_token(db, token)
-    return (payment, *await _receipt_of(db, payment))
+def _vat_rates(cdr: Cdr) -> list[Decimal]:
+    """The VAT rates of the tariff the session was priced with (its snapshot on the CDR)."""
+    rates = {Decimal(str(component["vat"])) for element in cdr.tariff.get("elements", [])
+             for component in element.get("price_components", []) if component.get("vat") is not None}  # fmt: skip
+    return sorted(rates)
 
 
-async def receipt_document(db: AsyncSession, payment: AdHocPayment, lang: str) -> bytes:
-    """The receipt as PDF: operator, place, EVSE, session, amounts with the VAT, what the card paid."""
-    evse, site, cdr, operator = await _receipt_of(db, payment)
+def _percent(rate: Decimal) -> str:
+    return f"{rate.normalize():f}%"
+
+
+PARTS = (("fixed", "pay.component.FLAT"), ("energy", "pay.component.ENERGY"), ("time", "pay.component.TIME"),
+         ("parking", "pay.component.PARKING_TIME"), ("reservation", "pay.component.RESERVATION"))  # fmt: skip
+
+
+def receipt_rows(payment: AdHocPayment, evse: Evse, site: Site, cdr: Cdr | None, operator: str,
+                 lang: str) -> list[tuple[str, str, str]]:  # fmt: skip
+    """What a receipt says, as (label, value, id) rows: operator, place, EVSE, the session, each priced part
+    excl. VAT, the VAT with its rate, the total, and what the card paid (and got back)."""
 
     def t(key: str) -> str:
         return translate(lang, key)
 
-    rows = [(t("pay.operator"), operator), (t("pay.place"), f"{site.name}, {site.address}, {site.city}"),
-            (t("pay.evse"), evse.evse_id or evse.uid), (t("pay.reference"), str(payment.id))]  # fmt: skip
+    rows = [(t("pay.operator"), operator, "operator"), (t("pay.place"), f"{site.name}, {site.address}, {site.city}",
+            "place"), (t("pay.evse"), evse.evse_id or evse.uid, "evse"), (t("pay.reference"), str(payment.id),
+            "reference")]  # fmt: skip
     if cdr is not None:
-        rows += [
-            (t("pay.started"), cdr.start_date_time.strftime("%Y-%m-%d %H:%M UTC")),
-            (t("pay.stopped"), cdr.end_date_time.strftime("%Y-%m-%d %H:%M UTC")),
-            (t("pay.energy"), f"{cdr.total_energy_kwh:.3f} kWh"),
-            (t("pay.excl_vat"), f"{cdr.currency} {cdr.total_excl:.2f}"),
-            (t("pay.vat"), f"{cdr.currency} {cdr.total_incl - cdr.total_excl:.2f}"),
-            (t("pay.total"), f"{cdr.currency} {cdr.total_incl:.2f}"),
-        ]  # fmt: skip
-    rows.append((t("pay.charged_to_card"), f"{payment.currency} {payment.captured_minor / 100:.2f}"))
+        money = cdr.currency
+        rows += [(t("pay.started"), cdr.start_date_time.strftime("%Y-%m-%d %H:%M UTC"), "started"),
+                 (t("pay.stopped"), cdr.end_date_time.strftime("%Y-%m-%d %H:%M UTC"), "stopped"),
+                 (t("pay.energy"), f"{cdr.total_energy_kwh:.3f} kWh", "energy")]  # fmt: skip
+        for part, label in PARTS:
+            if amount := getattr(cdr, f"{part}_excl"):
+                rows.append((f"{t(label)} ({t('pay.excl')})", f"{money} {amount:.2f}", f"part-{part}"))
+        rates = _vat_rates(cdr)
+        vat_label = t("pay.vat") + (f" {_percent(rates[0])}" if len(rates) == 1 else "")
+        rows += [(t("pay.excl_vat"), f"{money} {cdr.total_excl:.2f}", "excl"),
+                 (vat_label, f"{money} {cdr.total_incl - cdr.total_excl:.2f}", "vat"),
+                 (t("pay.total"), f"{money} {cdr.total_incl:.2f}", "total")]  # fmt: skip
+    rows.append((t("pay.charged_to_card"), f"{payment.currency} {payment.captured_minor / 100:.2f}", "charged"))
     if payment.refunded_minor:
-        rows.append((t("pay.refunded"), f"{payment.currency} {payment.refunded_minor / 100:.2f}"))
-    return receipt_pdf(t("pay.receipt"), rows)
+        rows.append((t("pay.refunded"), f"{payment.currency} {payment.refunded_minor / 100:.2f}", "refunded"))
+    return rows
+
+
+async def receipt_document(db: AsyncSession, payment: AdHocPayment, lang: str) -> bytes:
+    """The receipt as PDF, with the same rows as the page."""
+    rows = receipt_rows(payment, *await _receipt_of(db, payment), lang)
+    return receipt_pdf(translate(lang, "pay.receipt"), [(label, value) for label, value, _ in rows])
 
 
 @get("/pay/p/{token:str}/receipt")
 async def receipt_page(request: Request[Any, Any, Any], token: str, db: AsyncSession) -> Template:
     async with db.begin():
-        payment, evse, site, cdr, operator = await _receipt(db, token)
-    lang = _language(request, payment.locale)
-    return Template("pay/receipt.html", context={"lang": lang, "payment": payment, "evse": evse, "site": site,
-                                                 "cdr": cdr, "operator": operator, "link": f"/pay/p/{token}"})  # fmt: skip
+        payment = await adhoc.by_view_token(db, token)
+        lang = _language(request, payment.locale)
+        rows = receipt_rows(payment, *await _receipt_of(db, payment), lang)
+    return Template("pay/receipt.html", context={"lang": lang, "payment": payment, "rows": rows,
+                                                 "link": f"/pay/p/{token}"})  # fmt: skip
 
 
 @get("/pay/p/{token:str}/receipt.pdf")

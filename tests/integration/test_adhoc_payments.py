@@ -179,12 +179,20 @@ async def test_pay_by_card_charge_and_the_cost_is_taken_from_the_hold(
         assert receipt.status_code == 200
         for shown in ("EUR 5.00", "EUR 1.05", "EUR 6.05", "10.000 kWh", evse_id, "VAT NL123456789B01"):
             assert shown in receipt.text, shown
+        assert '<dt>Energy (excl. VAT)</dt><dd id="part-energy">EUR 5.00</dd>' in receipt.text, receipt.text
+        assert '<dt>VAT 21%</dt><dd id="vat">EUR 1.05</dd>' in receipt.text and 'id="part-time"' not in receipt.text
         pdf = await http.get(f"{link}/receipt.pdf")
         assert pdf.headers["content-type"] == "application/pdf" and pdf.content.startswith(b"%PDF-1.4")
         import pypdfium2
 
         text = pypdfium2.PdfDocument(pdf.content)[0].get_textpage().get_text_range()  # read by pdfium
-        assert "EUR 6.05" in text and "EUR 1.05" in text and evse_id in text and "NL123456789B01" in text, text
+        assert (
+            "EUR 6.05" in text
+            and "VAT 21%" in text
+            and "EUR 1.05" in text
+            and evse_id in text
+            and "NL123456789B01" in text
+        ), text
         assert (await http.get("/pay/p/not-a-payment/receipt")).status_code == 404
         tampered = await http.post(f"/pay/{evse_id}/start", json={"amount": 1})
         assert tampered.status_code == 400, "the amount held is ours to set"
