@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cpo.adhoc import service as adhoc
+from cpo.adhoc.models import AdHocRefund
 from cpo.adhoc.processor import CardRefused, ProcessorUnavailable
 from cpo.db.base import utcnow
 from cpo.db.queries import get_scoped
@@ -95,7 +96,12 @@ class PaymentPages(Controller):
             cdrs = {c.session_id: c for c in (await db.execute(select(Cdr).where(
                 Cdr.session_id.in_([p.session_id for p in report.payments if p.session_id]),
                 Cdr.credit.is_(False)))).scalars()}  # fmt: skip
+            pending: dict[uuid.UUID, int] = {}
+            for refund in (await db.execute(select(AdHocRefund).where(
+                    AdHocRefund.payment_id.in_([p.id for p in report.payments]), AdHocRefund.status == "pending"))).scalars():  # fmt: skip
+                pending[refund.payment_id] = pending.get(refund.payment_id, 0) + refund.amount_minor
         context = {"report": report, "places": places, "cdrs": cdrs, "day": day, "section": "billing",
+                   "pending_refunds": pending, "fresh_id": uuid.uuid4,
                    "errors": {}, "operator": tenant.name if tenant else ""} | extra  # fmt: skip
         return Template("payments.html", context=user.context(**context), status_code=status)
 
@@ -119,9 +125,19 @@ class PaymentPages(Controller):
             async with db.begin():
                 payment = await adhoc.tenant_payment(db, user.principal.tenant_id, payment_id)
                 day = payment.created_at.date()
-            await payments.refund(user.principal.tenant_id, payment_id, _minor(values.get("amount", "")))
+            try:
+                request_id = uuid.UUID(values.get("request", ""))
+            except ValueError:
+                raise InvalidInput("request", "the form is out of date: reload the page") from None
+            status = await payments.refund(user.principal.tenant_id, payment_id, _minor(values.get("amount", "")),
+                                           request_id, user.principal.actor)  # fmt: skip
         except InvalidInput as invalid:
             return await self._page(db, user, day, 400, errors={str(payment_id): invalid.reason})
-        except (CardRefused, ProcessorUnavailable, PaymentsUnavailable) as error:
+        except Conflict as conflict:
+            return await self._page(db, user, day, 409, errors={str(payment_id): str(conflict)})
+        except ProcessorUnavailable as error:
+            why = f"{error}; the refund is pending and is sent again shortly"
+            return await self._page(db, user, day, 502, errors={str(payment_id): why})
+        except (CardRefused, PaymentsUnavailable) as error:
             return await self._page(db, user, day, 502, errors={str(payment_id): str(error)})
-        return await self._page(db, user, day, refunded=str(payment_id))
+        return await self._page(db, user, day, refunded=str(payment_id), refund_status=status)

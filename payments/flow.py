@@ -11,21 +11,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cpo.adhoc import service as adhoc
-from cpo.adhoc.models import OPEN, AdHocPayment
+from cpo.adhoc.models import AdHocPayment, AdHocRefund
 from cpo.adhoc.processor import CardProcessor, CardRefused, Hold, ProcessorUnavailable
 from cpo.charging.commands import ChargerCommands, Command
 from cpo.charging.models import ChargingSession
 from cpo.db.base import utcnow
+from cpo.errors import Conflict, NotFound
 from cpo.outbox.service import emit
 from cpo.roaming.sealing import Sealer
 from cpo.settings import PaymentSettings
@@ -93,7 +95,8 @@ class Payments:
     async def begin(self, public_id: str, locale: str, email: str | None) -> Begun:
         """Open a payment at this EVSE and put a hold on the card the driver is about to give."""
         async with self.sessions() as db:
-            tenant_id = (await adhoc.place_of(db, public_id)).evse.tenant_id
+            evse = (await adhoc.place_of(db, public_id)).evse
+        tenant_id = evse.tenant_id
         processor = await self.processor_for(tenant_id)
         async with self.sessions() as db, db.begin():
             # the account read above is still the tenant's (a change to it waits for this payment, then sees it)
@@ -103,6 +106,10 @@ class Payments:
             if processor is not self._own.get((tenant_id, sealed or ""), self.processor):
                 raise PaymentsUnavailable("the operator's card payment account changed; please try again")
             place = await adhoc.place_of(db, public_id)
+            try:  # no price, no paid start: there would be nothing to take and no limit to stop at
+                await tariffs.driver_prices(db, tenant_id, place.evse.id, "ad_hoc")
+            except NotFound:
+                raise Conflict("no_price", "evse") from None
             payment, view = await adhoc.open_payment(db, place, self.settings.hold_minor, locale, email)
             payment.own_account = processor is not self.processor
             payment_id, amount, currency = payment.id, payment.hold_minor, payment.currency
@@ -112,7 +119,7 @@ class Payments:
         except (CardRefused, ProcessorUnavailable) as error:
             async with self.sessions() as db, db.begin():
                 if (found := await adhoc.by_id(db, payment_id)) is not None:
-                    adhoc.released(found, "card payment could not be started")
+                    adhoc.failed(found, "card payment could not be started")
             raise PaymentsUnavailable(str(error)) from None
         async with self.sessions() as db, db.begin():
             found = await adhoc.by_id(db, payment_id)
@@ -121,6 +128,9 @@ class Payments:
         return Begun(payment_id, view, hold.client_secret or "", amount, currency,
                      await self.publishable_key_for(tenant_id))  # fmt: skip
 
+    async def _processor_of(self, payment: AdHocPayment) -> CardProcessor:
+        return await self.processor_for(payment.tenant_id, payment.own_account)
+
     async def refresh(self, payment_id: uuid.UUID) -> None:
         """Ask the processor how the hold stands, and move on from there (a page poll, a missed webhook)."""
         async with self.sessions() as db:
@@ -128,34 +138,65 @@ class Payments:
         if payment is None or payment.intent_id is None or payment.status != "created":
             return
         try:
-            hold = await (await self.processor_for(payment.tenant_id, payment.own_account)).get(payment.intent_id)
+            hold = await (await self._processor_of(payment)).get(payment.intent_id)
         except (CardRefused, ProcessorUnavailable, PaymentsUnavailable):
             return
         await self.on_hold(hold)
 
+    async def on_event(self, intent_id: str, account: uuid.UUID | None) -> None:
+        """A processor event about a hold, from the platform's account (``account`` None) or a tenant's own.
+        It is only a cue: the hold is looked up again on the account its payment was made on, and an event
+        from any other account changes nothing."""
+        async with self.sessions() as db:
+            payment = await adhoc.by_intent(db, intent_id, lock=False)
+        if payment is None or payment.own_account != (account is not None):
+            return
+        if account is not None and payment.tenant_id != account:
+            log.warning("event for another tenant's payment ignored", extra={"tenant": str(account)})
+            return
+        try:
+            hold = await (await self._processor_of(payment)).get(intent_id)
+        except CardRefused:
+            return  # not a hold on this account
+        await self.on_hold(hold)
+
     async def on_hold(self, hold: Hold) -> None:
-        """The processor's word on a hold (a webhook or a look): record it; start the station once it holds."""
+        """The processor's word on a hold (looked up by us): record it; start the station once it holds;
+        release a hold that turns up on a payment already closed; stop a session whose hold is gone."""
+        start = cancel = stop = False
         async with self.sessions() as db, db.begin():
             payment = await adhoc.by_intent(db, hold.intent_id)
             if payment is None:
                 return
-            moved = False
+            settled = False
             if hold.status == "requires_capture":
-                moved = adhoc.hold_on_card(payment)
+                if hold.amount != payment.hold_minor or hold.currency.upper() != payment.currency:
+                    log.error("hold differs from the payment", extra={"payment": str(payment.id)})
+                    adhoc.releasing(payment, "the amount held differs from what was asked")
+                    cancel = True
+                elif payment.status in ("cancelled", "failed"):
+                    cancel = adhoc.hold_on_closed(payment)
+                else:
+                    start = adhoc.hold_on_card(payment)
             elif hold.status == "canceled":
-                adhoc.released(payment, "the hold was released")
-            elif hold.status == "succeeded":
-                adhoc.taken(payment, hold.captured)
-            elif hold.error and hold.status in ("requires_payment_method", "canceled"):
+                stop = payment.status == "charging"
+                why = "the hold on the card was released during the session" if stop else "the hold was released"
+                if payment.status == "ended":
+                    why = "the hold on the card ended before the amount was taken"
+                settled = adhoc.released(payment, why)
+            elif hold.status == "succeeded":  # amount_received; if not reported, what we asked to capture
+                settled = adhoc.taken(payment, hold.captured or payment.final_minor or 0)
+            elif hold.status == "requires_payment_method" and hold.error:
                 adhoc.refused(payment, hold.error)
-            payment_id = payment.id
-        if moved:
+            if settled:
+                await emit(db, SETTLED, {"id": str(payment.id)}, payment.tenant_id)
+            payment_id, session_id = payment.id, payment.session_id
+        if start:
             await self.start(payment_id)
-
-    async def refused(self, intent_id: str, why: str) -> None:
-        async with self.sessions() as db, db.begin():
-            if (payment := await adhoc.by_intent(db, intent_id)) is not None:
-                adhoc.refused(payment, why)
+        if cancel:
+            await self._cancel(payment_id)
+        if stop and session_id is not None:
+            await self._stop_session(session_id, payment_id)
 
     async def start(self, payment_id: uuid.UUID) -> None:
         """The hold is on the card: ask the station to start with the payment's token."""
@@ -180,26 +221,39 @@ class Payments:
         )
         await self.release(payment_id, why)
 
-    async def release(self, payment_id: uuid.UUID, why: str) -> None:
-        """Give the whole hold back (nothing delivered, or the start failed)."""
+    async def release(self, payment_id: uuid.UUID, why: str, only: tuple[str, ...] = ("created", "authorized",
+                      "starting")) -> None:  # fmt: skip
+        """Give the whole hold back (nothing delivered, the start failed, no car came): only from the states in
+        ``only``, and never once a session runs on it. The payment is closed first (its token starts nothing
+        from then on), then the processor releases the hold."""
+        async with self.sessions() as db, db.begin():
+            payment = await adhoc.by_id(db, payment_id)
+            if payment is None or payment.status not in only:
+                return
+            if payment.status != "ended" and payment.session_id is not None:
+                return  # a session began meanwhile: it is paid for, not released
+            adhoc.releasing(payment, why)
+        await self._cancel(payment_id)
+
+    async def _cancel(self, payment_id: uuid.UUID) -> None:
+        """Release a closed payment's hold at the processor, and record that it is released (retried by the
+        sweeper until the processor has answered)."""
         async with self.sessions() as db:
             payment = await adhoc.by_id(db, payment_id, lock=False)
-        if payment is None or payment.status not in OPEN:
+        if payment is None or payment.status != "cancelled" or payment.settled_at is not None:
             return
         if payment.intent_id is not None:
+            processor = await self._processor_of(payment)
             try:
-                await (await self.processor_for(payment.tenant_id, payment.own_account)).cancel(
-                    payment.intent_id, f"cancel:{payment_id}"
-                )
+                await processor.cancel(payment.intent_id, f"cancel:{payment_id}")
             except CardRefused as error:  # already released, or taken: ask how it stands
                 log.info("cancel refused", extra={"payment": str(payment_id), "error": str(error)})
-                hold = await (await self.processor_for(payment.tenant_id, payment.own_account)).get(payment.intent_id)
-                if hold.status != "canceled":
+                hold = await processor.get(payment.intent_id)
+                if hold.status in ("succeeded", "canceled"):
                     await self.on_hold(hold)
-                    return
+                return
         async with self.sessions() as db, db.begin():
-            if (payment := await adhoc.by_id(db, payment_id)) is not None and payment.status in OPEN:
-                adhoc.released(payment, why)
+            if (payment := await adhoc.by_id(db, payment_id)) is not None and adhoc.released(payment):
                 await emit(db, SETTLED, {"id": str(payment_id)}, payment.tenant_id)
 
     async def settle(self, session_id: uuid.UUID) -> None:
@@ -211,15 +265,17 @@ class Payments:
             if payment is None or payment.status != "ended":
                 return
             payment_id, intent_id, amount = payment.id, payment.intent_id, payment.final_minor or 0
-            tenant_id, own = payment.tenant_id, payment.own_account
+            processor = await self._processor_of(payment)
         if amount <= 0 or intent_id is None:
-            await self.release(payment_id, "nothing was delivered")
+            await self.release(payment_id, "nothing was delivered", only=("ended",))
             return
-        hold = await (await self.processor_for(tenant_id, own)).capture(intent_id, amount, f"capture:{payment_id}")
-        async with self.sessions() as db, db.begin():
-            if (found := await adhoc.by_id(db, payment_id)) is not None and found.status in OPEN:
-                adhoc.taken(found, amount if hold.status == "succeeded" else 0)
-                await emit(db, SETTLED, {"id": str(payment_id)}, found.tenant_id)
+        try:
+            hold = await processor.capture(intent_id, amount, f"capture:{payment_id}")
+        except CardRefused as error:  # taken already, or the hold is gone: ask how it stands
+            log.warning("capture refused", extra={"payment": str(payment_id), "error": str(error)})
+            hold = await processor.get(intent_id)
+        if hold.status in ("succeeded", "canceled"):
+            await self.on_hold(hold)
 
     async def stop(self, payment_id: uuid.UUID, why: str | None = None) -> bool:
         """Ask the station to end the paid session (the driver's stop button, or the hold nearly spent)."""
@@ -227,11 +283,16 @@ class Payments:
             payment = await adhoc.by_id(db, payment_id)
             if payment is None or payment.status != "charging" or payment.session_id is None:
                 return False
-            charging = await db.get(ChargingSession, payment.session_id)
-            if charging is None or charging.status != "active":
-                return False
             if why:
                 payment.message = why
+            session_id = payment.session_id
+        return await self._stop_session(session_id, payment_id)
+
+    async def _stop_session(self, session_id: uuid.UUID, payment_id: uuid.UUID) -> bool:
+        async with self.sessions() as db:
+            charging = await db.get(ChargingSession, session_id)
+            if charging is None or charging.status != "active":
+                return False
             station_id, transaction = charging.station_id, charging.transaction_id
         result = await self.commands.send(station_id, Command("remote_stop", {"transaction_id": transaction}),
                                           requested_by=f"payment:{payment_id}")  # fmt: skip
@@ -250,61 +311,96 @@ class Payments:
 
     async def sweep(self) -> None:
         """What no event says: a car never plugged in, a session about to spend more than the hold, a
-        settlement that failed earlier, a page left before paying."""
+        settlement or release or refund that failed earlier, a page left before paying, a start lost to a
+        restart. One payment's trouble never holds up the others."""
         now = utcnow()
         plug_in = timedelta(seconds=self.settings.plug_in_seconds)
         expiring = now + timedelta(seconds=self.settings.expiry_margin_seconds)
+        steps: list[tuple[str, Callable[[], Awaitable[Any]]]] = []
         async with self.sessions() as db:
-            rows = (await db.execute(select(AdHocPayment).where(AdHocPayment.status.in_(OPEN)))).scalars().all()
-            to_release: list[tuple[uuid.UUID, str]] = []
-            to_stop: list[tuple[uuid.UUID, str]] = []
-            to_settle: list[uuid.UUID] = []
-            to_refresh: list[uuid.UUID] = []
+            rows = (await db.execute(select(AdHocPayment).where(AdHocPayment.settled_at.is_(None)))).scalars().all()
             for payment in rows:
+                pid = payment.id
                 if payment.status in ("authorized", "starting") and payment.session_id is None and \
                         (payment.start_requested_at or payment.authorized_at or now) < now - plug_in:  # fmt: skip
-                    to_release.append((payment.id, "no car was plugged in"))
+                    steps.append(("release", partial(self.release, pid, "no car was plugged in")))
+                elif payment.status == "authorized" and (payment.authorized_at or now) < now - START_RETRY:
+                    steps.append(("start", partial(self.start, pid)))  # its start was lost (a restart)
                 elif payment.status == "charging":
                     cost = await self.running_cost(db, payment)
                     limit = payment.hold_minor - self.settings.stop_margin_minor
                     if cost is not None and adhoc.minor_units(cost[1]) >= limit:
-                        to_stop.append((payment.id, "stopped: the cost reached the amount held on the card"))
+                        why = "stopped: the cost reached the amount held on the card"
+                        steps.append(("stop", partial(self.stop, pid, why)))
                     elif payment.hold_expires_at is not None and payment.hold_expires_at < expiring:
-                        to_stop.append((payment.id, "stopped: the hold on the card was about to expire"))
+                        why = "stopped: the hold on the card was about to expire"
+                        steps.append(("stop", partial(self.stop, pid, why)))
                 elif payment.status == "ended" and payment.session_id is not None:
-                    to_settle.append(payment.session_id)
+                    steps.append(("settle", partial(self.settle, payment.session_id)))
+                elif payment.status == "cancelled":
+                    steps.append(("release", partial(self._cancel, pid)))
                 elif payment.status == "created":
                     if payment.created_at < now - timedelta(hours=1):
-                        to_release.append((payment.id, "the payment was not finished"))
+                        steps.append(("release", partial(self.release, pid, "the payment was not finished")))
                     else:
-                        to_refresh.append(payment.id)
-        for payment_id, why in to_release:
-            await self.release(payment_id, why)
-        for payment_id, why in to_stop:
-            await self.stop(payment_id, why)
-        for session_id in to_settle:
-            await self.settle(session_id)
-        for payment_id in to_refresh:
-            await self.refresh(payment_id)
+                        steps.append(("refresh", partial(self.refresh, pid)))
+            pending = (await db.execute(select(AdHocRefund.id).where(AdHocRefund.status == "pending",
+                                                                      AdHocRefund.created_at < now - REFUND_RETRY))).scalars().all()  # fmt: skip
+            steps += [("refund", partial(self._send_refund, rid)) for rid in pending]
+        for name, step in steps:
+            try:
+                await step()
+            except Exception:
+                log.exception("payment sweep step failed", extra={"step": name})
 
-    async def refund(self, tenant_id: uuid.UUID, payment_id: uuid.UUID, amount: int) -> None:
-        """Give back ``amount`` minor units of what was taken (all or part). The key names the refund by what
-        was refunded before it, so a retried request refunds once and a second refund is a new one."""
+    async def refund(self, tenant_id: uuid.UUID, payment_id: uuid.UUID, amount: int, request_id: uuid.UUID,
+                     requested_by: str | None = None) -> str:  # fmt: skip
+        """Give back ``amount`` minor units of what was taken (all or part), once per ``request_id`` (a form
+        sent twice refunds once). Returns the refund's status: done, failed or pending (the processor did not
+        answer; retried by the sweeper under the same key)."""
         async with self.sessions() as db, db.begin():
-            payment = await adhoc.tenant_payment(db, tenant_id, payment_id)
-            adhoc.refundable(payment, amount)
-            intent_id, key = payment.intent_id, f"refund:{payment.id}:{payment.refunded_minor}:{amount}"
-            own = payment.own_account
-        assert intent_id is not None
-        await (await self.processor_for(tenant_id, own)).refund(intent_id, amount, key)
+            refund = await adhoc.request_refund(db, tenant_id, payment_id, amount, request_id, requested_by)
+            status = refund.status
+        if status != "pending":
+            return status
+        return await self._send_refund(request_id)
+
+    async def _send_refund(self, refund_id: uuid.UUID) -> str:
+        async with self.sessions() as db:
+            refund = await db.get(AdHocRefund, refund_id)
+            payment = await adhoc.by_id(db, refund.payment_id, lock=False) if refund is not None else None
+        if refund is None or payment is None or refund.status != "pending" or payment.intent_id is None:
+            return refund.status if refund is not None else "failed"
+        processor = await self._processor_of(payment)
+        try:
+            ref = await processor.refund(payment.intent_id, refund.amount_minor, f"refund:{payment.id}:{refund.id}")
+        except CardRefused as error:
+            async with self.sessions() as db, db.begin():
+                await adhoc.refund_failed(db, refund_id, str(error))
+            raise
         async with self.sessions() as db, db.begin():
-            adhoc.refund_recorded(await adhoc.tenant_payment(db, tenant_id, payment_id), amount)
+            await adhoc.refund_done(db, refund_id, ref)
+        return "done"
+
+    async def on_refunds(self, intent_id: str, account: uuid.UUID | None, amount_refunded: int) -> None:
+        """The processor's total of what was refunded on a payment (its dashboard's refunds included)."""
+        async with self.sessions() as db, db.begin():
+            payment = await adhoc.by_intent(db, intent_id)
+            if payment is None or payment.own_account != (account is not None):
+                return
+            if account is None or payment.tenant_id == account:
+                adhoc.refunds_reported(payment, amount_refunded)
 
     async def on_cdr(self, cdr_id: uuid.UUID) -> None:
         async with self.sessions() as db:
             session_id = await db.scalar(select(Cdr.session_id).where(Cdr.id == cdr_id, Cdr.credit.is_(False)))
         if session_id is not None:
             await self.settle(session_id)
+
+
+START_RETRY = timedelta(minutes=2)
+"""An authorized payment whose start was not asked for by then lost it (a restart): asked again."""
+REFUND_RETRY = timedelta(minutes=1)
 
 
 SWEEP_LOCK = 0x43504F2D5041  # "CPO-PA": one sweeper at a time across nodes

@@ -53,6 +53,15 @@ async def send_receipt(sessions: Callable[[], Any], settings: PaymentSettings, p
         message.set_content(translate(lang, f"pay.status.{payment.status}"))
         message.add_attachment(await receipt_document(db, payment, lang), maintype="application", subtype="pdf",
                                filename=f"receipt-{payment.id}.pdf")  # fmt: skip
+        payment.receipt_sent_at = utcnow()  # claimed: another node's handler sends nothing
+    try:  # no row lock is held while the mail server takes its time
         await asyncio.to_thread(_send, settings.smtp_url, message)
-        payment.receipt_sent_at, payment.email = utcnow(), None
+    except Exception:
+        async with sessions() as db, db.begin():
+            if (payment := await adhoc.by_id(db, payment_id)) is not None:
+                payment.receipt_sent_at = None  # sent again when the event is retried
+        raise
+    async with sessions() as db, db.begin():
+        if (payment := await adhoc.by_id(db, payment_id)) is not None:
+            payment.email = None  # sent: the address is forgotten
     log.info("receipt e-mailed", extra={"payment": str(payment_id)})

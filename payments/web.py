@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cpo.adhoc import service as adhoc
 from cpo.adhoc.models import AdHocPayment, ProcessorEvent
-from cpo.adhoc.processor import Hold
+from cpo.adhoc.processor import ProcessorUnavailable
 from cpo.charging.models import ChargingSession
 from cpo.errors import Conflict
 from cpo.sites.models import Evse
@@ -127,17 +127,10 @@ async def stop_payment(token: str, db: AsyncSession, payments: Payments) -> dict
     return {"stopping": await payments.stop(payment.id)}
 
 
-def _hold_of(intent: dict[str, Any]) -> Hold:
-    error = (intent.get("last_payment_error") or {}).get("message")
-    return Hold(intent_id=str(intent["id"]), status=str(intent.get("status", "")), amount=int(intent.get("amount", 0)),
-                currency=str(intent.get("currency", "")).upper(), captured=int(intent.get("amount_received") or 0),
-                error=error)  # fmt: skip
-
-
 @post("/payments/stripe/webhook", status_code=200)
 async def stripe_webhook(request: Request[Any, Any, Any], db: AsyncSession, payments: Payments, state: State) -> Any:
     """Events of the platform's Stripe account, signed with ``CPO_STRIPE_WEBHOOK_SECRET``."""
-    return await _webhook(request, db, payments, state.settings.payments.stripe_webhook_secret)
+    return await _webhook(request, db, payments, state.settings.payments.stripe_webhook_secret, None)
 
 
 @post("/payments/stripe/webhook/{tenant_id:uuid}", status_code=200)
@@ -148,12 +141,17 @@ async def tenant_stripe_webhook(
     async with db.begin():
         sealed = await db.scalar(select(Tenant.stripe_webhook_secret_sealed).where(Tenant.id == tenant_id))
     secret = state.sealer.open(sealed) if sealed else None
-    return await _webhook(request, db, payments, secret)
+    return await _webhook(request, db, payments, secret, tenant_id)
 
 
-async def _webhook(request: Request[Any, Any, Any], db: AsyncSession, payments: Payments, secret: str | None) -> Any:
+async def _webhook(
+    request: Request[Any, Any, Any], db: AsyncSession, payments: Payments, secret: str | None,
+    account: uuid.UUID | None,
+) -> Any:  # fmt: skip
     """Only events signed with the account's webhook secret; each event id handled once (recorded after it was
-    handled: a failure is retried by the processor, and every step is idempotent)."""
+    handled: a failure is retried by the processor, and every step is idempotent). An event is a cue, not a
+    fact: the hold is looked up again on the payment's own account (``account``: a tenant's, None: the
+    platform's), so an event signed for one account changes nothing on another's payments."""
     if not secret:
         return problem(503, "webhooks are not set up for this account")
     body = await request.body()
@@ -172,17 +170,13 @@ async def _webhook(request: Request[Any, Any, Any], db: AsyncSession, payments: 
     intent_id = None
     if kind in HOLD_EVENTS and obj.get("id"):
         intent_id = str(obj["id"])
-        hold = _hold_of(obj)
-        if kind == "payment_intent.payment_failed":
-            await payments.refused(intent_id, hold.error or "the card was refused")
-        else:
-            await payments.on_hold(hold)
+        try:
+            await payments.on_event(intent_id, account)
+        except (ProcessorUnavailable, PaymentsUnavailable) as error:
+            return problem(503, f"try again: {error}")  # not recorded: the processor sends it again
     elif kind == "charge.refunded" and obj.get("payment_intent"):
         intent_id = str(obj["payment_intent"])
-        async with db.begin():
-            payment = await adhoc.by_intent(db, intent_id)
-            if payment is not None:
-                payment.refunded_minor = min(int(obj.get("amount_refunded") or 0), payment.captured_minor)
+        await payments.on_refunds(intent_id, account, int(obj.get("amount_refunded") or 0))
     async with db.begin():
         await db.execute(insert(ProcessorEvent).values(id=event_id, kind=kind[:80], intent_id=intent_id)
                          .on_conflict_do_nothing())  # fmt: skip

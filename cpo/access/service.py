@@ -92,7 +92,7 @@ async def authorize(
     if badge is None:
         from cpo.adhoc import service as adhoc
 
-        paid = await adhoc.authorization_for(session, station, reported_uid, evse_number)
+        paid = await adhoc.authorization_for(session, station, reported_uid, evse_number, ignore_session)
         if paid is not None:
             return Authorization("allowed", payment_id=paid.id)
         return await _roaming(session, station, reported_uid, now, evse_number)

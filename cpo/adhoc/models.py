@@ -13,7 +13,9 @@ from cpo.db.base import Base, TenantScoped, Timestamps, UUIDPrimaryKey, utcnow
 STATUSES = ("created", "authorized", "starting", "charging", "ended", "captured", "cancelled", "failed")
 """created: waiting for the card; authorized: the hold is on the card; starting: the station was asked to
 start; charging: its session runs; ended: the session ended, the amount not yet taken; captured: taken;
-cancelled: the hold released, nothing taken; failed: the card was refused."""
+cancelled: the hold released, nothing taken (``settled_at`` is set once the processor confirmed it: until then
+the release is retried); failed: no hold could be made."""
+REFUND_STATUSES = ("pending", "done", "failed")
 OPEN = ("created", "authorized", "starting", "charging", "ended")
 
 
@@ -26,6 +28,7 @@ class AdHocPayment(UUIDPrimaryKey, TenantScoped, Timestamps, Base):
         CheckConstraint("hold_minor > 0 AND captured_minor >= 0 AND refunded_minor >= 0", name="amounts"),
         CheckConstraint("refunded_minor <= captured_minor", name="refund_at_most_captured"),
         Index("ix_adhoc_payments_open", "status", postgresql_where=f"status IN {OPEN}"),
+        Index("ix_adhoc_payments_unsettled", "status", postgresql_where="settled_at IS NULL"),
     )
 
     evse_id: Mapped[uuid.UUID]
@@ -70,3 +73,26 @@ class ProcessorEvent(Base):
     kind: Mapped[str] = mapped_column(String(80))
     intent_id: Mapped[str | None] = mapped_column(String(255))
     received_at: Mapped[datetime] = mapped_column(server_default=func.now(), default=utcnow)
+
+
+class AdHocRefund(UUIDPrimaryKey, TenantScoped, Timestamps, Base):
+    """A refund of (part of) what a card payment took. Its id is the request's own (the form's), so a request
+    sent twice refunds once; a pending one is retried with the same processor key until the processor answers."""
+
+    __tablename__ = "adhoc_refunds"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["tenant_id", "payment_id"], ["adhoc_payments.tenant_id", "adhoc_payments.id"], ondelete="RESTRICT"
+        ),
+        CheckConstraint(f"status IN {REFUND_STATUSES}", name="status"),
+        CheckConstraint("amount_minor > 0", name="amount"),
+        Index("ix_adhoc_refunds_pending", "status", postgresql_where="status = 'pending'"),
+    )
+
+    payment_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(8), default="pending")
+    requested_by: Mapped[str | None] = mapped_column(String(255))
+    processor_ref: Mapped[str | None] = mapped_column(String(255))
+    """The processor's id for the refund."""
+    message: Mapped[str | None] = mapped_column(String(255))

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cpo.adhoc.models import OPEN, AdHocPayment
+from cpo.adhoc.models import OPEN, AdHocPayment, AdHocRefund
 from cpo.charging.models import ChargingSession, ConnectorState, StationPresence
 from cpo.db.base import utcnow
 from cpo.errors import Conflict, InvalidInput, NotFound
@@ -53,6 +53,7 @@ async def place_of(session: AsyncSession, public_id: str) -> Place:
     row = (await session.execute(
         select(Evse, Station, Site).join(Station, Station.id == Evse.station_id).join(Site, Site.id == Station.site_id)
         .where(func.replace(func.upper(Evse.evse_id), "*", "") == wanted, Evse.public)
+        .order_by((func.upper(Evse.evse_id) == public_id.strip().upper()).desc(), Evse.id)
     )).first()  # fmt: skip
     if row is None:
         raise NotFound("EVSE", public_id)
@@ -136,34 +137,65 @@ def start_requested(payment: AdHocPayment) -> None:
 
 
 def refused(payment: AdHocPayment, why: str) -> None:
-    """The card was refused: nothing is held, nothing will be taken."""
-    if payment.status in ("created", "authorized"):
+    """The card was refused. The driver may give another one on the same page, so the payment stays open
+    (and is released after an hour if none is given)."""
+    if payment.status == "created":
+        payment.message = why[:255]
+
+
+def failed(payment: AdHocPayment, why: str) -> None:
+    """No hold could be made at all: nothing is held, nothing will be taken."""
+    if payment.status == "created":
         payment.status, payment.message, payment.settled_at = "failed", why[:255], utcnow()
 
 
-def released(payment: AdHocPayment, why: str) -> None:
-    """The hold is released (cancelled at the processor): nothing is taken."""
+def releasing(payment: AdHocPayment, why: str) -> None:
+    """The hold is to be released: from now on the payment's token starts nothing. ``settled_at`` stays
+    empty until the processor has confirmed the release (see ``released``)."""
     if payment.status in OPEN:
-        payment.status, payment.message, payment.settled_at = "cancelled", why[:255], utcnow()
+        payment.status, payment.message, payment.settled_at = "cancelled", why[:255], None
 
 
-def taken(payment: AdHocPayment, amount: int) -> None:
-    """The processor took ``amount`` minor units from the hold."""
+def hold_on_closed(payment: AdHocPayment) -> bool:
+    """A hold turned up on a payment already given up (the card confirmed after it was closed): it is to be
+    released. True (the caller releases it)."""
+    payment.status, payment.settled_at = "cancelled", None
+    return True
+
+
+def released(payment: AdHocPayment, why: str | None = None) -> bool:
+    """The processor released the hold: nothing is taken. True when this settled the payment."""
     if payment.status in OPEN:
+        payment.status, payment.message = "cancelled", (why or payment.message or "")[:255] or None
+    if payment.status == "cancelled" and payment.settled_at is None:
+        payment.settled_at = utcnow()
+        return True
+    return False
+
+
+def taken(payment: AdHocPayment, amount: int) -> bool:
+    """The processor took ``amount`` minor units from the hold. True when this settled the payment."""
+    if payment.status in OPEN or (payment.status == "cancelled" and payment.settled_at is None):
         payment.status, payment.captured_minor, payment.settled_at = "captured", amount, utcnow()
+        return True
+    return False
 
 
 async def authorization_for(
-    session: AsyncSession, station: Station, id_tag: str, evse_number: int | None
-) -> AdHocPayment | None:
-    """The paid start a station reports with a payment's token: only at the EVSE it was paid for, and only
-    while it is authorized or starting."""
+    session: AsyncSession, station: Station, id_tag: str, evse_number: int | None,
+    current_session: uuid.UUID | None = None,
+) -> AdHocPayment | None:  # fmt: skip
+    """The paid start a station reports with a payment's token: only at the EVSE it was paid for, only while
+    it is authorized or starting, and once it charges only for its own session (``current_session``, the
+    transaction the token is shown in): one payment pays for one session."""
     if not id_tag.upper().startswith(TAG_PREFIX):
         return None
     payment = (await session.execute(select(AdHocPayment).where(
         AdHocPayment.id_tag == id_tag.upper(), AdHocPayment.station_id == station.id,
         AdHocPayment.status.in_(("authorized", "starting", "charging"))))).scalar_one_or_none()  # fmt: skip
     if payment is None:
+        return None
+    if payment.session_id is not None and payment.session_id != current_session:
         return None
     if evse_number is not None:
         evse = await session.get(Evse, payment.evse_id)
@@ -184,8 +216,8 @@ async def session_ended(
     """The paid session ended with this total (its CDR): what to take is set. None if no payment."""
     payment = (await session.execute(select(AdHocPayment).where(AdHocPayment.session_id == session_id)
                                      .with_for_update())).scalar_one_or_none()  # fmt: skip
-    if payment is None or payment.status not in ("charging", "ended"):
-        return payment
+    if payment is None or payment.status != "charging":
+        return payment  # the amount to take is set once: a retried capture asks for the same amount
     amount = minor_units(total_incl_vat) if total_incl_vat is not None else 0
     payment.status, payment.final_minor, payment.ended_at = "ended", min(amount, payment.hold_minor), utcnow()
     if amount > payment.hold_minor:
@@ -193,17 +225,57 @@ async def session_ended(
     return payment
 
 
-def refundable(payment: AdHocPayment, amount: int) -> None:
-    """May ``amount`` minor units be given back? InvalidInput otherwise (more than taken, or nothing)."""
-    left = payment.captured_minor - payment.refunded_minor
+def refundable(payment: AdHocPayment, amount: int, pending: int = 0) -> None:
+    """May ``amount`` minor units be given back, with ``pending`` on its way back already? InvalidInput
+    otherwise (more than taken, or nothing)."""
+    left = payment.captured_minor - payment.refunded_minor - pending
     if payment.status != "captured" or left <= 0:
         raise InvalidInput("amount", "nothing taken from this card is left to refund")
     if not 0 < amount <= left:
         raise InvalidInput("amount", f"between 0.01 and {left / 100:.2f}")
 
 
-def refund_recorded(payment: AdHocPayment, amount: int) -> None:
-    payment.refunded_minor = min(payment.captured_minor, payment.refunded_minor + amount)
+async def request_refund(
+    session: AsyncSession, tenant_id: uuid.UUID, payment_id: uuid.UUID, amount: int, request_id: uuid.UUID,
+    requested_by: str | None,
+) -> AdHocRefund:  # fmt: skip
+    """A refund asked for once under ``request_id``: the same request again gives the same refund back."""
+    payment = await tenant_payment(session, tenant_id, payment_id)  # locked: one request at a time
+    existing = await session.get(AdHocRefund, request_id)
+    if existing is not None:
+        if existing.payment_id != payment.id or existing.tenant_id != tenant_id:
+            raise Conflict("this refund request belongs to another payment", "request_id")
+        return existing
+    pending = await session.scalar(select(func.coalesce(func.sum(AdHocRefund.amount_minor), 0)).where(
+        AdHocRefund.payment_id == payment.id, AdHocRefund.status == "pending"))  # fmt: skip
+    refundable(payment, amount, int(pending or 0))
+    refund = AdHocRefund(id=request_id, tenant_id=tenant_id, payment_id=payment.id, amount_minor=amount,
+                         status="pending", requested_by=requested_by)  # fmt: skip
+    session.add(refund)
+    await session.flush()
+    return refund
+
+
+async def refund_done(session: AsyncSession, refund_id: uuid.UUID, processor_ref: str | None) -> None:
+    refund = await session.get(AdHocRefund, refund_id, with_for_update=True)
+    if refund is None or refund.status != "pending":
+        return
+    payment = await by_id(session, refund.payment_id)
+    assert payment is not None
+    refund.status, refund.processor_ref = "done", processor_ref
+    payment.refunded_minor = min(payment.captured_minor, payment.refunded_minor + refund.amount_minor)
+
+
+async def refund_failed(session: AsyncSession, refund_id: uuid.UUID, why: str) -> None:
+    refund = await session.get(AdHocRefund, refund_id, with_for_update=True)
+    if refund is not None and refund.status == "pending":
+        refund.status, refund.message = "failed", why[:255]
+
+
+def refunds_reported(payment: AdHocPayment, amount_refunded: int) -> None:
+    """The processor's own total of what was refunded (refunds made in its dashboard included). Events
+    come in any order: an older, smaller total never lowers the figure."""
+    payment.refunded_minor = max(payment.refunded_minor, min(amount_refunded, payment.captured_minor))
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,6 +310,12 @@ async def day_report(session: AsyncSession, tenant_id: uuid.UUID, day: date, tim
             flags.append((payment, "amount taken differs from the session's cost"))
         if payment.status in ("authorized", "starting") and (payment.authorized_at or now) < now - timedelta(hours=1):
             flags.append((payment, "held on the card for over an hour without a session"))
+        if (
+            payment.status == "cancelled"
+            and payment.settled_at is None
+            and payment.updated_at < now - timedelta(minutes=15)
+        ):
+            flags.append((payment, "release of the hold not yet confirmed by the processor"))
         if payment.status == "charging" and payment.session_id is not None:
             charging = await session.get(ChargingSession, payment.session_id)
             if charging is None or charging.status != "active":
@@ -245,7 +323,8 @@ async def day_report(session: AsyncSession, tenant_id: uuid.UUID, day: date, tim
     open_statuses = ("authorized", "starting", "charging", "ended")
     return DayReport(
         day, rows, sum(p.captured_minor for p in rows), sum(p.refunded_minor for p in rows),
-        sum(p.hold_minor for p in rows if p.status in open_statuses), flags,
+        sum(p.hold_minor for p in rows if p.status in open_statuses or (p.status == "cancelled" and p.settled_at
+            is None and p.intent_id is not None)), flags,
     )  # fmt: skip
 
 

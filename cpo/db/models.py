@@ -2,7 +2,7 @@
 
 from cpo.access.models import AccessRule, Badge, LocalListEntry
 from cpo.accounts.models import Account, ApiToken, LoginSession
-from cpo.adhoc.models import AdHocPayment, ProcessorEvent
+from cpo.adhoc.models import AdHocPayment, AdHocRefund, ProcessorEvent
 from cpo.audit.models import AuditEntry
 from cpo.charging.models import (
     ChargingSession,
@@ -26,6 +26,7 @@ __all__ = [
     "AccessRule",
     "Account",
     "AdHocPayment",
+    "AdHocRefund",
     "ApiToken",
     "AuditEntry",
     "Badge",

@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy.dialects.postgresql import insert
 
 from cpo.adhoc import service as adhoc
-from cpo.adhoc.processor import Hold
+from cpo.adhoc.models import AdHocRefund
+from cpo.adhoc.processor import Hold, ProcessorUnavailable
 from cpo.charging.commands import CommandResult
 from cpo.charging.models import StationPresence
+from cpo.errors import Conflict, InvalidInput
 from cpo.settings import PaymentSettings
 from payments.flow import Payments, PaymentsUnavailable
 from tests.fake_processor import FakeProcessor
@@ -38,10 +41,40 @@ async def evse(client: Any, tenant_a: Any, sessions: Any) -> str:
     made = await client.post(f"/api/v1/stations/{station['id']}/evses", headers=tenant_a.admin,
                              json={"ocpp_evse_id": 1, "public": True, "evse_id": "BE*CPO*EFLOW1"})  # fmt: skip
     assert made.status_code == 201
+    await ad_hoc_price(client, tenant_a.admin, site["id"])
     async with sessions() as db, db.begin():
         await db.execute(insert(StationPresence).values(station_id=uuid.UUID(station["id"]), tenant_id=tenant_a.id,
                                                         online=True))  # fmt: skip
     return "BE*CPO*EFLOW1"
+
+
+async def ad_hoc_price(client: Any, headers: dict[str, str], site_id: str) -> None:
+    tariff = await client.post("/api/v1/tariffs", headers=headers, json={
+        "code": f"ADHOC-{site_id[:8]}", "name": "Pay at the charger", "currency": "EUR",
+        "valid_from": "2026-01-01T00:00:00Z", "body": {"elements": [{"price_components": [
+            {"type": "ENERGY", "price": "0.50", "vat": "21", "step_size": 1}]}]}})  # fmt: skip
+    assert tariff.status_code == 201, tariff.text
+    assigned = await client.post("/api/v1/tariff-assignments", headers=headers, json={
+        "tariff_id": tariff.json()["id"], "audience": "ad_hoc", "site_id": site_id})  # fmt: skip
+    assert assigned.status_code == 201, assigned.text
+
+
+def _intent(begun: Any) -> str:
+    return str(begun.client_secret.split("_secret_")[0])
+
+
+async def _station_starts(sessions: Any, tag: str, at: str = "2026-11-27T10:00:00+00:00") -> Any:
+    """The station reports the paid start (OCPP 1.6 StartTransaction with the payment's token)."""
+    from datetime import datetime
+
+    from sqlalchemy import select
+
+    from cpo.charging.sessions import start_transaction_16
+    from cpo.sites.models import Station
+
+    async with sessions() as db, db.begin():
+        station = (await db.execute(select(Station).where(Station.identity == "FLOW-1"))).scalar_one()
+        return await start_transaction_16(db, station, 1, tag, 0, datetime.fromisoformat(at))
 
 
 async def test_a_webhook_twice_at_once_starts_the_station_once_and_keys_are_honoured(evse: str, sessions: Any) -> None:
@@ -133,3 +166,142 @@ async def test_an_own_account_with_open_payments_is_kept_until_they_finish(
     await payments.release(begun.payment_id, "driver left")
     assert ("cancel", f"cancel:{begun.payment_id}") in own.effects, "released on the account it began on"
     assert (await client.delete("/api/v1/payment-account", headers=tenant_a.admin)).status_code == 204
+
+
+async def test_an_event_is_a_cue_looked_up_on_the_payments_own_account(evse: str, sessions: Any, tenant_a: Any) -> None:
+    fake, commands = FakeProcessor(), Commands()
+    payments = Payments(sessions, fake, commands, PaymentSettings(stripe_secret_key="x", stripe_publishable_key="y"))
+    begun = await payments.begin(evse, "en", None)
+    intent = _intent(begun)
+    await payments.on_event(intent, None)  # "the hold is on the card", but the processor says it is not
+    assert commands.sent == [] and ("get", intent) in fake.calls
+    fake.authorize(intent)
+    asked = len(fake.calls)
+    await payments.on_event(intent, tenant_a.id)  # signed by a tenant's own account: not this payment's account
+    assert commands.sent == [] and len(fake.calls) == asked, "ignored without even asking"
+    await payments.on_event(intent, None)
+    assert [name for _, name, _ in commands.sent] == ["remote_start"]
+
+
+async def test_a_declined_card_leaves_the_page_open_for_another_card(evse: str, sessions: Any) -> None:
+    fake, commands = FakeProcessor(), Commands()
+    payments = Payments(sessions, fake, commands, PaymentSettings(stripe_secret_key="x", stripe_publishable_key="y"))
+    begun = await payments.begin(evse, "en", None)
+    intent = _intent(begun)
+    fake.holds[intent] = Hold(intent, "requires_payment_method", 5000, "EUR", error="Your card was declined.")
+    await payments.on_event(intent, None)
+    async with sessions() as db:
+        payment = await adhoc.by_id(db, begun.payment_id, lock=False)
+        assert payment is not None and (payment.status, payment.message) == ("created", "Your card was declined.")
+    fake.authorize(intent)  # a second card, on the same page
+    await payments.on_event(intent, None)
+    assert [name for _, name, _ in commands.sent] == ["remote_start"]
+
+
+async def test_a_release_never_undoes_a_session_that_began_and_a_hold_gone_mid_session_stops_it(
+    evse: str, sessions: Any
+) -> None:
+    fake, commands = FakeProcessor(), Commands()
+    payments = Payments(sessions, fake, commands, PaymentSettings(stripe_secret_key="x", stripe_publishable_key="y"))
+    begun = await payments.begin(evse, "en", None)
+    intent = _intent(begun)
+    await payments.on_hold(fake.authorize(intent))
+    async with sessions() as db:
+        payment = await adhoc.by_id(db, begun.payment_id, lock=False)
+        assert payment is not None
+        tag = payment.id_tag
+    started = await _station_starts(sessions, tag)
+    assert started.authorization.accepted
+    await payments.release(begun.payment_id, "no car was plugged in")  # the sweeper, a moment too late
+    assert not any(op == "cancel" for op, _ in fake.effects), "a running session keeps its hold"
+    again = await _station_starts(sessions, tag, "2026-11-27T10:05:00+00:00")
+    assert not again.authorization.accepted, "one payment pays for one session"
+    # the processor drops the hold during the session (its dashboard, an expiry): the session is stopped
+    fake.holds[intent] = Hold(intent, "canceled", 5000, "EUR")
+    await payments.on_event(intent, None)
+    assert [name for _, name, _ in commands.sent] == ["remote_start", "remote_stop"]
+    async with sessions() as db:
+        payment = await adhoc.by_id(db, begun.payment_id, lock=False)
+        assert payment is not None and payment.status == "cancelled"
+        assert payment.message == "the hold on the card was released during the session"
+
+
+async def test_the_sweeper_goes_on_past_a_payment_it_cannot_settle_and_restarts_a_lost_start(
+    evse: str, sessions: Any
+) -> None:
+    from datetime import timedelta
+
+    from cpo.db.base import utcnow
+
+    fake, commands = FakeProcessor(), Commands()
+    settings = PaymentSettings(stripe_secret_key="x", stripe_publishable_key="y", plug_in_seconds=600)
+    payments = Payments(sessions, fake, commands, settings)
+    stuck = await payments.begin(evse, "en", None)
+    fake.down = True
+    with pytest.raises(ProcessorUnavailable):  # closed at once, its release left to the sweeper
+        await payments.release(stuck.payment_id, "driver left")
+    fake.down = False
+    fake.holds.pop(_intent(stuck))  # and the processor keeps failing on it
+    # a payment authorized just before a restart: its start was never asked for
+    other = await payments.begin(evse, "en", None)
+    fake.authorize(_intent(other))
+    async with sessions() as db, db.begin():
+        payment = await adhoc.by_id(db, other.payment_id)
+        assert payment is not None
+        payment.status, payment.authorized_at = "authorized", utcnow() - timedelta(minutes=3)
+    await payments.sweep()  # the first payment's release fails again: the second still starts
+    assert [name for _, name, _ in commands.sent] == ["remote_start"]
+    async with sessions() as db:
+        payment = await adhoc.by_id(db, stuck.payment_id, lock=False)
+        assert payment is not None and (payment.status, payment.settled_at) == ("cancelled", None)
+
+
+async def test_no_price_no_paid_start(client: Any, tenant_a: Any, sessions: Any) -> None:
+    site = await create_site(client, tenant_a.admin)
+    station = await create_station(client, tenant_a.admin, site["id"], "NOPRICE-1")
+    made = await client.post(f"/api/v1/stations/{station['id']}/evses", headers=tenant_a.admin,
+                             json={"ocpp_evse_id": 1, "public": True, "evse_id": "BE*CPO*ENOPRICE1"})  # fmt: skip
+    assert made.status_code == 201
+    async with sessions() as db, db.begin():
+        await db.execute(insert(StationPresence).values(station_id=uuid.UUID(station["id"]), tenant_id=tenant_a.id,
+                                                        online=True))  # fmt: skip
+    fake = FakeProcessor()
+    payments = Payments(sessions, fake, Commands(), PaymentSettings(stripe_secret_key="x", stripe_publishable_key="y"))
+    with pytest.raises(Conflict, match="no_price"):
+        await payments.begin("BE*CPO*ENOPRICE1", "en", None)
+    assert fake.effects == [], "nothing held"
+
+
+async def test_a_refund_asked_twice_is_made_once_and_one_the_processor_missed_is_sent_again(
+    evse: str, sessions: Any, tenant_a: Any
+) -> None:
+    fake, commands = FakeProcessor(), Commands()
+    payments = Payments(sessions, fake, commands, PaymentSettings(stripe_secret_key="x", stripe_publishable_key="y"))
+    begun = await payments.begin(evse, "en", None)
+    intent = _intent(begun)
+    fake.holds[intent] = Hold(intent, "succeeded", 5000, "EUR", captured=1000)
+    await payments.on_hold(fake.holds[intent])
+    request = uuid.uuid4()
+    results = await asyncio.gather(payments.refund(tenant_a.id, begun.payment_id, 300, request),
+                                   payments.refund(tenant_a.id, begun.payment_id, 300, request))  # fmt: skip
+    assert sorted(results) in (["done", "done"], ["done", "pending"])
+    assert [op for op, _ in fake.effects].count("refund") == 1, "a form sent twice refunds once"
+    with pytest.raises(InvalidInput):
+        await payments.refund(tenant_a.id, begun.payment_id, 701, uuid.uuid4())
+    fake.down = True
+    later = uuid.uuid4()
+    with pytest.raises(ProcessorUnavailable):
+        await payments.refund(tenant_a.id, begun.payment_id, 700, later)
+    with pytest.raises(InvalidInput):  # 700 is on its way back: nothing more is left
+        await payments.refund(tenant_a.id, begun.payment_id, 1, uuid.uuid4())
+    fake.down = False
+    async with sessions() as db, db.begin():
+        refund = await db.get(AdHocRefund, later)
+        assert refund is not None and refund.status == "pending"
+        refund.created_at = refund.created_at - timedelta(minutes=5)
+    await payments.sweep()
+    async with sessions() as db:
+        payment = await adhoc.by_id(db, begun.payment_id, lock=False)
+        assert payment is not None and payment.refunded_minor == 1000
+    assert [k for op, k in fake.effects if op == "refund"] == [f"refund:{begun.payment_id}:{request}",
+                                                                f"refund:{begun.payment_id}:{later}"]  # fmt: skip
