@@ -140,4 +140,6 @@ class PaymentPages(Controller):
             return await self._page(db, user, day, 502, errors={str(payment_id): why})
         except (CardRefused, PaymentsUnavailable) as error:
             return await self._page(db, user, day, 502, errors={str(payment_id): str(error)})
+        if status == "failed":  # this very request was refused before
+            return await self._page(db, user, day, 409, errors={str(payment_id): "the processor refused this refund"})
         return await self._page(db, user, day, refunded=str(payment_id), refund_status=status)

@@ -13,7 +13,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import partial
 from typing import Any
@@ -265,15 +265,19 @@ class Payments:
             if payment is None or payment.status != "ended":
                 return
             payment_id, intent_id, amount = payment.id, payment.intent_id, payment.final_minor or 0
-            processor = await self._processor_of(payment)
+            tenant_id, own = payment.tenant_id, payment.own_account
         if amount <= 0 or intent_id is None:
             await self.release(payment_id, "nothing was delivered", only=("ended",))
             return
+        processor = await self.processor_for(tenant_id, own)
         try:
             hold = await processor.capture(intent_id, amount, f"capture:{payment_id}")
         except CardRefused as error:  # taken already, or the hold is gone: ask how it stands
             log.warning("capture refused", extra={"payment": str(payment_id), "error": str(error)})
             hold = await processor.get(intent_id)
+            if hold.status == "requires_capture":  # refused for good (e.g. below the processor's minimum)
+                await self.release(payment_id, f"the amount could not be taken: {error}"[:255], only=("ended",))
+                return
         if hold.status in ("succeeded", "canceled"):
             await self.on_hold(hold)
 
@@ -320,30 +324,16 @@ class Payments:
         async with self.sessions() as db:
             rows = (await db.execute(select(AdHocPayment).where(AdHocPayment.settled_at.is_(None)))).scalars().all()
             for payment in rows:
-                pid = payment.id
-                if payment.status in ("authorized", "starting") and payment.session_id is None and \
-                        (payment.start_requested_at or payment.authorized_at or now) < now - plug_in:  # fmt: skip
-                    steps.append(("release", partial(self.release, pid, "no car was plugged in")))
-                elif payment.status == "authorized" and (payment.authorized_at or now) < now - START_RETRY:
-                    steps.append(("start", partial(self.start, pid)))  # its start was lost (a restart)
-                elif payment.status == "charging":
-                    cost = await self.running_cost(db, payment)
-                    limit = payment.hold_minor - self.settings.stop_margin_minor
-                    if cost is not None and adhoc.minor_units(cost[1]) >= limit:
-                        why = "stopped: the cost reached the amount held on the card"
-                        steps.append(("stop", partial(self.stop, pid, why)))
-                    elif payment.hold_expires_at is not None and payment.hold_expires_at < expiring:
-                        why = "stopped: the hold on the card was about to expire"
-                        steps.append(("stop", partial(self.stop, pid, why)))
-                elif payment.status == "ended" and payment.session_id is not None:
-                    steps.append(("settle", partial(self.settle, payment.session_id)))
-                elif payment.status == "cancelled":
-                    steps.append(("release", partial(self._cancel, pid)))
-                elif payment.status == "created":
-                    if payment.created_at < now - timedelta(hours=1):
-                        steps.append(("release", partial(self.release, pid, "the payment was not finished")))
-                    else:
-                        steps.append(("refresh", partial(self.refresh, pid)))
+                try:
+                    async with db.begin_nested():  # a failed query spoils only this payment's savepoint
+                        steps += await self._due(db, payment, now, plug_in, expiring)
+                except Exception:
+                    log.exception("payment sweep failed on a payment", extra={"payment": str(payment.id)})
+            # a session still running on a hold that is gone (released by the processor): stopped until it ends
+            running = (await db.execute(select(AdHocPayment.id, ChargingSession.id).join(
+                ChargingSession, ChargingSession.id == AdHocPayment.session_id).where(
+                AdHocPayment.status == "cancelled", ChargingSession.status == "active"))).all()  # fmt: skip
+            steps += [("stop", partial(self._stop_session, sid, pid)) for pid, sid in running]
             pending = (await db.execute(select(AdHocRefund.id).where(AdHocRefund.status == "pending",
                                                                       AdHocRefund.created_at < now - REFUND_RETRY))).scalars().all()  # fmt: skip
             steps += [("refund", partial(self._send_refund, rid)) for rid in pending]
@@ -352,6 +342,31 @@ class Payments:
                 await step()
             except Exception:
                 log.exception("payment sweep step failed", extra={"step": name})
+
+    async def _due(self, db: AsyncSession, payment: AdHocPayment, now: datetime, plug_in: timedelta,
+                   expiring: datetime) -> list[tuple[str, Callable[[], Awaitable[Any]]]]:  # fmt: skip
+        """What the sweeper owes one unsettled payment now. Each step acts only from the state seen here."""
+        pid, status = payment.id, payment.status
+        if status in ("authorized", "starting") and payment.session_id is None and \
+                (payment.start_requested_at or payment.authorized_at or now) < now - plug_in:  # fmt: skip
+            return [("release", partial(self.release, pid, "no car was plugged in", (status,)))]
+        if status == "authorized" and (payment.authorized_at or now) < now - START_RETRY:
+            return [("start", partial(self.start, pid))]  # its start was lost (a restart)
+        if status == "charging":
+            cost = await self.running_cost(db, payment)
+            if cost is not None and adhoc.minor_units(cost[1]) >= payment.hold_minor - self.settings.stop_margin_minor:
+                return [("stop", partial(self.stop, pid, "stopped: the cost reached the amount held on the card"))]
+            if payment.hold_expires_at is not None and payment.hold_expires_at < expiring:
+                return [("stop", partial(self.stop, pid, "stopped: the hold on the card was about to expire"))]
+        elif status == "ended" and payment.session_id is not None:
+            return [("settle", partial(self.settle, payment.session_id))]
+        elif status == "cancelled":
+            return [("release", partial(self._cancel, pid))]
+        elif status == "created":
+            if payment.created_at < now - timedelta(hours=1):
+                return [("release", partial(self.release, pid, "the payment was not finished", ("created",)))]
+            return [("refresh", partial(self.refresh, pid))]
+        return []
 
     async def refund(self, tenant_id: uuid.UUID, payment_id: uuid.UUID, amount: int, request_id: uuid.UUID,
                      requested_by: str | None = None) -> str:  # fmt: skip

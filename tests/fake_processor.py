@@ -21,6 +21,8 @@ class FakeProcessor:
     """(operation, key) of every call that changed something."""
     calls: list[tuple[str, str]] = field(default_factory=list)
     down: bool = False
+    capture_refusal: str | None = None
+    """Refuse every capture with this message (e.g. an amount below the processor's minimum)."""
 
     def _once(self, operation: str, key: str) -> object | None:
         self.calls.append((operation, key))
@@ -54,6 +56,8 @@ class FakeProcessor:
             assert isinstance(seen, Hold)
             return seen
         found = self.holds[intent_id]
+        if self.capture_refusal:
+            raise CardRefused(self.capture_refusal)
         if found.status != "requires_capture" or amount > found.amount:
             raise CardRefused(f"cannot capture a {found.status} payment")
         taken = Hold(intent_id, "succeeded", found.amount, found.currency, captured=amount)

@@ -127,7 +127,7 @@ def hold_on_card(payment: AdHocPayment, at: datetime | None = None) -> bool:
     moved it (the caller then asks the station to start, once)."""
     if payment.status != "created":
         return False
-    payment.status, payment.authorized_at = "authorized", at or utcnow()
+    payment.status, payment.authorized_at, payment.message = "authorized", at or utcnow(), None
     return True
 
 
@@ -190,9 +190,10 @@ async def authorization_for(
     transaction the token is shown in): one payment pays for one session."""
     if not id_tag.upper().startswith(TAG_PREFIX):
         return None
+    # locked until the session is recorded: a release waits, then sees the session and keeps the hold
     payment = (await session.execute(select(AdHocPayment).where(
         AdHocPayment.id_tag == id_tag.upper(), AdHocPayment.station_id == station.id,
-        AdHocPayment.status.in_(("authorized", "starting", "charging"))))).scalar_one_or_none()  # fmt: skip
+        AdHocPayment.status.in_(("authorized", "starting", "charging"))).with_for_update())).scalar_one_or_none()  # fmt: skip
     if payment is None:
         return None
     if payment.session_id is not None and payment.session_id != current_session:
@@ -263,7 +264,11 @@ async def refund_done(session: AsyncSession, refund_id: uuid.UUID, processor_ref
     payment = await by_id(session, refund.payment_id)
     assert payment is not None
     refund.status, refund.processor_ref = "done", processor_ref
-    payment.refunded_minor = min(payment.captured_minor, payment.refunded_minor + refund.amount_minor)
+    await session.flush()
+    done = await session.scalar(select(func.coalesce(func.sum(AdHocRefund.amount_minor), 0)).where(
+        AdHocRefund.payment_id == payment.id, AdHocRefund.status == "done"))  # fmt: skip
+    # the processor's own total may have come first (a webhook): the larger of the two, never both added
+    payment.refunded_minor = min(payment.captured_minor, max(payment.refunded_minor, int(done or 0)))
 
 
 async def refund_failed(session: AsyncSession, refund_id: uuid.UUID, why: str) -> None:
@@ -305,6 +310,8 @@ async def day_report(session: AsyncSession, tenant_id: uuid.UUID, day: date, tim
     for payment in rows:
         if payment.status == "ended" and payment.ended_at and payment.ended_at < now - timedelta(minutes=15):
             flags.append((payment, "session ended, amount not taken"))
+        if payment.status == "cancelled" and payment.final_minor and payment.session_id is not None:
+            flags.append((payment, f"session cost not taken: {payment.message or 'the hold was released'}"))
         taken_wrong = payment.final_minor is not None and payment.captured_minor != payment.final_minor
         if payment.status == "captured" and taken_wrong:
             flags.append((payment, "amount taken differs from the session's cost"))

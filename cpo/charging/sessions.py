@@ -214,7 +214,6 @@ async def stop_transaction_16(
     payload: dict[str, Any],
 ) -> Authorization | None:
     """StopTransaction: always acknowledged. Unknown ids and repeats are recorded, never refused."""
-    auth = await authorize(session, station, id_tag, at) if id_tag else None
     charging = (
         await session.execute(
             select(ChargingSession)
@@ -222,6 +221,9 @@ async def stop_transaction_16(
             .with_for_update()
         )
     ).scalar_one_or_none()
+    # the token is judged as one shown in this session (a paid start's token is good for its own session)
+    ignore = charging.id if charging is not None else None
+    auth = await authorize(session, station, id_tag, at, ignore_session=ignore) if id_tag else None
     if charging is None:
         await record_event(session, station, "StopTransaction.unknown", payload)
         await store_readings(session, station, readings, None, None, None)

@@ -224,6 +224,8 @@ async def test_a_release_never_undoes_a_session_that_began_and_a_hold_gone_mid_s
         payment = await adhoc.by_id(db, begun.payment_id, lock=False)
         assert payment is not None and payment.status == "cancelled"
         assert payment.message == "the hold on the card was released during the session"
+    await payments.sweep()  # the station has not stopped yet: asked again, until it does
+    assert [name for _, name, _ in commands.sent] == ["remote_start", "remote_stop", "remote_stop"]
 
 
 async def test_the_sweeper_goes_on_past_a_payment_it_cannot_settle_and_restarts_a_lost_start(
@@ -291,10 +293,11 @@ async def test_a_refund_asked_twice_is_made_once_and_one_the_processor_missed_is
     fake.down = True
     later = uuid.uuid4()
     with pytest.raises(ProcessorUnavailable):
-        await payments.refund(tenant_a.id, begun.payment_id, 700, later)
-    with pytest.raises(InvalidInput):  # 700 is on its way back: nothing more is left
-        await payments.refund(tenant_a.id, begun.payment_id, 1, uuid.uuid4())
+        await payments.refund(tenant_a.id, begun.payment_id, 200, later)
+    with pytest.raises(InvalidInput):  # 300 back, 200 on its way back: 500 is left
+        await payments.refund(tenant_a.id, begun.payment_id, 501, uuid.uuid4())
     fake.down = False
+    await payments.on_refunds(intent, None, 500)  # the processor's own total (charge.refunded) comes first
     async with sessions() as db, db.begin():
         refund = await db.get(AdHocRefund, later)
         assert refund is not None and refund.status == "pending"
@@ -302,6 +305,31 @@ async def test_a_refund_asked_twice_is_made_once_and_one_the_processor_missed_is
     await payments.sweep()
     async with sessions() as db:
         payment = await adhoc.by_id(db, begun.payment_id, lock=False)
-        assert payment is not None and payment.refunded_minor == 1000
+        assert payment is not None and payment.refunded_minor == 500, "counted once, not reported plus done"
     assert [k for op, k in fake.effects if op == "refund"] == [f"refund:{begun.payment_id}:{request}",
                                                                 f"refund:{begun.payment_id}:{later}"]  # fmt: skip
+
+
+async def test_a_capture_refused_for_good_releases_the_hold_and_is_flagged(
+    evse: str, sessions: Any, tenant_a: Any
+) -> None:
+    from cpo.db.base import utcnow
+
+    fake, commands = FakeProcessor(), Commands()
+    payments = Payments(sessions, fake, commands, PaymentSettings(stripe_secret_key="x", stripe_publishable_key="y"))
+    begun = await payments.begin(evse, "en", None)
+    await payments.on_hold(fake.authorize(_intent(begun)))
+    session_id = uuid.uuid4()
+    async with sessions() as db, db.begin():  # the session ended costing 0.30
+        payment = await adhoc.by_id(db, begun.payment_id)
+        assert payment is not None
+        payment.status, payment.session_id, payment.final_minor, payment.ended_at = "ended", session_id, 30, utcnow()
+    fake.capture_refusal = "Amount must be at least EUR 0.50"
+    await payments.settle(session_id)
+    assert ("cancel", f"cancel:{begun.payment_id}") in fake.effects, "not left on the card for a week"
+    async with sessions() as db:
+        payment = await adhoc.by_id(db, begun.payment_id, lock=False)
+        assert payment is not None and payment.status == "cancelled" and payment.settled_at is not None
+        assert payment.message is not None and "at least EUR 0.50" in payment.message
+        report = await adhoc.day_report(db, tenant_a.id, payment.created_at.date())
+        assert any(p.id == payment.id and why.startswith("session cost not taken") for p, why in report.flags)

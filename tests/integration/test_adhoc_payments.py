@@ -155,8 +155,9 @@ async def test_pay_by_card_charge_and_the_cost_is_taken_from_the_hold(
             elsewhere = await cp.call(call.StartTransaction(connector_id=2, id_tag=remote["id_tag"], meter_start=0,
                                                             timestamp="2026-11-27T10:00:05Z"))  # fmt: skip
             assert elsewhere.id_tag_info["status"] != "Accepted", "the payment's token is good at its own EVSE only"
-            await cp.call(call.StopTransaction(meter_stop=10_000, timestamp="2026-11-27T11:00:00Z",
-                                               transaction_id=accepted.transaction_id))  # fmt: skip
+            stopped = await cp.call(call.StopTransaction(meter_stop=10_000, timestamp="2026-11-27T11:00:00Z",
+                                                         transaction_id=accepted.transaction_id, id_tag=remote["id_tag"]))  # fmt: skip
+            assert stopped.id_tag_info["status"] == "Accepted", "its token, shown at its own stop"
 
             async def captured() -> bool:
                 return (await status_of(http, link))["status"] == "captured"
@@ -252,9 +253,7 @@ async def reach(http: httpx.AsyncClient, link: str, status: str, seconds: float)
     await eventually(lambda: _is(http, link, status), seconds)
 
 
-async def test_a_declined_card_is_said_and_nothing_starts(
-    server: Server, localstripe: LocalStripe
-) -> None:
+async def test_a_declined_card_is_said_and_nothing_starts(server: Server, localstripe: LocalStripe) -> None:
     import stripe
 
     station, evse_id = await paid_evse(server, 3)
