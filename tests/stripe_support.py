@@ -4,6 +4,8 @@ payment with a test card), done with the official SDK against it."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 import subprocess
 import sys
 import time
@@ -60,3 +62,10 @@ def serve_localstripe(log: Path) -> Iterator[LocalStripe]:
     finally:
         process.terminate()
         process.wait(10)
+
+
+def signed(body: bytes, secret: str, stamp: int | None = None) -> dict[str, str]:
+    """The ``Stripe-Signature`` header Stripe would send with ``body`` (HMAC-SHA256 of ``t.body``)."""
+    at = str(int(time.time()) if stamp is None else stamp)
+    mac = hmac.new(secret.encode(), f"{at}.".encode() + body, hashlib.sha256).hexdigest()
+    return {"Stripe-Signature": f"t={at},v1={mac}"}

@@ -15,7 +15,7 @@ from ocpp.v16 import call
 
 from tests.integration.ocpp_support import Server, connect, start_server
 from tests.integration.test_access_ocpp import eventually
-from tests.stripe_support import PUBLISHABLE_KEY, SECRET_KEY, WEBHOOK_SECRET, LocalStripe, serve_localstripe
+from tests.stripe_support import PUBLISHABLE_KEY, SECRET_KEY, WEBHOOK_SECRET, LocalStripe, serve_localstripe, signed
 
 
 @pytest.fixture(scope="module")
@@ -274,36 +274,24 @@ async def test_a_declined_card_is_said_and_nothing_starts(server: Server, locals
 
 
 async def test_webhooks_must_be_signed_and_count_once(server: Server) -> None:
-    import hashlib
-    import hmac
-    import time
-
     event = {"id": "evt_test_once", "type": "payment_intent.canceled", "data": {"object": {
         "id": "pi_nobody", "status": "canceled", "amount": 100, "currency": "eur"}}}  # fmt: skip
     body = json.dumps(event).encode()
-    stamp = str(int(time.time()))
-    good = hmac.new(WEBHOOK_SECRET.encode(), f"{stamp}.".encode() + body, hashlib.sha256).hexdigest()
+    good = signed(body, WEBHOOK_SECRET)
     async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
         unsigned = await http.post("/payments/stripe/webhook", content=body)
         assert unsigned.status_code == 400
-        forged = await http.post("/payments/stripe/webhook", content=body,
-                                 headers={"Stripe-Signature": f"t={stamp},v1={'0' * 64}"})  # fmt: skip
+        forged = await http.post("/payments/stripe/webhook", content=body, headers=signed(body, "whsec_forger"))
         assert forged.status_code == 400
-        first = await http.post("/payments/stripe/webhook", content=body,
-                                headers={"Stripe-Signature": f"t={stamp},v1={good}"})  # fmt: skip
+        first = await http.post("/payments/stripe/webhook", content=body, headers=good)
         assert first.status_code == 200 and first.json() == {"received": True}
-        replay = await http.post("/payments/stripe/webhook", content=body,
-                                 headers={"Stripe-Signature": f"t={stamp},v1={good}"})  # fmt: skip
+        replay = await http.post("/payments/stripe/webhook", content=body, headers=good)
         assert replay.json() == {"received": True, "duplicate": True}
 
 
 async def test_a_signed_event_that_the_processor_contradicts_starts_nothing(
     server: Server, localstripe: LocalStripe
 ) -> None:
-    import hashlib
-    import hmac
-    import time
-
     station, evse_id = await paid_evse(server, 12)
     async with httpx.AsyncClient(base_url=server.url, timeout=30) as http, connect(server, station) as cp:
         await cp.call(call.BootNotification(charge_point_vendor="V", charge_point_model="M"))
@@ -312,11 +300,7 @@ async def test_a_signed_event_that_the_processor_contradicts_starts_nothing(
         # "the hold is on the card" (signed with the platform's secret), for a card never given
         body = json.dumps({"id": "evt_not_so", "type": "payment_intent.amount_capturable_updated", "data": {
             "object": {"id": intent, "status": "requires_capture", "amount": 5000, "currency": "eur"}}}).encode()  # fmt: skip
-        stamp = str(int(time.time()))
-        mac = hmac.new(WEBHOOK_SECRET.encode(), f"{stamp}.".encode() + body, hashlib.sha256).hexdigest()
-        answer = await http.post(
-            "/payments/stripe/webhook", content=body, headers={"Stripe-Signature": f"t={stamp},v1={mac}"}
-        )
+        answer = await http.post("/payments/stripe/webhook", content=body, headers=signed(body, WEBHOOK_SECRET))
         assert answer.status_code == 200
         await asyncio.sleep(1)
         assert (await status_of(http, started["link"]))["status"] == "created"
@@ -580,10 +564,6 @@ async def test_the_day_reconciles_and_a_payment_is_refunded_in_part_then_in_full
 
 
 async def test_a_tenant_sets_its_own_account_and_its_webhooks_are_checked_with_its_own_secret(server: Server) -> None:
-    import hashlib
-    import hmac
-    import time
-
     async with server.api() as api:
         assert (await api.get("/api/v1/payment-account")).json()["own_account"] is False
         mixed = await api.put("/api/v1/payment-account", json={"secret_key": "sk_live_abc", "publishable_key":
@@ -600,14 +580,8 @@ async def test_a_tenant_sets_its_own_account_and_its_webhooks_are_checked_with_i
         hook = "/payments/" + account["webhook_url"].split("/payments/", 1)[1]
         event = json.dumps({"id": "evt_tenant_1", "type": "payment_intent.canceled", "data": {"object": {
             "id": "pi_elsewhere", "status": "canceled", "amount": 100, "currency": "eur"}}}).encode()  # fmt: skip
-        stamp = str(int(time.time()))
-
-        def signed(secret: str) -> dict[str, str]:
-            mac = hmac.new(secret.encode(), f"{stamp}.".encode() + event, hashlib.sha256).hexdigest()
-            return {"Stripe-Signature": f"t={stamp},v1={mac}"}
-
         async with httpx.AsyncClient(base_url=server.url) as http:
-            assert (await http.post(hook, content=event, headers=signed(WEBHOOK_SECRET))).status_code == 400
-            assert (await http.post(hook, content=event, headers=signed("whsec_tenantsown"))).status_code == 200
+            assert (await http.post(hook, content=event, headers=signed(event, WEBHOOK_SECRET))).status_code == 400
+            assert (await http.post(hook, content=event, headers=signed(event, "whsec_tenantsown"))).status_code == 200
         assert (await api.delete("/api/v1/payment-account")).status_code == 204
         assert (await api.get("/api/v1/payment-account")).json()["own_account"] is False
