@@ -12,6 +12,7 @@ import hmac
 import secrets
 import uuid
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import delete, select, text, update
@@ -26,7 +27,7 @@ from cpo.db.base import utcnow
 from cpo.outbox.service import emit
 from cpo.people.models import Group, GroupMember
 from cpo.people.service import get_person
-from cpo.sites.models import Station
+from cpo.sites.models import Site, Station
 from cpo.tariffs.models import Cdr
 from cpo.tenants.models import Tenant
 
@@ -128,6 +129,7 @@ async def erase_person(session: AsyncSession, tenant_id: uuid.UUID, person_id: u
                 if token.get(field) and token[field] != "#NA":
                     token[field] = pseudonym(key, str(token[field]))[:36]
             cdr.person_id, cdr.cdr_token = None, token
+        homes = await _erase_homes(session, tenant_id, person.id)
         await session.flush()
         await session.execute(text("SET LOCAL cpo.cdr_redaction = 'off'"))
         if badge_ids:
@@ -151,7 +153,7 @@ async def erase_person(session: AsyncSession, tenant_id: uuid.UUID, person_id: u
         await session.flush()
         await session.execute(text("SET LOCAL cpo.audit_redaction = 'off'"))
         summary = {"sessions_kept": len(sessions_unlinked), "badges_removed": len(badge_ids),
-                   "accounts_removed": len(accounts.all())}  # fmt: skip
+                   "accounts_removed": len(accounts.all()), "home_addresses_erased": homes}  # fmt: skip
         session.add(AuditEntry(tenant_id=tenant_id, actor=actor, action="erase", entity="people",
                                entity_id=str(person.id), before=None, after=summary))  # fmt: skip
         for badge_id in badge_ids:
@@ -161,6 +163,37 @@ async def erase_person(session: AsyncSession, tenant_id: uuid.UUID, person_id: u
     finally:
         if captured is not None:
             session.sync_session.info[ACTOR_KEY] = captured
+
+
+ERASED = "(erased)"
+HOME_PRECISION = Decimal("0.1")
+"""A home's coordinates after erasure: about 10 km, enough for a region's energy figures, not for a house."""
+
+
+def _blurred(site_location: dict[str, Any]) -> dict[str, Any]:
+    """A CDR's location without the street, postal code and exact place of a home."""
+    location = dict(site_location)
+    location.update({key: ERASED for key in ("name", "address") if key in location})
+    location.pop("postal_code", None)
+    location.pop("state", None)
+    if coordinates := location.get("coordinates"):
+        location["coordinates"] = {axis: f"{Decimal(value).quantize(HOME_PRECISION):.6f}" for axis, value in
+                                   coordinates.items()}  # fmt: skip
+    return location
+
+
+async def _erase_homes(session: AsyncSession, tenant_id: uuid.UUID, person_id: uuid.UUID) -> int:
+    """The person's home chargers: the address goes (street, postal code, exact place; the city and country
+    stay for the books), on the site and in every CDR made there. The site stays theirs (pseudonymised)."""
+    homes = list((await session.execute(select(Site).where(
+        Site.tenant_id == tenant_id, Site.home_person_id == person_id))).scalars())  # fmt: skip
+    for site in homes:
+        site.name, site.address, site.postal_code, site.state = ERASED, ERASED, None, None
+        site.latitude = site.latitude.quantize(HOME_PRECISION)
+        site.longitude = site.longitude.quantize(HOME_PRECISION)
+        for cdr in (await session.execute(select(Cdr).where(Cdr.site_id == site.id))).scalars():
+            cdr.cdr_location = _blurred(cdr.cdr_location)
+    return len(homes)
 
 
 async def purge_expired(session: AsyncSession, now: datetime) -> dict[str, int]:

@@ -80,7 +80,7 @@ async def test_export_then_erasure_keeps_the_sessions_and_their_totals(
     before = await totals()
     erased = await client.delete(f"/api/v1/people/{person['id']}/personal-data", headers=admin)
     assert erased.status_code == 200, erased.text
-    assert erased.json() == {"sessions_kept": 2, "badges_removed": 1, "accounts_removed": 0}
+    assert erased.json() == {"sessions_kept": 2, "badges_removed": 1, "accounts_removed": 0, "home_addresses_erased": 0}
     assert await totals() == before == (2, Decimal("19750"), Decimal("5.925"), Decimal("7.1693"))
 
     after = (await client.get(f"/api/v1/people/{person['id']}", headers=admin)).json()

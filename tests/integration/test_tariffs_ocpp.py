@@ -198,3 +198,23 @@ async def test_home_charging_without_a_home_rate_waits_for_review_and_is_priced_
     cdr = priced.json()
     assert (cdr["session_class"], cdr["payer"]) == ("home", "employer")
     assert Decimal(cdr["total_cost"]["excl_vat"]) == Decimal("3.3492")  # 12 kWh x 0.2791, no VAT
+    async with server.api() as api:
+        before = (await api.get(f"/api/v1/cdrs/{cdr['id']}/ocpi")).json()
+    assert before["cdr_location"]["address"] == site["address"]
+
+    # the employee leaves and asks to be erased: their home address goes, from the site and from its CDRs
+    async with server.api() as api:
+        erased = await api.delete(f"/api/v1/people/{person['id']}/personal-data")
+        assert erased.status_code == 200 and erased.json()["home_addresses_erased"] == 1, erased.text
+        home = (await api.get(f"/api/v1/sites/{site_id}")).json()
+        after = (await api.get(f"/api/v1/cdrs/{cdr['id']}/ocpi")).json()
+    assert (home["address"], home["postal_code"], home["city"]) == ("(erased)", None, site["city"])
+    assert Decimal(str(home["latitude"])) == Decimal(str(site["latitude"])).quantize(Decimal("0.1"))
+    place = after["cdr_location"]
+    assert place["address"] == place["name"] == "(erased)" and "postal_code" not in place
+    assert place["coordinates"]["latitude"] == f"{Decimal(str(site['latitude'])).quantize(Decimal('0.1')):.6f}"
+    assert (place["city"], place["evse_id"]) == (before["cdr_location"]["city"], before["cdr_location"]["evse_id"])
+    assert after["total_cost"] == before["total_cost"] and after["cdr_token"]["uid"] != before["cdr_token"]["uid"]
+    from tests.ocpi_schemas import errors
+
+    assert errors(after, "2.2.1", "cdrs", "CDR") == [], "an erased CDR is still a valid OCPI CDR"
