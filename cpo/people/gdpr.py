@@ -32,6 +32,8 @@ from cpo.tariffs.models import Cdr
 from cpo.tenants.models import Tenant
 
 PERSONAL_KEYS = {"name", "email", "user_name", "external_id", "uid", "label", "id_tag", "group_uid"}
+HOME_KEYS = {"name", "address", "postal_code", "state", "latitude", "longitude"}
+"""What an audit entry about a home charger's site says of where the person lives."""
 
 
 def _row(obj: Any) -> dict[str, Any]:
@@ -91,10 +93,10 @@ def pseudonym(key: bytes, value: str) -> str:
     return "anon-" + hmac.new(key, value.encode(), hashlib.sha256).hexdigest()[:24]
 
 
-def _redact(key: bytes, data: dict[str, Any] | None) -> dict[str, Any] | None:
+def _redact(key: bytes, data: dict[str, Any] | None, keys: set[str] = PERSONAL_KEYS) -> dict[str, Any] | None:
     if data is None:
         return None
-    return {k: pseudonym(key, str(v)) if k in PERSONAL_KEYS and v else v for k, v in data.items()}
+    return {k: pseudonym(key, str(v)) if k in keys and v else v for k, v in data.items()}
 
 
 async def erase_person(session: AsyncSession, tenant_id: uuid.UUID, person_id: uuid.UUID, actor: str) -> dict[str, int]:
@@ -129,7 +131,7 @@ async def erase_person(session: AsyncSession, tenant_id: uuid.UUID, person_id: u
                 if token.get(field) and token[field] != "#NA":
                     token[field] = pseudonym(key, str(token[field]))[:36]
             cdr.person_id, cdr.cdr_token = None, token
-        homes = await _erase_homes(session, tenant_id, person.id)
+        homes = await _erase_homes(session, tenant_id, person.id)  # their ids
         await session.flush()
         await session.execute(text("SET LOCAL cpo.cdr_redaction = 'off'"))
         if badge_ids:
@@ -150,10 +152,14 @@ async def erase_person(session: AsyncSession, tenant_id: uuid.UUID, person_id: u
             )
         ).scalars():
             entry.before, entry.after = _redact(key, entry.before), _redact(key, entry.after)
+        for entry in (await session.execute(select(AuditEntry).where(
+                AuditEntry.tenant_id == tenant_id, AuditEntry.entity == "sites",
+                AuditEntry.entity_id.in_([str(site_id) for site_id in homes])))).scalars():  # fmt: skip
+            entry.before, entry.after = _redact(key, entry.before, HOME_KEYS), _redact(key, entry.after, HOME_KEYS)
         await session.flush()
         await session.execute(text("SET LOCAL cpo.audit_redaction = 'off'"))
         summary = {"sessions_kept": len(sessions_unlinked), "badges_removed": len(badge_ids),
-                   "accounts_removed": len(accounts.all()), "home_addresses_erased": homes}  # fmt: skip
+                   "accounts_removed": len(accounts.all()), "home_addresses_erased": len(homes)}  # fmt: skip
         session.add(AuditEntry(tenant_id=tenant_id, actor=actor, action="erase", entity="people",
                                entity_id=str(person.id), before=None, after=summary))  # fmt: skip
         for badge_id in badge_ids:
@@ -182,7 +188,7 @@ def _blurred(site_location: dict[str, Any]) -> dict[str, Any]:
     return location
 
 
-async def _erase_homes(session: AsyncSession, tenant_id: uuid.UUID, person_id: uuid.UUID) -> int:
+async def _erase_homes(session: AsyncSession, tenant_id: uuid.UUID, person_id: uuid.UUID) -> list[uuid.UUID]:
     """The person's home chargers: the address goes (street, postal code, exact place; the city and country
     stay for the books), on the site and in every CDR made there. The site stays theirs (pseudonymised)."""
     homes = list((await session.execute(select(Site).where(
@@ -193,7 +199,7 @@ async def _erase_homes(session: AsyncSession, tenant_id: uuid.UUID, person_id: u
         site.longitude = site.longitude.quantize(HOME_PRECISION)
         for cdr in (await session.execute(select(Cdr).where(Cdr.site_id == site.id))).scalars():
             cdr.cdr_location = _blurred(cdr.cdr_location)
-    return len(homes)
+    return [site.id for site in homes]
 
 
 async def purge_expired(session: AsyncSession, now: datetime) -> dict[str, int]:

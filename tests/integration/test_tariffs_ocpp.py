@@ -6,6 +6,7 @@ platform's own outbox consumer when a session ends.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -218,3 +219,7 @@ async def test_home_charging_without_a_home_rate_waits_for_review_and_is_priced_
     from tests.ocpi_schemas import errors
 
     assert errors(after, "2.2.1", "cdrs", "CDR") == [], "an erased CDR is still a valid OCPI CDR"
+    async with server.api() as api:
+        trail = (await api.get("/api/v1/audit", params={"entity": "sites", "entity_id": site_id})).json()
+    entries = trail["items"] if isinstance(trail, dict) else trail
+    assert entries and site["address"] not in json.dumps(entries), "nor in the audit trail of the site"
