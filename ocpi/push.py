@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 import httpx
 from litestar.datastructures import State
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -46,6 +46,8 @@ TOPICS = ("cdr.issued", "session.started", "session.completed", "tariff.changed"
           "station.offline", "locations.repriced")  # fmt: skip
 """What the OCPI module pushes on (some topics have other consumers too)."""
 Handler = Callable[[Event], Awaitable[None]]
+PUSHED = "pushed"
+"""A push event a partner took while another partner failed it (kept until the event is done)."""
 
 
 class PushFailed(RuntimeError):
@@ -158,15 +160,25 @@ def handlers(state: State, sessions: Callable[[], Any]) -> dict[str, list[Handle
                     if not _accepted(response):
                         raise PushFailed(f"tariff {body['id']} to partner {partner.id}: HTTP {response.status_code}")
 
-    async def push_location(site_id: uuid.UUID, tenant_id: uuid.UUID, evse_uid: str | None = None) -> None:
+    async def push_location(
+        event: Event, site_id: uuid.UUID, tenant_id: uuid.UUID, evse_uid: str | None = None
+    ) -> None:
         """The location (or, for a status change, the EVSE's status) to every partner at once: each partner's
-        copy is rendered for them (their tariffs), then all are sent together."""
+        copy is rendered for them (their tariffs), then all are sent together. When some partners fail, those
+        that took it are noted for the event, and its retries go to the others only."""
+        key = f"{event.id}:{site_id.hex[:12]}"
         async with sessions() as db, db.begin():
             tenant = await db.get(Tenant, tenant_id)
             sender = tariffs.party_of(tenant)
             outgoing: list[tuple[RoamingPartner, str, dict[str, Any]]] = []
-            for partner in await _partners(db, tenant_id):
-                if (url := _endpoint(partner, "locations")) is None:
+            partners = await _partners(db, tenant_id)
+            served: set[uuid.UUID] = set()
+            if event.attempt > 1 and partners:
+                served = set((await db.execute(select(RoamingDelivery.partner_id).where(
+                    RoamingDelivery.partner_id.in_([p.id for p in partners]), RoamingDelivery.kind == PUSHED,
+                    RoamingDelivery.object_id == key))).scalars())  # fmt: skip
+            for partner in partners:
+                if (url := _endpoint(partner, "locations")) is None or partner.id in served:
                     continue
                 found = await render_locations(db, Caller(partner, "", sender), [site_id])
                 if not found:
@@ -188,12 +200,25 @@ def handlers(state: State, sessions: Callable[[], Any]) -> dict[str, list[Handle
         async with httpx.AsyncClient(timeout=client.TIMEOUT) as http:
             results = await asyncio.gather(*(deliver(http, *item) for item in outgoing), return_exceptions=True)
         failed = [str(result) for result in results if isinstance(result, BaseException)]
-        if failed:  # the outbox tries again (a PUT or PATCH of the current state twice is harmless)
+        took = [
+            item[0] for item, result in zip(outgoing, results, strict=True) if not isinstance(result, BaseException)
+        ]
+        if failed and took:  # the outbox tries again, for the others only
+            async with sessions() as db, db.begin():
+                await db.execute(insert(RoamingDelivery).values([
+                    {"tenant_id": tenant_id, "partner_id": p.id, "kind": PUSHED, "object_id": key,
+                     "delivered_at": utcnow()} for p in took]).on_conflict_do_nothing())  # fmt: skip
+        elif not failed and served:  # done: the notes have served their purpose
+            async with sessions() as db, db.begin():
+                await db.execute(delete(RoamingDelivery).where(
+                    RoamingDelivery.kind == PUSHED, RoamingDelivery.object_id == key,
+                    RoamingDelivery.partner_id.in_(served)))  # fmt: skip
+        if failed:
             raise PushFailed("; ".join(failed))
 
     async def site_changed(event: Event) -> None:
         if event.tenant_id is not None:
-            await push_location(uuid.UUID(str(event.payload["id"])), event.tenant_id)
+            await push_location(event, uuid.UUID(str(event.payload["id"])), event.tenant_id)
 
     async def evse_changed(event: Event) -> None:
         if event.tenant_id is None:
@@ -202,7 +227,7 @@ def handlers(state: State, sessions: Callable[[], Any]) -> dict[str, list[Handle
             row = (await db.execute(select(Station.site_id, Evse.uid).join(Evse, Evse.station_id == Station.id).where(
                 Evse.id == uuid.UUID(str(event.payload["id"]))))).first()  # fmt: skip
         if row is not None:
-            await push_location(row[0], event.tenant_id, row[1] if event.topic == "evse.status" else None)
+            await push_location(event, row[0], event.tenant_id, row[1] if event.topic == "evse.status" else None)
 
     async def presence_changed(event: Event) -> None:
         """Online or offline: what the station's public EVSEs show (UNKNOWN while offline) changed."""
@@ -212,20 +237,20 @@ def handlers(state: State, sessions: Callable[[], Any]) -> dict[str, list[Handle
             sites = (await db.execute(select(Station.site_id).join(Evse, Evse.station_id == Station.id).where(
                 Station.id == uuid.UUID(str(event.payload["id"])), Evse.public).distinct())).scalars().all()  # fmt: skip
         for site_id in sites:
-            await push_location(site_id, event.tenant_id)
+            await push_location(event, site_id, event.tenant_id)
 
     async def repriced(event: Event) -> None:
         """Another tariff applies at a site (or, tenant-wide, at every published site): the tariff ids change."""
         if event.tenant_id is None:
             return
         if event.payload.get("site_id"):
-            await push_location(uuid.UUID(str(event.payload["site_id"])), event.tenant_id)
+            await push_location(event, uuid.UUID(str(event.payload["site_id"])), event.tenant_id)
             return
         async with sessions() as db:
             sites = (await db.execute(select(Site.id).where(Site.tenant_id == event.tenant_id, Site.publish,
                                                             Site.home_person_id.is_(None)))).scalars().all()  # fmt: skip
         for site_id in sites:
-            await push_location(site_id, event.tenant_id)
+            await push_location(event, site_id, event.tenant_id)
 
     async def connector_changed(event: Event) -> None:
         if event.tenant_id is None or "evse_id" not in event.payload:

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import uvicorn
 from litestar import Litestar, Request, get, post, route
+from litestar.exceptions import HTTPException
 
 from tests.platform import free_port
 
@@ -36,6 +37,9 @@ class Emsp:
     """How often it read our versions and details while answering a registration of ours."""
     arrived: list[float] = field(default_factory=list)
     """When each push to a module's object arrived (time.monotonic)."""
+    refusing: bool = False
+    """Answer every push with 503 (a partner that is down), noting it in ``refused``."""
+    refused: list[tuple[str, str]] = field(default_factory=list)
 
     def credentials(self) -> dict[str, Any]:
         return {"token": THEIR_TOKEN, "url": f"{self.url}/versions",
@@ -106,6 +110,9 @@ def serve_emsp(
     @route("/2.2.1/{module:str}/{rest:path}", http_method=["PUT", "PATCH", "POST"], status_code=200)
     async def receive(request: Request[Any, Any, Any], module: str, rest: str) -> Any:
         check(request)
+        if harness.refusing:
+            harness.refused.append((request.method, f"/{module}{rest}"))
+            raise HTTPException(status_code=503, detail="down for maintenance")
         harness.received.append((request.method, f"/{module}{rest}", await request.json()))
         harness.arrived.append(time.monotonic())
         return _ok()

@@ -384,3 +384,37 @@ async def registered_again(server: Server, emsp: Emsp) -> str:
             if partner["status"] == "registered":
                 await api.delete(f"/api/v1/roaming-partners/{partner['id']}")
     return await registered_partner(server, emsp)
+
+
+async def test_a_partner_that_is_down_gets_the_push_later_and_the_others_get_it_once(server: Server) -> None:
+    from tests.integration.test_access_ocpp import eventually
+
+    with serve_emsp("TNA") as up, serve_emsp("TNB") as down:
+        down.refusing = True
+        await registered_partner(server, up)
+        await registered_partner(server, down)
+        async with server.api() as api:
+            site = (await api.post("/api/v1/sites", json={**SITE_PUBLIC, "name": "Harbour"})).json()
+            station = (await api.post("/api/v1/stations", json={"site_id": site["id"], "identity": "HARBOUR-1",
+                                                                  "password": "station-password-02"})).json()  # fmt: skip
+            evse = (await api.post(f"/api/v1/stations/{station['id']}/evses", json={
+                "ocpp_evse_id": 1, "public": True, "evse_id": "NL*CPO*EHARBOUR1"})).json()  # fmt: skip
+            await api.post(f"/api/v1/evses/{evse['id']}/connectors", json={
+                "standard": "IEC_62196_T2", "format": "SOCKET", "power_type": "AC_3_PHASE", "max_voltage": 400,
+                "max_amperage": 32})  # fmt: skip
+
+        def puts(harness: Emsp) -> int:
+            return sum(1 for m, path, _ in harness.received if m == "PUT" and path.endswith(site["id"]))
+
+        def refusals() -> int:
+            return sum(1 for _, path in down.refused if path.endswith(site["id"]))
+
+        await eventually(lambda: refusals() >= 4, 30)  # the partner that is down: asked again and again
+        taken = puts(up)
+        assert taken >= 1
+        seen = refusals()
+        await eventually(lambda: refusals() >= seen + 2, 30)
+        assert puts(up) == taken, "the partner that took it is not sent it again with every retry"
+        down.refusing = False
+        await eventually(lambda: puts(down) >= 1, 30)
+        assert puts(up) == taken
