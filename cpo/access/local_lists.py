@@ -57,20 +57,32 @@ def _held(entry: LocalListEntry) -> ListEntry:
     return ListEntry(entry.uid, entry.token_type, entry.status, entry.expires_at, entry.group_uid)
 
 
-async def desired_entries(session: AsyncSession, station: Station, now: datetime) -> dict[str, ListEntry]:
-    """What this station's list should say about every badge of its tenant."""
-    tenant_id = station.tenant_id
+@dataclass(frozen=True, slots=True)
+class TenantAccess:
+    """A tenant's badges, rules and group memberships, read once: every site's list is made from them."""
+
+    badges: list[Any]
+    """(uid, token type, status, valid from, valid to, group uid, person id, person status, department id,
+    cost centre id): plain values, outliving the session that read them."""
+    by_subject: dict[uuid.UUID, list[frozenset[uuid.UUID] | None]]
+    """A person's or group's rules, each as its sites (None: every site)."""
+    groups: dict[uuid.UUID, set[uuid.UUID]]
+
+
+async def tenant_access(session: AsyncSession, tenant_id: uuid.UUID) -> TenantAccess:
     badge_rows = (
         await session.execute(
-            select(Badge, Person.status, Person.department_id, Person.cost_centre_id)
+            select(Badge.uid, Badge.token_type, Badge.status, Badge.valid_from, Badge.valid_to, Badge.group_uid,
+                   Badge.person_id, Person.status, Person.department_id, Person.cost_centre_id)
             .outerjoin(Person, Person.id == Badge.person_id)
             .where(Badge.tenant_id == tenant_id, Badge.token_type.in_(("ISO14443", "ISO15693", "KeyCode", "Local")))
         )
-    ).all()
+    ).all()  # fmt: skip
     rules = (await session.execute(select(AccessRule).where(AccessRule.tenant_id == tenant_id))).scalars().all()
-    by_subject: dict[uuid.UUID, list[AccessRule]] = defaultdict(list)
+    by_subject: dict[uuid.UUID, list[frozenset[uuid.UUID] | None]] = defaultdict(list)
     for rule in rules:
-        by_subject[rule.person_id or rule.group_id].append(rule)  # type: ignore[index]
+        sites = None if rule.site_ids is None else frozenset(rule.site_ids)
+        by_subject[rule.person_id or rule.group_id].append(sites)  # type: ignore[index]
     groups: dict[uuid.UUID, set[uuid.UUID]] = defaultdict(set)
     if rules:
         members = await session.execute(
@@ -78,21 +90,60 @@ async def desired_entries(session: AsyncSession, station: Station, now: datetime
         )
         for person_id, group_id in members:
             groups[person_id].add(group_id)
+    return TenantAccess([tuple(row) for row in badge_rows], by_subject, groups)
+
+
+def site_entries(access: TenantAccess, site_id: uuid.UUID, now: datetime) -> dict[str, ListEntry]:
+    """What the lists of a site's stations should say about every badge of the tenant."""
     entries: dict[str, ListEntry] = {}
-    for badge, person_status, department_id, cost_centre_id in badge_rows:
-        if badge.status == "blocked" or person_status in ("blocked", "inactive"):
+    for (
+        uid,
+        kind,
+        state,
+        valid_from,
+        valid_to,
+        group_uid,
+        person_id,
+        person_status,
+        department,
+        centre,
+    ) in access.badges:
+        if state == "blocked" or person_status in ("blocked", "inactive"):
             status = "Blocked"
-        elif badge.status == "expired" or (badge.valid_to is not None and badge.valid_to <= now):
+        elif state == "expired" or (valid_to is not None and valid_to <= now):
             status = "Expired"
-        elif badge.valid_from is not None and badge.valid_from > now:
+        elif valid_from is not None and valid_from > now:
             status = "Invalid"
         else:
-            subjects = {badge.person_id, department_id, cost_centre_id} | groups.get(badge.person_id, set())  # type: ignore[arg-type]
-            applying = [rule for subject in subjects if subject for rule in by_subject.get(subject, [])]
-            here = any(rule.site_ids is None or station.site_id in rule.site_ids for rule in applying)
+            subjects = {person_id, department, centre} | access.groups.get(person_id, set())
+            applying = [sites for subject in subjects if subject for sites in access.by_subject.get(subject, [])]
+            here = any(sites is None or site_id in sites for sites in applying)
             status = "Accepted" if not applying or here else "Invalid"
-        entries[badge.uid] = ListEntry(badge.uid, badge.token_type, status, badge.valid_to, badge.group_uid)
+        entries[uid] = ListEntry(uid, kind, status, valid_to, group_uid)
     return entries
+
+
+async def desired_entries(session: AsyncSession, station: Station, now: datetime) -> dict[str, ListEntry]:
+    """What this station's list should say about every badge of its tenant."""
+    return site_entries(await tenant_access(session, station.tenant_id), station.site_id, now)
+
+
+class SiteLists:
+    """The desired lists of one sync round, made once per site (a tenant's stations share their site's)."""
+
+    def __init__(self) -> None:
+        self.access: TenantAccess | None = None
+        self.by_site: dict[uuid.UUID, dict[str, ListEntry]] = {}
+        self.lock = asyncio.Lock()
+        self.now = utcnow()
+
+    async def entries(self, session: AsyncSession, station: Station) -> dict[str, ListEntry]:
+        async with self.lock:
+            if self.access is None:
+                self.access = await tenant_access(session, station.tenant_id)
+            if station.site_id not in self.by_site:
+                self.by_site[station.site_id] = site_entries(self.access, station.site_id, self.now)
+            return self.by_site[station.site_id]
 
 
 def changes_between(held: Mapping[str, ListEntry], desired: Mapping[str, ListEntry]) -> list[dict[str, Any]]:
@@ -105,21 +156,24 @@ def changes_between(held: Mapping[str, ListEntry], desired: Mapping[str, ListEnt
 
 
 async def sync_station(
-    sessions: async_sessionmaker[AsyncSession], commands: ChargerCommands, station_id: uuid.UUID, full: bool = False
-) -> str:
-    """Bring one station's list in step; returns what happened (for logs and tests).
+    sessions: async_sessionmaker[AsyncSession], commands: ChargerCommands, station_id: uuid.UUID, full: bool = False,
+    lists: SiteLists | None = None,
+) -> str:  # fmt: skip
+    """Bring one station's list in step; returns what happened (for logs and tests). ``lists``: the round's
+    lists per site, shared by the stations of a tenant-wide sync.
 
     One update per station at a time, whichever node runs it: versions must not interleave.
     """
     async with sessions() as lock, lock.begin():
         key = int.from_bytes(station_id.bytes[:8], "big", signed=True)
         await lock.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
-        return await _sync_station(sessions, commands, station_id, full)
+        return await _sync_station(sessions, commands, station_id, full, lists)
 
 
 async def _sync_station(
-    sessions: async_sessionmaker[AsyncSession], commands: ChargerCommands, station_id: uuid.UUID, full: bool
-) -> str:
+    sessions: async_sessionmaker[AsyncSession], commands: ChargerCommands, station_id: uuid.UUID, full: bool,
+    lists: SiteLists | None = None,
+) -> str:  # fmt: skip
     async with sessions() as db, db.begin():
         presence = await db.get(StationPresence, station_id)
         station = await db.get(Station, station_id)
@@ -127,7 +181,7 @@ async def _sync_station(
             return "offline"
         if presence.local_list_version == UNSUPPORTED:
             return "unsupported"
-        desired = await desired_entries(db, station, utcnow())
+        desired = await (lists or SiteLists()).entries(db, station)
         held = {
             e.uid: _held(e)
             for e in (await db.execute(select(LocalListEntry).where(LocalListEntry.station_id == station_id))).scalars()
@@ -145,7 +199,7 @@ async def _sync_station(
         result = await commands.send(station_id, Command("send_local_list", arguments), ACTOR)
         answer = (result.response or {}).get("status") if result.status == "answered" else None
         if answer == "VersionMismatch" and not full:
-            return await _sync_station(sessions, commands, station_id, full=True)
+            return await _sync_station(sessions, commands, station_id, True, lists)
         if answer == "NotSupported" or result.status == "rejected":
             await _set_version(sessions, station_id, UNSUPPORTED, None)
             return "unsupported"
@@ -221,10 +275,11 @@ async def sync_tenant(
             ).scalars()
         )
     gate = asyncio.Semaphore(at_once)
+    lists = SiteLists()  # the tenant's badges and rules read once, each site's list made once
 
     async def one(station_id: uuid.UUID) -> str:
         async with gate:
-            return await sync_station(sessions, commands, station_id)
+            return await sync_station(sessions, commands, station_id, lists=lists)
 
     outcomes = await asyncio.gather(*(one(s) for s in station_ids))
     counts: dict[str, int] = defaultdict(int)

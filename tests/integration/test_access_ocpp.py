@@ -156,3 +156,33 @@ async def test_a_station_that_went_offline_refuses_a_badge_blocked_before(server
         # a station that lost its list (version 0) gets the whole list again
         await wiped.call(call.BootNotification(charge_point_vendor="V", charge_point_model="M"))
         await eventually(lambda: wiped.local_authorize("04BEEF00") == "Accepted", 30)
+
+
+async def test_each_site_s_stations_hold_that_site_s_list(server: Server) -> None:
+    """A rule for one site: its stations accept the badge offline, another site's refuse it (each site's list
+    made once for all its stations)."""
+    import contextlib
+
+    person, _ = await holder_with_badge(server, "05AB0001")
+    stations: dict[str, list[dict[str, Any]]] = {}
+    async with server.api() as api:
+        for name in ("Depot", "Yard"):
+            site = (await api.post("/api/v1/sites", json={**SITE_ELSEWHERE, "name": name})).json()
+            stations[name] = []
+            for n in range(2):
+                made = await api.post("/api/v1/stations", json={"site_id": site["id"], "identity": f"{name}-{n}",
+                                                                  "password": "station-password-05"})  # fmt: skip
+                assert made.status_code == 201, made.text
+                stations[name].append(made.json() | {"password": "station-password-05", "site": site["id"]})
+    async with contextlib.AsyncExitStack() as stack:
+        connected = {name: [await stack.enter_async_context(connect(server, s)) for s in group]
+                     for name, group in stations.items()}  # fmt: skip
+        for cp in (cp for group in connected.values() for cp in group):
+            await cp.call(call.BootNotification(charge_point_vendor="V", charge_point_model="M"))
+        everyone = [cp for group in connected.values() for cp in group]
+        await eventually(lambda: all(cp.local_authorize("05AB0001") == "Accepted" for cp in everyone), 30)
+        async with server.api() as api:
+            rule = {"name": "Depot only", "person_id": person["id"], "site_ids": [stations["Depot"][0]["site"]]}
+            assert (await api.post("/api/v1/access-rules", json=rule)).status_code == 201
+        await eventually(lambda: all(cp.local_authorize("05AB0001") == "Invalid" for cp in connected["Yard"]), 30)
+        assert all(cp.local_authorize("05AB0001") == "Accepted" for cp in connected["Depot"])
