@@ -84,6 +84,12 @@ class Payments:
             raise PaymentsUnavailable("card payment is not set up")
         return self.processor
 
+    async def hold_for(self, tenant_id: uuid.UUID) -> int:
+        """What a card payment holds at this tenant's chargers, in minor units."""
+        async with self.sessions() as db:
+            own = await db.scalar(select(Tenant.payment_hold_minor).where(Tenant.id == tenant_id))
+        return int(own or self.settings.hold_minor)
+
     async def publishable_key_for(self, tenant_id: uuid.UUID) -> str | None:
         """What the driver's browser uses with Stripe.js: the tenant's own account's, else the platform's."""
         async with self.sessions() as db:
@@ -100,9 +106,9 @@ class Payments:
         processor = await self.processor_for(tenant_id)
         async with self.sessions() as db, db.begin():
             # the account read above is still the tenant's (a change to it waits for this payment, then sees it)
-            sealed = await db.scalar(
-                select(Tenant.stripe_secret_sealed).where(Tenant.id == tenant_id).with_for_update(read=True)
-            )
+            sealed, own_hold = (await db.execute(
+                select(Tenant.stripe_secret_sealed, Tenant.payment_hold_minor).where(Tenant.id == tenant_id)
+                .with_for_update(read=True))).one()  # fmt: skip
             if processor is not self._own.get((tenant_id, sealed or ""), self.processor):
                 raise PaymentsUnavailable("the operator's card payment account changed; please try again")
             place = await adhoc.place_of(db, public_id)
@@ -110,7 +116,7 @@ class Payments:
                 await tariffs.driver_prices(db, tenant_id, place.evse.id, "ad_hoc")
             except NotFound:
                 raise Conflict("no_price", "evse") from None
-            payment, view = await adhoc.open_payment(db, place, self.settings.hold_minor, locale, email)
+            payment, view = await adhoc.open_payment(db, place, own_hold or self.settings.hold_minor, locale, email)
             payment.own_account = processor is not self.processor
             payment_id, amount, currency = payment.id, payment.hold_minor, payment.currency
         try:

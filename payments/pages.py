@@ -62,7 +62,7 @@ async def pay_page(
     context = {"lang": lang, "site": place.site, "evse": place.evse, "unavailable": unavailable, "prices": prices,
                "components": components, "availability_url": f"/pay/{place.evse.evse_id}/availability",
                "reasons": {r: translate(lang, f"pay.why.{r}") for r in ("offline", "occupied", "out_of_order")},
-               "enabled": await payments.publishable_key_for(place.evse.tenant_id) is not None, "hold": f"{settings.hold_minor / 100:.2f}", "currency": place.site.currency,
+               "enabled": await payments.publishable_key_for(place.evse.tenant_id) is not None, "hold": f"{await payments.hold_for(place.evse.tenant_id) / 100:.2f}", "currency": place.site.currency,
                "stripe_js_url": settings.stripe_js_url, "start_url": f"/pay/{place.evse.evse_id}/start"}  # fmt: skip
     return Template("pay/evse.html", context=context)
 

@@ -57,6 +57,7 @@ class TenantOut(Struct):
     meter_sample_retention_days: int | None = None
     event_retention_days: int | None = None
     operator_details: str | None = None
+    payment_hold_minor: int | None = None
 
 
 class TenantSettingsIn(Struct, forbid_unknown_fields=True):
@@ -68,6 +69,8 @@ class TenantSettingsIn(Struct, forbid_unknown_fields=True):
     event_retention_days: Annotated[int, Meta(ge=1, le=36500)] | None = None
     operator_details: Annotated[str, Meta(min_length=1, max_length=500)] | None = None
     """Printed on drivers' receipts: legal name, address, VAT number, contact."""
+    payment_hold_minor: Annotated[int, Meta(ge=100, le=100_000)] | None = None
+    """What a card payment at the charger holds, in minor units (cents): 1.00 to 1,000.00."""
 
 
 def token_out(token: ApiToken) -> TokenOut:
@@ -97,4 +100,5 @@ def tenant_out(tenant: Tenant) -> TenantOut:
         event_retention_days=tenant.event_retention_days,
         created_at=tenant.created_at,
         operator_details=tenant.operator_details,
+        payment_hold_minor=tenant.payment_hold_minor,
     )

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from sqlalchemy import String, Text
+from sqlalchemy import BigInteger, CheckConstraint, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cpo.db.base import Base, Timestamps, UUIDPrimaryKey
@@ -8,6 +8,7 @@ from cpo.db.base import Base, Timestamps, UUIDPrimaryKey
 
 class Tenant(UUIDPrimaryKey, Timestamps, Base):
     __tablename__ = "tenants"
+    __table_args__ = (CheckConstraint("payment_hold_minor > 0", name="payment_hold"),)
 
     slug: Mapped[str] = mapped_column(String(63), unique=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -25,6 +26,8 @@ class Tenant(UUIDPrimaryKey, Timestamps, Base):
     """Key of the keyed hashes that replace erased personal data (GDPR Art. 4(5) pseudonymisation)."""
     operator_details: Mapped[str | None] = mapped_column(String(500))
     """Who the operator is on receipts: legal name, address, VAT number, how to reach them (free text)."""
+    payment_hold_minor: Mapped[int | None] = mapped_column(BigInteger)
+    """What a card payment at the charger holds, in minor units (None: ``CPO_PAYMENT_HOLD_MINOR``)."""
     stripe_secret_sealed: Mapped[str | None] = mapped_column(Text)
     """The tenant's own Stripe account (secret key, encrypted at rest); None: the platform's account."""
     stripe_publishable_key: Mapped[str | None] = mapped_column(String(255))

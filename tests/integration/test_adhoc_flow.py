@@ -333,3 +333,15 @@ async def test_a_capture_refused_for_good_releases_the_hold_and_is_flagged(
         assert payment.message is not None and "at least EUR 0.50" in payment.message
         report = await adhoc.day_report(db, tenant_a.id, payment.created_at.date())
         assert any(p.id == payment.id and why.startswith("session cost not taken") for p, why in report.flags)
+
+
+async def test_a_tenant_sets_its_own_hold(client: Any, tenant_a: Any, evse: str, sessions: Any) -> None:
+    assert (await client.patch("/api/v1/tenants/current", headers=tenant_a.admin,
+                               json={"payment_hold_minor": 50})).status_code == 400  # fmt: skip
+    made = await client.patch("/api/v1/tenants/current", headers=tenant_a.admin, json={"payment_hold_minor": 2500})
+    assert made.status_code == 200 and made.json()["payment_hold_minor"] == 2500
+    fake = FakeProcessor()
+    payments = Payments(sessions, fake, Commands(), PaymentSettings(stripe_secret_key="x", stripe_publishable_key="y"))
+    begun = await payments.begin(evse, "en", None)
+    assert begun.amount_minor == 2500 and fake.holds[_intent(begun)].amount == 2500
+    assert await payments.hold_for(tenant_a.id) == 2500, "and the pay page says so"

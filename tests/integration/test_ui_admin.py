@@ -120,14 +120,22 @@ async def test_tenant_settings_are_saved_and_bad_values_change_nothing(
     csrf = await sign_in(client, ui_admin)
     saved = await client.post("/ui/settings/tenant", data={
         "csrf": csrf, "one_session_per_badge": "on", "meter_sample_retention_days": "90", "event_retention_days": "30",
+        "operator_details": "Laadpunt BV, Dam 1, Amsterdam, VAT NL000000000B01", "payment_hold": "25,00",
     })  # fmt: skip
     assert saved.status_code == 200
     bad = await client.post("/ui/settings/tenant", data={"csrf": csrf, "meter_sample_retention_days": "0"})
     assert bad.status_code == 400 and "meter_sample_retention_days" in bad.text
+    for hold in ("0.50", "2000", "12.345", "lots"):
+        refused = await client.post("/ui/settings/tenant", data={"csrf": csrf, "payment_hold": hold})
+        assert refused.status_code == 400, hold
     async with sessions() as session:
         tenant = (await session.execute(select(Tenant))).scalar_one()
         assert tenant.one_session_per_badge and not tenant.auto_register_stations
         assert (tenant.meter_sample_retention_days, tenant.event_retention_days) == (90, 30)
+        assert (tenant.payment_hold_minor, tenant.operator_details) == (
+            2500,
+            "Laadpunt BV, Dam 1, Amsterdam, VAT NL000000000B01",
+        )
     # an empty retention field keeps data for good; an unticked box turns the option off
     cleared = await client.post("/ui/settings/tenant", data={"csrf": csrf, "event_retention_days": "30"})
     assert cleared.status_code == 200

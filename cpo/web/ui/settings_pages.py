@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from litestar import Controller, Request, get, post
@@ -55,6 +56,19 @@ def _expiry(text: str | None) -> datetime | None:
         raise InvalidInput("expires_at", "a date as YYYY-MM-DD") from None
 
 
+def _minor(amount: str) -> int | str | None:
+    """An amount typed in the form (``50``, ``50.00``, ``50,00``) in minor units; empty: None; else as typed
+    (the form check says what is wrong)."""
+    text = amount.strip().replace(",", ".")
+    if not text:
+        return None
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        return amount
+    return int(value * 100) if value == value.quantize(Decimal("0.01")) else amount
+
+
 class SettingsPages(Controller):
     path = "/settings"
     dependencies = {"user": ui_user_needing("tenant.write"), "db": Provide(provide_ui_db)}
@@ -89,11 +103,12 @@ class SettingsPages(Controller):
         user.require("tenant.write", db)
         values = form_values(await request.form())
         try:
-            data = parse_form({k: v for k, v in values.items() if k in SWITCHES + RETENTION}, TenantSettingsIn,
-                              checkboxes=SWITCHES)  # fmt: skip
+            fields = {k: v for k, v in values.items() if k in SWITCHES + RETENTION + ("operator_details",)}
+            fields["payment_hold_minor"] = _minor(values.get("payment_hold", ""))
+            data = parse_form(fields, TenantSettingsIn, checkboxes=SWITCHES)
             async with db.begin():
                 tenant = await tenants.get_tenant(db, user.principal.tenant_id)
-                for name in SWITCHES + RETENTION:
+                for name in SWITCHES + RETENTION + ("operator_details", "payment_hold_minor"):
                     setattr(tenant, name, getattr(data, name))
         except FormErrors as invalid:
             return await self._page(db, user, 400, errors={"tenant": invalid.errors})
