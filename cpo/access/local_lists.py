@@ -6,7 +6,7 @@ and the version in ``station_presence``) and send only the difference. A station
 local lists says so once (NotSupported, or no handler at all) and is left alone until it reconnects.
 
 Weekly hours and quotas cannot be written into a local list: offline, a station applies only what the list
-says (the badge's status and whether it may charge at this site at all).
+says (the badge's status and whether it may charge at this station at all: its site, or one of its EVSEs).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from cpo.charging.commands import ChargerCommands, Command
 from cpo.charging.models import StationPresence
 from cpo.db.base import utcnow
 from cpo.people.models import GroupMember, Person
-from cpo.sites.models import Station
+from cpo.sites.models import Evse, Station
 
 log = logging.getLogger("cpo.access")
 UNSUPPORTED = -1
@@ -64,9 +64,11 @@ class TenantAccess:
     badges: list[Any]
     """(uid, token type, status, valid from, valid to, group uid, person id, person status, department id,
     cost centre id): plain values, outliving the session that read them."""
-    by_subject: dict[uuid.UUID, list[frozenset[uuid.UUID] | None]]
-    """A person's or group's rules, each as its sites (None: every site)."""
+    by_subject: dict[uuid.UUID, list[tuple[frozenset[uuid.UUID] | None, frozenset[uuid.UUID] | None]]]
+    """A person's or group's rules, each as its sites and its EVSEs (None: every one)."""
     groups: dict[uuid.UUID, set[uuid.UUID]]
+    rule_evses: frozenset[uuid.UUID] = frozenset()
+    """Every EVSE some rule names: a station with none of them has its site's list."""
 
 
 async def tenant_access(session: AsyncSession, tenant_id: uuid.UUID) -> TenantAccess:
@@ -79,10 +81,12 @@ async def tenant_access(session: AsyncSession, tenant_id: uuid.UUID) -> TenantAc
         )
     ).all()  # fmt: skip
     rules = (await session.execute(select(AccessRule).where(AccessRule.tenant_id == tenant_id))).scalars().all()
-    by_subject: dict[uuid.UUID, list[frozenset[uuid.UUID] | None]] = defaultdict(list)
+    by_subject: dict[uuid.UUID, list[tuple[frozenset[uuid.UUID] | None, frozenset[uuid.UUID] | None]]]
+    by_subject = defaultdict(list)
     for rule in rules:
         sites = None if rule.site_ids is None else frozenset(rule.site_ids)
-        by_subject[rule.person_id or rule.group_id].append(sites)  # type: ignore[index]
+        evses = None if rule.evse_ids is None else frozenset(rule.evse_ids)
+        by_subject[rule.person_id or rule.group_id].append((sites, evses))  # type: ignore[index]
     groups: dict[uuid.UUID, set[uuid.UUID]] = defaultdict(set)
     if rules:
         members = await session.execute(
@@ -90,11 +94,16 @@ async def tenant_access(session: AsyncSession, tenant_id: uuid.UUID) -> TenantAc
         )
         for person_id, group_id in members:
             groups[person_id].add(group_id)
-    return TenantAccess([tuple(row) for row in badge_rows], by_subject, groups)
+    rule_evses = frozenset(e for rule in rules for e in (rule.evse_ids or ()))
+    return TenantAccess([tuple(row) for row in badge_rows], by_subject, groups, rule_evses)
 
 
-def site_entries(access: TenantAccess, site_id: uuid.UUID, now: datetime) -> dict[str, ListEntry]:
-    """What the lists of a site's stations should say about every badge of the tenant."""
+def site_entries(
+    access: TenantAccess, site_id: uuid.UUID, now: datetime, evses: frozenset[uuid.UUID] = frozenset()
+) -> dict[str, ListEntry]:
+    """What the list of a station at this site, with these of the EVSEs rules name, should say about every
+    badge of the tenant. Offline a station cannot tell its EVSEs apart in the list: a rule for some of them
+    lets the badge in at the station."""
     entries: dict[str, ListEntry] = {}
     for (
         uid,
@@ -116,8 +125,9 @@ def site_entries(access: TenantAccess, site_id: uuid.UUID, now: datetime) -> dic
             status = "Invalid"
         else:
             subjects = {person_id, department, centre} | access.groups.get(person_id, set())
-            applying = [sites for subject in subjects if subject for sites in access.by_subject.get(subject, [])]
-            here = any(sites is None or site_id in sites for sites in applying)
+            applying = [rule for subject in subjects if subject for rule in access.by_subject.get(subject, [])]
+            here = any((sites is None or site_id in sites) and (named is None or bool(named & evses))
+                       for sites, named in applying)  # fmt: skip
             status = "Accepted" if not applying or here else "Invalid"
         entries[uid] = ListEntry(uid, kind, status, valid_to, group_uid)
     return entries
@@ -125,25 +135,31 @@ def site_entries(access: TenantAccess, site_id: uuid.UUID, now: datetime) -> dic
 
 async def desired_entries(session: AsyncSession, station: Station, now: datetime) -> dict[str, ListEntry]:
     """What this station's list should say about every badge of its tenant."""
-    return site_entries(await tenant_access(session, station.tenant_id), station.site_id, now)
+    return await SiteLists(now).entries(session, station)
 
 
 class SiteLists:
-    """The desired lists of one sync round, made once per site (a tenant's stations share their site's)."""
+    """The desired lists of one sync round, made once per site (a tenant's stations share their site's, unless
+    a rule names some of their EVSEs)."""
 
-    def __init__(self) -> None:
+    def __init__(self, now: datetime | None = None) -> None:
         self.access: TenantAccess | None = None
-        self.by_site: dict[uuid.UUID, dict[str, ListEntry]] = {}
+        self.made: dict[tuple[uuid.UUID, frozenset[uuid.UUID]], dict[str, ListEntry]] = {}
         self.lock = asyncio.Lock()
-        self.now = utcnow()
+        self.now = now or utcnow()
 
     async def entries(self, session: AsyncSession, station: Station) -> dict[str, ListEntry]:
         async with self.lock:
             if self.access is None:
                 self.access = await tenant_access(session, station.tenant_id)
-            if station.site_id not in self.by_site:
-                self.by_site[station.site_id] = site_entries(self.access, station.site_id, self.now)
-            return self.by_site[station.site_id]
+            named: frozenset[uuid.UUID] = frozenset()
+            if self.access.rule_evses:
+                ids = (await session.execute(select(Evse.id).where(Evse.station_id == station.id))).scalars()
+                named = frozenset(ids) & self.access.rule_evses
+            key = (station.site_id, named)
+            if key not in self.made:
+                self.made[key] = site_entries(self.access, station.site_id, self.now, named)
+            return self.made[key]
 
 
 def changes_between(held: Mapping[str, ListEntry], desired: Mapping[str, ListEntry]) -> list[dict[str, Any]]:

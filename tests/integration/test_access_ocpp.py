@@ -186,3 +186,14 @@ async def test_each_site_s_stations_hold_that_site_s_list(server: Server) -> Non
             assert (await api.post("/api/v1/access-rules", json=rule)).status_code == 201
         await eventually(lambda: all(cp.local_authorize("05AB0001") == "Invalid" for cp in connected["Yard"]), 30)
         assert all(cp.local_authorize("05AB0001") == "Accepted" for cp in connected["Depot"])
+        # a rule for one EVSE: only its station holds the badge as accepted
+        other, _ = await holder_with_badge(server, "05AB0002")
+        async with server.api() as api:
+            evse = await api.post(f"/api/v1/stations/{stations['Yard'][1]['id']}/evses", json={"ocpp_evse_id": 1})
+            assert evse.status_code == 201, evse.text
+            rule = {"name": "Bay 1 only", "person_id": other["id"], "evse_ids": [evse.json()["id"]]}
+            assert (await api.post("/api/v1/access-rules", json=rule)).status_code == 201
+        yard_0, yard_1 = connected["Yard"]
+        await eventually(lambda: yard_1.local_authorize("05AB0002") == "Accepted", 30)
+        await eventually(lambda: all(cp.local_authorize("05AB0002") == "Invalid"
+                                     for cp in (yard_0, *connected["Depot"])), 30)  # fmt: skip
