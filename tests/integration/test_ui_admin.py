@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from cpo.access.models import AccessRule, Badge
 from cpo.accounts.models import Account
 from cpo.people.models import Person
+from cpo.sites.models import Site, Station
 from cpo.tenants.models import Tenant
 from tests.conftest import ADMIN_PASSWORD
 from tests.integration.test_ui import SITE_FORM, csrf_of, login_csrf, sign_in
@@ -246,6 +247,30 @@ async def test_rules_are_edited_in_place_and_given_to_groups(client: Client, ui_
     async with sessions() as session:
         rule = await session.get(AccessRule, uuid.UUID(edit[1]))
         assert rule is not None and rule.windows == ["sat-sun 08:00-20:00"] and rule.monthly_kwh_quota == 150
+
+    # a rule for one charging point, chosen from the tenant's EVSEs (grouped by site)
+    from tests.integration.test_ui import SITE_FORM
+
+    await client.post("/ui/sites/new", data=SITE_FORM | {"csrf": csrf})
+    async with sessions() as session:
+        site = (await session.execute(select(Site))).scalars().first()
+    assert site is not None
+    await client.post("/ui/stations/new", data={"csrf": csrf, "site_id": str(site.id), "identity": "BAY-01"})
+    async with sessions() as session:
+        station = (await session.execute(select(Station).where(Station.identity == "BAY-01"))).scalar_one()
+    await client.post(f"/ui/stations/{station.id}/evses", data={"csrf": csrf, "ocpp_evse_id": "1",
+                                                                 "evse_id": "BE*ABC*EBAY1"})  # fmt: skip
+    form = await client.get(edit[0])
+    option = re.search(r'<option value="([0-9a-f-]{36})" >BAY-01 · BE\*ABC\*EBAY1</option>', form.text)
+    assert option is not None and f'<optgroup label="{site.name}">' in form.text, form.text
+    bay = await client.post(edit[0], data={"csrf": csrf, "name": "Ilse weekend", "windows": "sat-sun 08:00-20:00",
+                                           "evse_ids": option[1]})  # fmt: skip
+    assert bay.status_code == 200 and "1 charging point(s)" in bay.text
+    async with sessions() as session:
+        rule = await session.get(AccessRule, uuid.UUID(edit[1]))
+        assert rule is not None and [str(e) for e in rule.evse_ids or []] == [option[1]]
+    again = await client.get(edit[0])
+    assert f'<option value="{option[1]}" selected>' in again.text, "the form shows the chosen EVSE"
 
     group = await client.post("/ui/groups", data={"csrf": csrf, "kind": "department", "name": "Logistics"})
     link = re.search(r'href="(/ui/groups/[0-9a-f-]{36})">Logistics', group.text)

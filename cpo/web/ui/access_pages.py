@@ -10,6 +10,7 @@ from typing import Any
 from litestar import Controller, Request, get, post
 from litestar.di import Provide
 from litestar.response import Redirect, Template
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cpo.access import badges, policies
@@ -18,10 +19,28 @@ from cpo.access.schemas import BadgeIn, RuleIn
 from cpo.errors import Conflict, DomainError, InvalidInput
 from cpo.people import service as people
 from cpo.sites import service as sites
+from cpo.sites.models import Evse, Station
 from cpo.web.ui.forms import FormErrors, errors_of, form_values, parse_form
 from cpo.web.ui.session import UiUser, provide_ui_db, ui_user_needing
 
 _WINDOW_FIELD = re.compile(r"^windows\[(\d+)\]$")
+
+
+RULE_LISTS = ("site_ids", "evse_ids")
+"""A rule form's fields with several values."""
+
+
+async def rule_places(db: AsyncSession, tenant_id: uuid.UUID) -> dict[str, Any]:
+    """What a rule form offers: the tenant's sites, and its EVSEs grouped by site."""
+    all_sites = await sites.list_sites(db, tenant_id)
+    names = {site.id: site.name for site in all_sites}
+    rows = (await db.execute(select(Evse.id, Evse.evse_id, Evse.uid, Station.identity, Station.site_id)
+                             .join(Station, Station.id == Evse.station_id).where(Evse.tenant_id == tenant_id)
+                             .order_by(Station.identity, Evse.ocpp_evse_id))).all()  # fmt: skip
+    grouped: dict[str, list[tuple[str, str]]] = {}
+    for evse_id, public_id, uid, identity, site_id in rows:
+        grouped.setdefault(names.get(site_id, ""), []).append((str(evse_id), f"{identity} · {public_id or uid}"))
+    return {"sites": all_sites, "evse_groups": sorted(grouped.items())}
 
 
 def rule_form_values(form_data: dict[str, Any]) -> dict[str, Any]:
@@ -34,8 +53,9 @@ def rule_form_values(form_data: dict[str, Any]) -> dict[str, Any]:
 def parse_rule(values: dict[str, Any], owner: dict[str, str]) -> RuleIn:
     """The rule a form describes, for ``owner`` (``{"person_id": ...}`` or ``{"group_id": ...}``)."""
     fields = {k: v for k, v in values.items() if k in RuleIn.__struct_fields__} | owner
-    if not fields.get("site_ids"):
-        fields.pop("site_ids", None)
+    for listed in RULE_LISTS:
+        if not fields.get(listed):
+            fields.pop(listed, None)
     return parse_form(fields, RuleIn)
 
 
@@ -55,6 +75,7 @@ def rule_values_of(rule: AccessRule) -> dict[str, Any]:
         "name": rule.name,
         "windows": list(rule.windows or []),
         "site_ids": [str(s) for s in rule.site_ids or []],
+        "evse_ids": [str(e) for e in rule.evse_ids or []],
         "monthly_kwh_quota": "" if rule.monthly_kwh_quota is None else str(rule.monthly_kwh_quota),
         "valid_from": rule.valid_from.isoformat() if rule.valid_from else "",
         "valid_until": rule.valid_until.isoformat() if rule.valid_until else "",
@@ -141,9 +162,9 @@ class RulePages(Controller):
         self, db: AsyncSession, user: UiUser, rule: AccessRule, values: dict[str, Any], errors: dict[str, str]
     ) -> Template:
         async with db.begin():
-            all_sites = await sites.list_sites(db, user.principal.tenant_id)
-        context = user.context(rule=rule, rule_values=values, rule_errors=errors, sites=all_sites, section="people",
-                               back=_owner_page(rule.person_id, rule.group_id))  # fmt: skip
+            places = await rule_places(db, user.principal.tenant_id)
+        context = user.context(rule=rule, rule_values=values, rule_errors=errors, section="people",
+                               back=_owner_page(rule.person_id, rule.group_id), **places)  # fmt: skip
         return Template("people/rule.html", context=context, status_code=400 if errors else 200)
 
     @get("/{rule_id:uuid}/edit")
@@ -157,7 +178,7 @@ class RulePages(Controller):
         self, request: Request[Any, Any, Any], db: AsyncSession, user: UiUser, rule_id: uuid.UUID
     ) -> Template | Redirect:
         user.require("people.write", db)
-        values = rule_form_values(form_values(await request.form(), lists=("site_ids",)))
+        values = rule_form_values(form_values(await request.form(), lists=RULE_LISTS))
         try:
             async with db.begin():
                 rule = await policies.get_rule(db, user.principal.tenant_id, rule_id)

@@ -21,8 +21,7 @@ from cpo.people import service as people
 from cpo.people.imports import import_people
 from cpo.people.models import Group, Person
 from cpo.people.schemas import GroupIn, PersonIn
-from cpo.sites import service as sites
-from cpo.web.ui.access_pages import parse_rule, rule_errors, rule_form_values
+from cpo.web.ui.access_pages import RULE_LISTS, parse_rule, rule_errors, rule_form_values, rule_places
 from cpo.web.ui.forms import FormErrors, errors_of, form_values, parse_form
 from cpo.web.ui.session import UiUser, provide_ui_db, ui_user_needing
 
@@ -165,7 +164,7 @@ class PeoplePages(Controller):
         async with db.begin():
             person = await people.get_person(db, user.principal.tenant_id, person_id)
             context = await _person_context(db, person)
-            context["sites"] = await sites.list_sites(db, user.principal.tenant_id)
+            context |= await rule_places(db, user.principal.tenant_id)
         failed = bool(rule_errors or badge_errors)
         context |= {
             "rule_errors": rule_errors or {},
@@ -194,7 +193,7 @@ class PeoplePages(Controller):
         self, request: Request[Any, Any, Any], db: AsyncSession, user: UiUser, person_id: uuid.UUID
     ) -> Template | Redirect:
         user.require("people.write", db)
-        values = rule_form_values(form_values(await request.form(), lists=("site_ids",)))
+        values = rule_form_values(form_values(await request.form(), lists=RULE_LISTS))
         try:
             data = parse_rule(values, {"person_id": str(person_id)})
             async with db.begin():
@@ -288,7 +287,7 @@ class GroupPages(Controller):
                 "group": await people.get_group(db, tenant_id, group_id),
                 "members": await people.members_of(db, tenant_id, group_id),
                 "rules": await policies.list_rules(db, tenant_id, group_id=group_id),
-                "sites": await sites.list_sites(db, tenant_id),
+                **await rule_places(db, tenant_id),
                 "rule_errors": rule_errors or {},
                 "rule_values": rule_values or {},
                 "section": "people",
@@ -305,7 +304,7 @@ class GroupPages(Controller):
     ) -> Template | Redirect:
         """A rule for everyone in the group (its department, cost centre or project members)."""
         user.require("people.write", db)
-        values = rule_form_values(form_values(await request.form(), lists=("site_ids",)))
+        values = rule_form_values(form_values(await request.form(), lists=RULE_LISTS))
         try:
             data = parse_rule(values, {"group_id": str(group_id)})
             async with db.begin():
