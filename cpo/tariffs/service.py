@@ -691,19 +691,27 @@ async def price_again(session: AsyncSession, tenant_id: uuid.UUID, session_id: u
 # --- cost allocation --------------------------------------------------------------------------------------
 
 
+ZONE_SLACK = timedelta(hours=15)
+"""Every UTC offset in use lies within this: a wall-clock period's sessions end within it of the UTC one."""
+
+
 async def allocation(session: AsyncSession, tenant_id: uuid.UUID, start: datetime, end: datetime) -> list[Any]:
     """Internal CDRs (credits netted) of sessions that ended in [start, end), per customer project or else
-    cost centre."""
+    cost centre. The bounds are read on the wall clock of each session's site (a month is the site's own
+    month: a session ending at 00:30 on the 1st in Brussels is the new month's), UTC where a site is unknown."""
     from cpo.tariffs.schemas import AllocationRow
 
     target = func.coalesce(Cdr.project_id, Cdr.cost_centre_id)
+    wall = func.timezone(func.coalesce(Site.time_zone, "UTC"), Cdr.end_date_time)
+    local_start, local_end = start.replace(tzinfo=None), end.replace(tzinfo=None)
     rows = (await session.execute(
         select(target, Cdr.currency, func.count(Cdr.id).filter(Cdr.credit.is_(False)) - func.count(Cdr.id).filter(
             Cdr.credit.is_(True)), func.sum(text("CASE WHEN cdrs.credit THEN -cdrs.total_energy_kwh "
                                                  "ELSE cdrs.total_energy_kwh END")),
                func.sum(Cdr.total_excl), func.sum(Cdr.total_incl))
-        .where(Cdr.tenant_id == tenant_id, Cdr.payer == "cost_centre", Cdr.end_date_time >= start,
-               Cdr.end_date_time < end)
+        .outerjoin(Site, Site.id == Cdr.site_id)
+        .where(Cdr.tenant_id == tenant_id, Cdr.payer == "cost_centre", Cdr.end_date_time >= start - ZONE_SLACK,
+               Cdr.end_date_time < end + ZONE_SLACK, wall >= local_start, wall < local_end)
         .group_by(target, Cdr.currency)
     )).all()  # fmt: skip
     groups = {g.id: g for g in (await session.execute(

@@ -258,5 +258,13 @@ async def test_cdrs_are_sealed_credited_and_reissued_and_allocated_per_cost_cent
     assert table[0]["month"] == "2026-11"
     empty = (await client.get("/api/v1/billing/cost-allocation", params={"month": "2026-10"}, headers=admin)).json()
     assert empty == []
+    # a session ending at 00:30 on 1 December in Brussels (23:30 UTC on the 30th) is December's
+    late = await run_session(sessions, station_id, "E1E2E3E4", datetime(2026, 11, 30, 22, 30, tzinfo=UTC), 5)
+    async with sessions() as session, session.begin():
+        assert await tariffs.issue_cdr(session, late) is not None
+    november = (await client.get("/api/v1/billing/cost-allocation", params={"month": "2026-11"}, headers=admin)).json()
+    december = (await client.get("/api/v1/billing/cost-allocation", params={"month": "2026-12"}, headers=admin)).json()
+    assert {r["name"]: r["sessions"] for r in november} == {r["name"]: r["sessions"] for r in allocation}
+    assert [(r["name"], r["sessions"], r["energy_kwh"]) for r in december] == [("Sales", 1, "5.0000")], december
     bad = await client.get("/api/v1/billing/cost-allocation", params={"month": "2026-13"}, headers=admin)
     assert bad.status_code == 400

@@ -245,7 +245,8 @@ class BillingController(Controller):
 
     @get("/cost-allocation")
     async def allocation(self, db: AsyncSession, principal: Principal, month: Month) -> list[AllocationRow]:
-        """Internal charging of a month (UTC), per customer project or else cost centre; credits netted."""
+        """Internal charging of a month (each site's own wall-clock month), per customer project or else cost
+        centre; credits netted."""
         start, end = month_bounds(month)
         async with db.begin():
             return await tariffs.allocation(db, principal.tenant_id, start, end)
