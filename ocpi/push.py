@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -46,6 +46,8 @@ TOPICS = ("cdr.issued", "session.started", "session.completed", "tariff.changed"
           "station.offline", "locations.repriced")  # fmt: skip
 """What the OCPI module pushes on (some topics have other consumers too)."""
 Handler = Callable[[Event], Awaitable[None]]
+LOCATIONS_AT_ONCE = 8
+"""Locations of one event in flight at a time (each to every partner at once)."""
 PUSHED = "pushed"
 """A push event a partner took while another partner failed it (kept until the event is done)."""
 
@@ -101,6 +103,11 @@ def _endpoint(partner: RoamingPartner, module: str) -> str | None:
 def _party_path(tenant: Tenant | None) -> str:
     country, party = tariffs.party_of(tenant)
     return f"{country}/{party}"
+
+
+def _push_key(event: Event, site_id: uuid.UUID) -> str:
+    """One location of one event, in ``roaming_deliveries.object_id`` (39 characters at most)."""
+    return f"{event.id}:{site_id.hex[:12]}"
 
 
 def handlers(state: State, sessions: Callable[[], Any]) -> dict[str, list[Handler]]:
@@ -162,11 +169,12 @@ def handlers(state: State, sessions: Callable[[], Any]) -> dict[str, list[Handle
 
     async def push_location(
         event: Event, site_id: uuid.UUID, tenant_id: uuid.UUID, evse_uid: str | None = None
-    ) -> None:
+    ) -> list[uuid.UUID]:
         """The location (or, for a status change, the EVSE's status) to every partner at once: each partner's
         copy is rendered for them (their tariffs), then all are sent together. When some partners fail, those
-        that took it are noted for the event, and its retries go to the others only."""
-        key = f"{event.id}:{site_id.hex[:12]}"
+        that took it are noted for the event, and its retries go to the others only. Returns the partners
+        that took it now."""
+        key = _push_key(event, site_id)
         async with sessions() as db, db.begin():
             tenant = await db.get(Tenant, tenant_id)
             sender = tariffs.party_of(tenant)
@@ -182,7 +190,7 @@ def handlers(state: State, sessions: Callable[[], Any]) -> dict[str, list[Handle
                     continue
                 found = await render_locations(db, Caller(partner, "", sender), [site_id])
                 if not found:
-                    return  # not (or no longer) published
+                    return []  # not (or no longer) published
                 outgoing.append((partner, f"{url}/{_party_path(tenant)}/{site_id}", found[0]))
 
         async def deliver(http: httpx.AsyncClient, partner: RoamingPartner, target: str, location: Any) -> None:
@@ -204,10 +212,7 @@ def handlers(state: State, sessions: Callable[[], Any]) -> dict[str, list[Handle
             item[0] for item, result in zip(outgoing, results, strict=True) if not isinstance(result, BaseException)
         ]
         if failed and took:  # the outbox tries again, for the others only
-            async with sessions() as db, db.begin():
-                await db.execute(insert(RoamingDelivery).values([
-                    {"tenant_id": tenant_id, "partner_id": p.id, "kind": PUSHED, "object_id": key,
-                     "delivered_at": utcnow()} for p in took]).on_conflict_do_nothing())  # fmt: skip
+            await note_pushed(tenant_id, key, [p.id for p in took])
         elif not failed and served:  # done: the notes have served their purpose
             async with sessions() as db, db.begin():
                 await db.execute(delete(RoamingDelivery).where(
@@ -215,6 +220,13 @@ def handlers(state: State, sessions: Callable[[], Any]) -> dict[str, list[Handle
                     RoamingDelivery.partner_id.in_(served)))  # fmt: skip
         if failed:
             raise PushFailed("; ".join(failed))
+        return [p.id for p in took]
+
+    async def note_pushed(tenant_id: uuid.UUID, key: str, partner_ids: Sequence[uuid.UUID]) -> None:
+        async with sessions() as db, db.begin():
+            await db.execute(insert(RoamingDelivery).values([
+                {"tenant_id": tenant_id, "partner_id": partner_id, "kind": PUSHED, "object_id": key,
+                 "delivered_at": utcnow()} for partner_id in partner_ids]).on_conflict_do_nothing())  # fmt: skip
 
     async def site_changed(event: Event) -> None:
         if event.tenant_id is not None:
@@ -236,8 +248,7 @@ def handlers(state: State, sessions: Callable[[], Any]) -> dict[str, list[Handle
         async with sessions() as db:
             sites = (await db.execute(select(Station.site_id).join(Evse, Evse.station_id == Station.id).where(
                 Station.id == uuid.UUID(str(event.payload["id"])), Evse.public).distinct())).scalars().all()  # fmt: skip
-        for site_id in sites:
-            await push_location(event, site_id, event.tenant_id)
+        await each_location(event, sites)
 
     async def repriced(event: Event) -> None:
         """Another tariff applies at a site (or, tenant-wide, at every published site): the tariff ids change."""
@@ -249,8 +260,26 @@ def handlers(state: State, sessions: Callable[[], Any]) -> dict[str, list[Handle
         async with sessions() as db:
             sites = (await db.execute(select(Site.id).where(Site.tenant_id == event.tenant_id, Site.publish,
                                                             Site.home_person_id.is_(None)))).scalars().all()  # fmt: skip
-        for site_id in sites:
-            await push_location(event, site_id, event.tenant_id)
+        await each_location(event, sites)
+
+    async def each_location(event: Event, sites: Sequence[uuid.UUID]) -> None:
+        """Many locations for one event (a tenant-wide rate, a station on several sites): a few at a time, each
+        to every partner. When some fail, what the partners took is noted: the event's retries send the rest."""
+        tenant_id = event.tenant_id
+        assert tenant_id is not None
+        gate = asyncio.Semaphore(LOCATIONS_AT_ONCE)
+
+        async def one(site_id: uuid.UUID) -> list[uuid.UUID]:
+            async with gate:
+                return await push_location(event, site_id, tenant_id)
+
+        results = await asyncio.gather(*(one(site_id) for site_id in sites), return_exceptions=True)
+        failed = [str(result) for result in results if isinstance(result, BaseException)]
+        if failed:
+            for site_id, result in zip(sites, results, strict=True):
+                if isinstance(result, list) and result:  # all its partners took it: not sent again
+                    await note_pushed(tenant_id, _push_key(event, site_id), result)
+            raise PushFailed(f"{len(failed)} of {len(sites)} locations: " + "; ".join(failed[:3]))
 
     async def connector_changed(event: Event) -> None:
         if event.tenant_id is None or "evse_id" not in event.payload:

@@ -393,15 +393,20 @@ async def test_a_partner_that_is_down_gets_the_push_later_and_the_others_get_it_
         down.refusing = True
         await registered_partner(server, up)
         await registered_partner(server, down)
-        async with server.api() as api:
-            site = (await api.post("/api/v1/sites", json={**SITE_PUBLIC, "name": "Harbour"})).json()
-            station = (await api.post("/api/v1/stations", json={"site_id": site["id"], "identity": "HARBOUR-1",
-                                                                  "password": "station-password-02"})).json()  # fmt: skip
-            evse = (await api.post(f"/api/v1/stations/{station['id']}/evses", json={
-                "ocpp_evse_id": 1, "public": True, "evse_id": "NL*CPO*EHARBOUR1"})).json()  # fmt: skip
-            await api.post(f"/api/v1/evses/{evse['id']}/connectors", json={
-                "standard": "IEC_62196_T2", "format": "SOCKET", "power_type": "AC_3_PHASE", "max_voltage": 400,
-                "max_amperage": 32})  # fmt: skip
+
+        async def published_site(name: str) -> dict[str, Any]:
+            async with server.api() as api:
+                made = (await api.post("/api/v1/sites", json={**SITE_PUBLIC, "name": name})).json()
+                station = (await api.post("/api/v1/stations", json={"site_id": made["id"], "identity": name.upper(),
+                                                                      "password": "station-password-02"})).json()  # fmt: skip
+                evse = (await api.post(f"/api/v1/stations/{station['id']}/evses", json={
+                    "ocpp_evse_id": 1, "public": True, "evse_id": f"NL*CPO*E{name.upper()}"})).json()  # fmt: skip
+                await api.post(f"/api/v1/evses/{evse['id']}/connectors", json={
+                    "standard": "IEC_62196_T2", "format": "SOCKET", "power_type": "AC_3_PHASE", "max_voltage": 400,
+                    "max_amperage": 32})  # fmt: skip
+            return dict(made)
+
+        site = await published_site("Harbour")
 
         def puts(harness: Emsp) -> int:
             return sum(1 for m, path, _ in harness.received if m == "PUT" and path.endswith(site["id"]))
@@ -418,3 +423,23 @@ async def test_a_partner_that_is_down_gets_the_push_later_and_the_others_get_it_
         down.refusing = False
         await eventually(lambda: puts(down) >= 1, 30)
         assert puts(up) == taken
+
+        # a rate for every site at once (for one partner's drivers): every published location goes out again
+        other = await published_site("Quay")
+        async with server.api() as api:
+            made = await api.post("/api/v1/tariffs", json={
+                "code": "EVERYWHERE", "name": "Everywhere", "currency": "EUR", "valid_from": "2026-01-01T00:00:00Z",
+                "body": {"elements": [{"price_components": [{"type": "ENERGY", "price": "0.51", "vat": "21",
+                                                             "step_size": 1}]}]}})  # fmt: skip
+            assigned = await api.post("/api/v1/tariff-assignments", json={
+                "tariff_id": made.json()["id"], "audience": "roaming", "partner": "NLTNA"})  # fmt: skip
+            assert assigned.status_code == 201, assigned.text
+
+        def repriced(harness: Emsp) -> set[str]:
+            return {path.rsplit("/", 1)[1] for m, path, body in harness.received if m == "PUT" and "/locations/" in path
+                    and any("EVERYWHERE" in (c.get("tariff_ids") or []) for e in body["evses"]
+                            for c in e["connectors"])}  # fmt: skip
+
+        both = {site["id"], other["id"]}
+        await eventually(lambda: both <= repriced(up), 30)
+        assert not repriced(down), "each partner's copy carries its own tariffs"
