@@ -34,18 +34,24 @@ class Commands:
         return CommandResult("answered", {"status": "Accepted"})
 
 
-@pytest.fixture
-async def evse(client: Any, tenant_a: Any, sessions: Any) -> str:
+async def online_evse(client: Any, tenant_a: Any, sessions: Any, name: str, priced: bool = True) -> str:
+    """A public EVSE ``BE*CPO*E{name}`` at a station ``{name}-1`` that is online, with an ad-hoc price or none."""
     site = await create_site(client, tenant_a.admin)
-    station = await create_station(client, tenant_a.admin, site["id"], "FLOW-1")
+    station = await create_station(client, tenant_a.admin, site["id"], f"{name}-1")
     made = await client.post(f"/api/v1/stations/{station['id']}/evses", headers=tenant_a.admin,
-                             json={"ocpp_evse_id": 1, "public": True, "evse_id": "BE*CPO*EFLOW1"})  # fmt: skip
+                             json={"ocpp_evse_id": 1, "public": True, "evse_id": f"BE*CPO*E{name}1"})  # fmt: skip
     assert made.status_code == 201
-    await ad_hoc_price(client, tenant_a.admin, site["id"])
+    if priced:
+        await ad_hoc_price(client, tenant_a.admin, site["id"])
     async with sessions() as db, db.begin():
         await db.execute(insert(StationPresence).values(station_id=uuid.UUID(station["id"]), tenant_id=tenant_a.id,
                                                         online=True))  # fmt: skip
-    return "BE*CPO*EFLOW1"
+    return f"BE*CPO*E{name}1"
+
+
+@pytest.fixture
+async def evse(client: Any, tenant_a: Any, sessions: Any) -> str:
+    return await online_evse(client, tenant_a, sessions, "FLOW")
 
 
 async def ad_hoc_price(client: Any, headers: dict[str, str], site_id: str) -> None:
@@ -259,14 +265,7 @@ async def test_the_sweeper_goes_on_past_a_payment_it_cannot_settle_and_restarts_
 
 
 async def test_no_price_no_paid_start(client: Any, tenant_a: Any, sessions: Any) -> None:
-    site = await create_site(client, tenant_a.admin)
-    station = await create_station(client, tenant_a.admin, site["id"], "NOPRICE-1")
-    made = await client.post(f"/api/v1/stations/{station['id']}/evses", headers=tenant_a.admin,
-                             json={"ocpp_evse_id": 1, "public": True, "evse_id": "BE*CPO*ENOPRICE1"})  # fmt: skip
-    assert made.status_code == 201
-    async with sessions() as db, db.begin():
-        await db.execute(insert(StationPresence).values(station_id=uuid.UUID(station["id"]), tenant_id=tenant_a.id,
-                                                        online=True))  # fmt: skip
+    assert await online_evse(client, tenant_a, sessions, "NOPRICE", priced=False) == "BE*CPO*ENOPRICE1"
     fake = FakeProcessor()
     payments = Payments(sessions, fake, Commands(), PaymentSettings(stripe_secret_key="x", stripe_publishable_key="y"))
     with pytest.raises(Conflict, match="no_price"):
