@@ -303,3 +303,41 @@ async def test_a_password_change_signs_out_the_other_browsers(client: Client, ui
     await client.post("/ui/logout", data={"csrf": csrf_of((await client.get("/ui/sites")).text)})
     data = {"email": ui_admin, "password": "a new long password", "csrf": await login_csrf(client)}
     assert (await client.post("/ui/login", data=data)).status_code == 200
+
+
+async def test_the_site_form_sets_facilities_parking_and_a_home_and_keeps_the_energy_mix(
+    client: Client, ui_admin: str, sessions: Sessions
+) -> None:
+    from tests.integration.test_ui import SITE_FORM
+
+    csrf = await sign_in(client, ui_admin)
+    person = (await new_person(client, csrf, "Noor Thuis", "noor@example.com")).rsplit("/", 1)[1]
+    made = await client.post("/ui/sites/new", data=SITE_FORM | {"csrf": csrf, "name": "Car park P2",
+                             "facilities": ["WIFI", "SUPERMARKET"], "parking_type": "PARKING_GARAGE"})  # fmt: skip
+    assert made.status_code == 200, made.text
+    async with sessions() as session, session.begin():
+        site = (await session.execute(select(Site).where(Site.name == "Car park P2"))).scalar_one()
+        assert (site.facilities, site.parking_type) == (["SUPERMARKET", "WIFI"], "PARKING_GARAGE")
+        site.energy_mix = {"is_green_energy": True, "energy_sources": [{"source": "WIND", "percentage": 100}]}
+    page = await client.get(f"/ui/sites/{site.id}")
+    assert 'value="WIFI" checked' in page.text and 'id="energy-mix"' in page.text and "WIND 100%" in page.text
+    bad = await client.post(f"/ui/sites/{site.id}", data=SITE_FORM | {"csrf": csrf, "parking_type": "ROOFTOP"})
+    assert bad.status_code == 400 and "parking_type" in bad.text
+    saved = await client.post(f"/ui/sites/{site.id}", data=SITE_FORM | {
+        "csrf": csrf, "name": "Noor's driveway", "facilities": ["WIFI"], "parking_type": "ON_DRIVEWAY",
+        "home_person_id": person})  # fmt: skip
+    assert saved.status_code == 200, saved.text
+    async with sessions() as session:
+        site = await session.get(Site, site.id)
+        assert site is not None and (site.name, site.facilities, site.parking_type) == (
+            "Noor's driveway",
+            ["WIFI"],
+            "ON_DRIVEWAY",
+        )
+        assert str(site.home_person_id) == person
+        assert site.energy_mix is not None and site.energy_mix["is_green_energy"], "what the form does not show stays"
+    again = await client.post(f"/ui/sites/{site.id}", data=SITE_FORM | {"csrf": csrf, "home_person_id": person})
+    assert again.status_code == 200
+    async with sessions() as session:
+        site = await session.get(Site, site.id)
+        assert site is not None and str(site.home_person_id) == person and site.facilities == []

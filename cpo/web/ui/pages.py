@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hmac
 import uuid
-from typing import Any
+from typing import Any, get_args
 from urllib.parse import quote, urlsplit
 
+import msgspec
 from litestar import Controller, Request, get, post
 from litestar.datastructures import Cookie, State
 from litestar.di import Provide
@@ -18,10 +19,12 @@ from cpo.accounts import second_factor
 from cpo.accounts.service import authenticate, end_login_session, resolve_login_session, start_login_session
 from cpo.charging.models import ChargingSession, StationPresence
 from cpo.errors import InvalidInput, Unauthenticated
+from cpo.people import service as people_service
 from cpo.secrets import new_secret
 from cpo.sites import service as sites
 from cpo.sites.models import Connector, Evse, Site, Station
-from cpo.sites.schemas import SiteIn
+from cpo.sites.schemas import EnergyMix, SiteIn
+from cpo.sites.vocabulary import Facility, ParkingType
 from cpo.web.deps import runtime_of
 from cpo.web.ui.forms import FormErrors, form_values, parse_form
 from cpo.web.ui.i18n import LANGUAGES
@@ -215,6 +218,13 @@ def _site_values(values: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _site_choices(people_rows: list[Any]) -> dict[str, Any]:
+    """What the site form offers beyond its text fields: OCPI facilities and parking types, and the people
+    whose home a site can be."""
+    return {"facility_options": get_args(Facility), "parking_options": get_args(ParkingType),
+            "people": [(str(p.id), p.name) for p in people_rows if p.erased_at is None]}  # fmt: skip
+
+
 class SitePages(Controller):
     path = "/sites"
     dependencies = {"user": ui_user_needing("sites.read"), "db": Provide(provide_ui_db)}
@@ -225,22 +235,28 @@ class SitePages(Controller):
             rows = await sites.list_sites(db, user.principal.tenant_id)
         return Template("sites/list.html", context=user.context(sites=rows))
 
+    async def _choices(self, db: AsyncSession, user: UiUser) -> dict[str, Any]:
+        async with db.begin():
+            return _site_choices(await people_service.list_people(db, user.principal.tenant_id))
+
     @get("/new")
-    async def new_site(self, user: UiUser) -> Template:
+    async def new_site(self, db: AsyncSession, user: UiUser) -> Template:
         user.require("sites.write")
-        return Template("sites/form.html", context=user.context(site=None, values={}, errors={}))
+        choices = await self._choices(db, user)
+        return Template("sites/form.html", context=user.context(site=None, values={}, errors={}, **choices))
 
     @post("/new")
     async def create_site(self, request: Request[Any, Any, Any], db: AsyncSession, user: UiUser) -> Template | Redirect:
         user.require("sites.write", db)
-        values = form_values(await request.form())
+        values = form_values(await request.form(), lists=("facilities",))
         try:
             data = parse_form(_site_values(values), SiteIn, checkboxes=("publish",))
-        except FormErrors as invalid:
-            context = user.context(site=None, values=values, errors=invalid.errors)
+            async with db.begin():
+                site = await sites.create_site(db, user.principal.tenant_id, data)
+        except (FormErrors, InvalidInput) as invalid:
+            errors = invalid.errors if isinstance(invalid, FormErrors) else {invalid.field: invalid.reason}
+            context = user.context(site=None, values=values, errors=errors, **await self._choices(db, user))
             return Template("sites/form.html", context=context, status_code=400)
-        async with db.begin():
-            site = await sites.create_site(db, user.principal.tenant_id, data)
         return Redirect(f"/ui/sites/{site.id}")
 
     @get("/{site_id:uuid}")
@@ -254,11 +270,13 @@ class SitePages(Controller):
             "longitude": str(site.longitude), "time_zone": site.time_zone,
             "publish": "on" if site.publish else "",
             "twentyfourseven": "on" if site.opening_times.get("twentyfourseven", True) else "",
+            "facilities": list(site.facilities or []), "parking_type": site.parking_type or "",
+            "home_person_id": str(site.home_person_id) if site.home_person_id else "",
         }  # fmt: skip
         for period in site.opening_times.get("regular_hours", []):
             values[f"hours_{period['weekday']}_begin"] = period["period_begin"]
             values[f"hours_{period['weekday']}_end"] = period["period_end"]
-        context = user.context(site=site, values=values, errors={}, stations=stations)
+        context = user.context(site=site, values=values, errors={}, stations=stations, **await self._choices(db, user))
         return Template("sites/form.html", context=context)
 
     @post("/{site_id:uuid}")
@@ -266,16 +284,22 @@ class SitePages(Controller):
         self, request: Request[Any, Any, Any], db: AsyncSession, user: UiUser, site_id: uuid.UUID
     ) -> Template | Redirect:
         user.require("sites.write", db)
-        values = form_values(await request.form())
+        values = form_values(await request.form(), lists=("facilities",))
         try:
             data = parse_form(_site_values(values), SiteIn, checkboxes=("publish",))
-        except FormErrors as invalid:
             async with db.begin():
                 site = await sites.get_site(db, user.principal.tenant_id, site_id)
-            context = user.context(site=site, values=values, errors=invalid.errors, stations=[])
+                # what the form does not show is kept as it is (the energy mix is set over the API)
+                data.energy_mix = msgspec.convert(site.energy_mix, EnergyMix) if site.energy_mix else None
+                data.currency = site.currency
+                await sites.update_site(db, user.principal.tenant_id, site_id, data)
+        except (FormErrors, InvalidInput) as invalid:
+            errors = invalid.errors if isinstance(invalid, FormErrors) else {invalid.field: invalid.reason}
+            async with db.begin():
+                site = await sites.get_site(db, user.principal.tenant_id, site_id)
+            context = user.context(site=site, values=values, errors=errors, stations=[],
+                                   **await self._choices(db, user))  # fmt: skip
             return Template("sites/form.html", context=context, status_code=400)
-        async with db.begin():
-            await sites.update_site(db, user.principal.tenant_id, site_id, data)
         return Redirect("/ui/sites")
 
     @post("/{site_id:uuid}/delete")
