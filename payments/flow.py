@@ -84,19 +84,22 @@ class Payments:
             raise PaymentsUnavailable("card payment is not set up")
         return self.processor
 
-    async def hold_for(self, tenant_id: uuid.UUID) -> int:
-        """What a card payment holds at this tenant's chargers, in minor units."""
-        async with self.sessions() as db:
-            own = await db.scalar(select(Tenant.payment_hold_minor).where(Tenant.id == tenant_id))
-        return int(own or self.settings.hold_minor)
-
-    async def publishable_key_for(self, tenant_id: uuid.UUID) -> str | None:
-        """What the driver's browser uses with Stripe.js: the tenant's own account's, else the platform's."""
+    async def offer_for(self, tenant_id: uuid.UUID) -> tuple[str | None, int]:
+        """What the pay page offers at this tenant's chargers, from one read: the publishable key the driver's
+        browser uses with Stripe.js (the tenant's own account's, else the platform's; None: card payment is
+        not set up) and the amount held, in minor units."""
         async with self.sessions() as db:
             tenant: Tenant | None = await db.get(Tenant, tenant_id)
+        hold = int((tenant.payment_hold_minor if tenant is not None else None) or self.settings.hold_minor)
         if tenant is not None and tenant.stripe_secret_sealed and tenant.stripe_publishable_key:
-            return str(tenant.stripe_publishable_key)
-        return self.settings.stripe_publishable_key if self.processor is not None else None
+            return str(tenant.stripe_publishable_key), hold
+        return (self.settings.stripe_publishable_key if self.processor is not None else None), hold
+
+    async def hold_for(self, tenant_id: uuid.UUID) -> int:
+        return (await self.offer_for(tenant_id))[1]
+
+    async def publishable_key_for(self, tenant_id: uuid.UUID) -> str | None:
+        return (await self.offer_for(tenant_id))[0]
 
     async def begin(self, public_id: str, locale: str, email: str | None) -> Begun:
         """Open a payment at this EVSE and put a hold on the card the driver is about to give."""

@@ -57,12 +57,13 @@ async def pay_page(
             prices = await tariffs.driver_prices(db, place.evse.tenant_id, place.evse.id, "ad_hoc")
         except NotFound:
             prices = None
+    key, hold = await payments.offer_for(place.evse.tenant_id)
     components = [{"type": c.type, "when": c.when, "unit": c.unit, "price": price_text(c.price_incl_vat)}
                   for c in (prices.components if prices else [])]  # fmt: skip
     context = {"lang": lang, "site": place.site, "evse": place.evse, "unavailable": unavailable, "prices": prices,
                "components": components, "availability_url": f"/pay/{place.evse.evse_id}/availability",
                "reasons": {r: translate(lang, f"pay.why.{r}") for r in ("offline", "occupied", "out_of_order")},
-               "enabled": await payments.publishable_key_for(place.evse.tenant_id) is not None, "hold": f"{await payments.hold_for(place.evse.tenant_id) / 100:.2f}", "currency": place.site.currency,
+               "enabled": key is not None, "hold": f"{hold / 100:.2f}", "currency": place.site.currency,
                "stripe_js_url": settings.stripe_js_url, "start_url": f"/pay/{place.evse.evse_id}/start"}  # fmt: skip
     return Template("pay/evse.html", context=context)
 

@@ -11,7 +11,7 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import httpx
@@ -28,6 +28,28 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+@contextlib.contextmanager
+def peer_process(command: Sequence[str], log: Path, ready: Callable[[], object], name: str) -> Iterator[None]:
+    """A test peer (a fake processor, another party's server) in its own process, its output in ``log``:
+    up once ``ready()`` stops raising ``httpx.HTTPError``, stopped on the way out."""
+    with log.open("w") as out:
+        process = subprocess.Popen(list(command), stdout=out, stderr=out)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                ready()
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise AssertionError(f"{name} did not start: {log.read_text()[-2000:]}") from None
+                time.sleep(0.2)
+        yield
+    finally:
+        process.terminate()
+        process.wait(10)
 
 
 def platform_env(data_dir: Path, port: int, extra: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -16,7 +15,7 @@ from pathlib import Path
 import httpx
 import stripe
 
-from tests.platform import free_port
+from tests.platform import free_port, peer_process
 
 SCRIPT = Path(__file__).resolve().parent / "peers" / "localstripe_server.py"
 SECRET_KEY = "sk_test_localstripe0000000000"
@@ -45,23 +44,13 @@ class LocalStripe:
 @contextlib.contextmanager
 def serve_localstripe(log: Path) -> Iterator[LocalStripe]:
     port = free_port()
-    with log.open("w") as out:
-        process = subprocess.Popen([sys.executable, str(SCRIPT), str(port)], stdout=out, stderr=out)
     running = LocalStripe(f"http://127.0.0.1:{port}")
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"{running.url}/v1/balance", headers={"Authorization": f"Bearer {SECRET_KEY}"}, timeout=2)
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise AssertionError(f"localstripe did not start: {log.read_text()[-2000:]}") from None
-                time.sleep(0.2)
+
+    def ready() -> object:
+        return httpx.get(f"{running.url}/v1/balance", headers={"Authorization": f"Bearer {SECRET_KEY}"}, timeout=2)
+
+    with peer_process([sys.executable, str(SCRIPT), str(port)], log, ready, "localstripe"):
         yield running
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 def signed(body: bytes, secret: str, stamp: int | None = None) -> dict[str, str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Literal
 
@@ -94,6 +95,35 @@ def _result(result: CommandResult) -> str:
     return "UNKNOWN" if result.status in ("offline", "timeout", "error") else "REJECTED"
 
 
+def _plain(result: CommandResult) -> dict[str, Any]:
+    return {"result": _result(result)}
+
+
+async def _active(db: AsyncSession, caller: Caller, session_id: str) -> ChargingSession | None:
+    """The caller's running session, or None (answered UNKNOWN_SESSION)."""
+    async with db.begin():
+        charging = await _session(db, caller, session_id)
+    return charging if charging is not None and charging.status == "active" else None
+
+
+def _relay(
+    request: Request[Any, Any, Any], state: State, caller: Caller, charging: ChargingSession, command: Command,
+    response_url: str, outcome: Callable[[CommandResult], dict[str, Any]] = _plain,
+) -> Response[bytes]:  # fmt: skip
+    """Accept now; send ``command`` to the station, then post the station's outcome to ``response_url``."""
+    commands: ChargerCommands = state.commands
+    sealer: Sealer = state.sealer
+    partner = caller.partner
+
+    async def carry_out() -> None:
+        result = await commands.send(charging.station_id, command, requested_by=f"ocpi:{partner.id}")
+        await _post(partner, sealer, response_url, outcome(result))
+
+    _later(carry_out())
+    return answer(request, {"result": "ACCEPTED", "timeout": TIMEOUT_SECONDS})
+
+
+UNKNOWN_SESSION = {"result": "UNKNOWN_SESSION", "timeout": 0}
 ROUTE = "/2.2.1/chargingprofiles/{session_id:str}"
 REGISTERED = {"caller": Provide(provide_registered_caller)}
 
@@ -109,25 +139,14 @@ async def set_profile(
     periods = [(p.start_period, p.limit) for p in body.charging_profile.charging_profile_period or []]
     if not periods or periods[0][0] != 0:
         raise OcpiError(INVALID_PARAMETERS, "charging_profile_period: at least one period, the first at 0")
-    async with db.begin():
-        charging = await _session(db, caller, session_id)
-    if charging is None or charging.status != "active":
-        return answer(request, {"result": "UNKNOWN_SESSION", "timeout": 0})
+    if (charging := await _active(db, caller, session_id)) is None:
+        return answer(request, UNKNOWN_SESSION)
     limit = ChargingLimit(unit=body.charging_profile.charging_rate_unit, periods=periods, purpose="Tx",
                           stack_level=1, profile_id=1, duration_seconds=body.charging_profile.duration,
                           transaction_id=charging.transaction_id)  # fmt: skip
-    commands: ChargerCommands = state.commands
-    sealer: Sealer = state.sealer
-    partner = caller.partner
     command = Command("set_charging_profile", {"limit": limit, "evse": charging.ocpp_evse_id,
                                                "connector": charging.ocpp_evse_id})  # fmt: skip
-
-    async def carry_out() -> None:
-        result = await commands.send(charging.station_id, command, requested_by=f"ocpi:{partner.id}")
-        await _post(partner, sealer, body.response_url, {"result": _result(result)})
-
-    _later(carry_out())
-    return answer(request, {"result": "ACCEPTED", "timeout": TIMEOUT_SECONDS})
+    return _relay(request, state, caller, charging, command, body.response_url)
 
 
 @delete(ROUTE, dependencies=REGISTERED, status_code=200)
@@ -135,21 +154,9 @@ async def clear_profile(
     request: Request[Any, Any, Any], state: State, db: AsyncSession, caller: Caller, session_id: str,
     response_url: str,
 ) -> Response[bytes]:  # fmt: skip
-    async with db.begin():
-        charging = await _session(db, caller, session_id)
-    if charging is None or charging.status != "active":
-        return answer(request, {"result": "UNKNOWN_SESSION", "timeout": 0})
-    commands: ChargerCommands = state.commands
-    sealer: Sealer = state.sealer
-    partner = caller.partner
-
-    async def carry_out() -> None:
-        result = await commands.send(charging.station_id, Command("clear_charging_profile", {"profile_id": 1}),
-                                     requested_by=f"ocpi:{partner.id}")  # fmt: skip
-        await _post(partner, sealer, response_url, {"result": _result(result)})
-
-    _later(carry_out())
-    return answer(request, {"result": "ACCEPTED", "timeout": TIMEOUT_SECONDS})
+    if (charging := await _active(db, caller, session_id)) is None:
+        return answer(request, UNKNOWN_SESSION)
+    return _relay(request, state, caller, charging, Command("clear_charging_profile", {"profile_id": 1}), response_url)
 
 
 @get(ROUTE, dependencies=REGISTERED)
@@ -157,29 +164,22 @@ async def active_profile(
     request: Request[Any, Any, Any], state: State, db: AsyncSession, caller: Caller, session_id: str,
     duration: int, response_url: str,
 ) -> Response[bytes]:  # fmt: skip
-    async with db.begin():
-        charging = await _session(db, caller, session_id)
-    if charging is None or charging.status != "active":
-        return answer(request, {"result": "UNKNOWN_SESSION", "timeout": 0})
-    commands: ChargerCommands = state.commands
-    sealer: Sealer = state.sealer
-    partner = caller.partner
+    if (charging := await _active(db, caller, session_id)) is None:
+        return answer(request, UNKNOWN_SESSION)
 
-    async def carry_out() -> None:
-        result = await commands.send(charging.station_id, Command("get_composite_schedule", {
-            "evse": charging.ocpp_evse_id, "connector": charging.ocpp_evse_id, "duration": duration}),
-            requested_by=f"ocpi:{partner.id}")  # fmt: skip
-        outcome: dict[str, Any] = {"result": _result(result)}
+    def with_schedule(result: CommandResult) -> dict[str, Any]:
+        outcome = _plain(result)
         schedule = (result.response or {}).get("chargingSchedule") or (result.response or {}).get("schedule")
         if result.accepted and isinstance(schedule, dict):
             periods = [{"start_period": p.get("startPeriod", 0), "limit": p.get("limit", 0)}
                        for p in schedule.get("chargingSchedulePeriod", [])]  # fmt: skip
             outcome["profile"] = {"start_date_time": schedule.get("startSchedule"), "charging_profile": {
                 "charging_rate_unit": schedule.get("chargingRateUnit", "W"), "charging_profile_period": periods}}  # fmt: skip
-        await _post(partner, sealer, response_url, outcome)
+        return outcome
 
-    _later(carry_out())
-    return answer(request, {"result": "ACCEPTED", "timeout": TIMEOUT_SECONDS})
+    command = Command("get_composite_schedule", {"evse": charging.ocpp_evse_id, "connector": charging.ocpp_evse_id,
+                                                 "duration": duration})  # fmt: skip
+    return _relay(request, state, caller, charging, command, response_url, with_schedule)
 
 
 HUB_ROUTE = "/2.2.1/hubclientinfo/{country_code:str}/{party_id:str}"

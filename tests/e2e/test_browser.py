@@ -18,12 +18,18 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 EMAIL, PASSWORD = "browser@example.com", "browser passphrase"
 
 
-@pytest.fixture(scope="module")
-def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+def require_chromium() -> str:
+    """Debian's Chromium: CI must have it (the tests fail there without it); elsewhere they are skipped."""
     if not CHROMIUM:
         if os.environ.get("CI"):
             pytest.fail("CI must run the browser tests: install Debian's chromium package")
         pytest.skip("no Chromium installed (apt-get install chromium); browser tests skipped locally")
+    return CHROMIUM
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    require_chromium()
     home = tmp_path_factory.mktemp("browser")
     env = platform_env(home / "var", free_port())
     server = Platform(env, home / "serve.log", args=["--demo", "--demo-stations", "3"])

@@ -26,7 +26,7 @@ from litestar.config.cors import CORSConfig
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call, call_result
 
-from tests.e2e.test_browser import CHROMIUM
+from tests.e2e.test_browser import CHROMIUM, require_chromium
 from tests.platform import Platform, free_port, platform_env, run_cpo
 from tests.stripe_support import PUBLISHABLE_KEY, SECRET_KEY, WEBHOOK_SECRET, LocalStripe, serve_localstripe
 
@@ -142,12 +142,7 @@ def serve_helper(localstripe: LocalStripe, port: int) -> uvicorn.Server:
 
 @pytest.fixture(scope="module")
 def paying_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Platform, str, dict[str, str]]]:
-    if not CHROMIUM:
-        import os
-
-        if os.environ.get("CI"):
-            pytest.fail("CI must run the browser tests: install Debian's chromium package")
-        pytest.skip("no Chromium installed; browser tests skipped locally")
+    require_chromium()
     home = tmp_path_factory.mktemp("pay-browser")
     helper_port = free_port()
     with serve_localstripe(home / "localstripe.log") as localstripe:

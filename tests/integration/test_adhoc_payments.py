@@ -382,6 +382,18 @@ async def paid_and_started(http: httpx.AsyncClient, localstripe: LocalStripe, cp
     return started
 
 
+async def charging_on_card(
+    http: httpx.AsyncClient, localstripe: LocalStripe, cp: Any, evse_id: str, at: str
+) -> tuple[dict[str, Any], str, Any]:
+    """Paid at the EVSE, and the station's session started at ``at`` with the payment's token: the payment,
+    the token and the station's StartTransaction answer."""
+    started = await paid_and_started(http, localstripe, cp, evse_id)
+    tag = next(r[1]["id_tag"] for r in cp.received if r[0] == "RemoteStartTransaction")
+    await reach(http, started["link"], "starting", 10)
+    begun = await cp.call(call.StartTransaction(connector_id=1, id_tag=tag, meter_start=0, timestamp=at))
+    return started, tag, begun
+
+
 async def test_a_station_that_refuses_or_never_answers_the_start_releases_the_hold(
     server: Server, localstripe: LocalStripe
 ) -> None:
@@ -420,11 +432,7 @@ async def test_the_session_stops_before_the_cost_passes_the_hold(
     station, evse_id = await paid_evse(server, 7, price="10.00")  # 12.10 a kWh incl. VAT against 50.00 held
     async with httpx.AsyncClient(base_url=server.url, timeout=30) as http, connect(server, station) as cp:
         await cp.call(call.BootNotification(charge_point_vendor="V", charge_point_model="M"))
-        started = await paid_and_started(http, localstripe, cp, evse_id)
-        tag = next(r[1]["id_tag"] for r in cp.received if r[0] == "RemoteStartTransaction")
-        await eventually(lambda: _is(http, started["link"], "starting"), 10)
-        begun = await cp.call(call.StartTransaction(connector_id=1, id_tag=tag, meter_start=0,
-                                                    timestamp="2026-11-27T14:00:00Z"))  # fmt: skip
+        started, _, begun = await charging_on_card(http, localstripe, cp, evse_id, "2026-11-27T14:00:00Z")
         await cp.call(call.MeterValues(connector_id=1, transaction_id=begun.transaction_id, meter_value=[{
             "timestamp": "2026-11-27T14:20:00Z", "sampled_value": [
                 {"value": "4100", "measurand": "Energy.Active.Import.Register", "unit": "Wh"}]}]))  # fmt: skip
@@ -449,11 +457,7 @@ async def test_a_session_is_stopped_and_settled_before_its_hold_expires(
     station, evse_id = await paid_evse(server, 8)
     async with httpx.AsyncClient(base_url=server.url, timeout=30) as http, connect(server, station) as cp:
         await cp.call(call.BootNotification(charge_point_vendor="V", charge_point_model="M"))
-        started = await paid_and_started(http, localstripe, cp, evse_id)
-        tag = next(r[1]["id_tag"] for r in cp.received if r[0] == "RemoteStartTransaction")
-        await reach(http, started["link"], "starting", 10)
-        begun = await cp.call(call.StartTransaction(connector_id=1, id_tag=tag, meter_start=0,
-                                                    timestamp="2026-11-27T15:00:00Z"))  # fmt: skip
+        started, tag, begun = await charging_on_card(http, localstripe, cp, evse_id, "2026-11-27T15:00:00Z")
         await reach(http, started["link"], "charging", 10)
         assert not any(r[0] == "RemoteStopTransaction" for r in cp.received)
         # days later (as far as the card is concerned): the processor would drop the hold within the hour
@@ -486,11 +490,7 @@ async def test_a_server_restart_mid_session_loses_nothing(
     async with httpx.AsyncClient(base_url=node.url, timeout=30) as http:
         async with connect(node, station) as cp:
             await cp.call(call.BootNotification(charge_point_vendor="V", charge_point_model="M"))
-            started = await paid_and_started(http, localstripe, cp, evse_id)
-            tag = next(r[1]["id_tag"] for r in cp.received if r[0] == "RemoteStartTransaction")
-            await reach(http, started["link"], "starting", 10)
-            begun = await cp.call(call.StartTransaction(connector_id=1, id_tag=tag, meter_start=0,
-                                                        timestamp="2026-11-27T16:00:00Z"))  # fmt: skip
+            started, _, begun = await charging_on_card(http, localstripe, cp, evse_id, "2026-11-27T16:00:00Z")
             await reach(http, started["link"], "charging", 10)
         assert node.platform.stop() == 0  # the node goes down with the session running
         again = Platform(node.platform.env, tmp_path / "node-again.log")
@@ -518,11 +518,7 @@ async def test_the_day_reconciles_and_a_payment_is_refunded_in_part_then_in_full
     station, evse_id = await paid_evse(server, 10)
     async with httpx.AsyncClient(base_url=server.url, timeout=30) as http, connect(server, station) as cp:
         await cp.call(call.BootNotification(charge_point_vendor="V", charge_point_model="M"))
-        started = await paid_and_started(http, localstripe, cp, evse_id)
-        tag = next(r[1]["id_tag"] for r in cp.received if r[0] == "RemoteStartTransaction")
-        await reach(http, started["link"], "starting", 10)
-        begun = await cp.call(call.StartTransaction(connector_id=1, id_tag=tag, meter_start=0,
-                                                    timestamp="2026-11-27T17:00:00Z"))  # fmt: skip
+        started, _, begun = await charging_on_card(http, localstripe, cp, evse_id, "2026-11-27T17:00:00Z")
         await cp.call(call.StopTransaction(meter_stop=5_000, timestamp="2026-11-27T17:30:00Z",
                                            transaction_id=begun.transaction_id))  # fmt: skip
         await reach(http, started["link"], "captured", 30)

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +19,7 @@ import pytest
 
 from tests.integration.ocpp_support import Server, start_server
 from tests.integration.test_access_ocpp import eventually
-from tests.platform import free_port
+from tests.platform import free_port, peer_process
 
 PEER_PYTHON = Path(__file__).resolve().parents[2] / ".venv-emsp" / "bin" / "python"
 PEER_SCRIPT = Path(__file__).resolve().parents[1] / "peers" / "extrawest_emsp.py"
@@ -45,23 +43,9 @@ def peer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Peer]:
         pytest.skip("no .venv-emsp: `make test` builds it")
     port, token_a = free_port(), secrets.token_urlsafe(16)
     log = tmp_path_factory.mktemp("extrawest") / "peer.log"
-    with log.open("w") as out:
-        process = subprocess.Popen([str(PEER_PYTHON), str(PEER_SCRIPT), str(port), token_a], stdout=out, stderr=out)
     running = Peer(f"http://127.0.0.1:{port}", token_a)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                running.state()
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise AssertionError(f"the eMSP did not start: {log.read_text()[-2000:]}") from None
-                time.sleep(0.2)
+    with peer_process([str(PEER_PYTHON), str(PEER_SCRIPT), str(port), token_a], log, running.state, "the eMSP"):
         yield running
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 @pytest.fixture(scope="module")
