@@ -179,6 +179,15 @@ class _Sim201(ChargePoint201):
     def trigger(self, requested_message: str, **_: Any) -> Any:
         return result201.TriggerMessage(status="Accepted")
 
+    @on("SendLocalList")
+    def send_local_list(self, version_number: int, update_type: str, **_: Any) -> Any:
+        self.sim.local_list_version = version_number
+        return result201.SendLocalList(status="Accepted")
+
+    @on("GetLocalListVersion")
+    def local_list_version(self) -> Any:
+        return result201.GetLocalListVersion(version_number=self.sim.local_list_version)
+
     @on("GetVariables")
     def get_variables(self, get_variable_data: list[dict[str, Any]]) -> Any:
         return result201.GetVariables(get_variable_result=[
