@@ -77,6 +77,9 @@ async def _import_row(
         kept = {"email": existing.email or "", "kind": existing.kind, "language": existing.language,
                 "status": existing.status, "external_id": existing.external_id or ""}  # fmt: skip
         cells |= {key: value for key, value in kept.items() if key not in columns}
+        # An empty cell keeps the status; a block is ours (as with SCIM): only a person's page lifts it.
+        if not cells["status"] or existing.status == "blocked":
+            cells["status"] = existing.status
     data = msgspec.convert(
         {
             "name": cells["name"], "email": cells["email"] or None, "user_name": user_name,
