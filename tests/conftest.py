@@ -31,6 +31,21 @@ TEMPLATE = "cpo_template"
 _numbers = itertools.count(1)
 
 
+def shared_specs(*parts: str) -> Path:
+    """A path under ../shared/specs (the OCPI spec text, its examples and the OpenAPI schemas).
+
+    A clone without ../shared beside it skips the tests that read it, saying so once per test; under CI
+    (``CI=true``) a missing folder fails them instead, so a broken CI checkout cannot pass by skipping.
+    """
+    path = SHARED.joinpath("specs", *parts)
+    if path.exists():
+        return path
+    need = f"needs ../shared/specs (the OCPI spec examples and OpenAPI schemas): {path} is missing"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(need)
+    pytest.skip(need)
+
+
 def database_url(server_url: str, name: str) -> str:
     # The embedded server's URL names its database in the path: swap it.
     head, _, tail = server_url.partition("?")

@@ -12,9 +12,7 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from tests.conftest import SHARED
-
-ROOT = SHARED / "specs" / "ocpi-openapi"
+from tests.conftest import shared_specs
 
 
 class Yaml12Loader(yaml.SafeLoader):
@@ -45,7 +43,7 @@ def _registry(version: str) -> Registry:  # type: ignore[type-arg]
 
 def errors(payload: Any, version: str, module: str, schema: str) -> list[str]:
     """Every way ``payload`` breaks ``components/schemas/<schema>`` of ``modules/<module>/schema.yaml``."""
-    path = (ROOT / version / "modules" / module / "schema.yaml").resolve()
+    path = shared_specs("ocpi-openapi", version, "modules", module, "schema.yaml").resolve()
     validator = Draft202012Validator(
         {"$ref": f"file://{path}#/components/schemas/{schema}"}, registry=_registry(version)
     )

@@ -15,15 +15,18 @@ import pytest
 
 from cpo.tariffs.engine import Usage, compile_tariff, price_session, usages_from_periods
 from cpo.tariffs.ocpi import decode_cdr, decode_tariff
-from tests.conftest import SHARED
+from tests.conftest import shared_specs
 
-EXAMPLES = SHARED / "specs" / "ocpi-2.2.1" / "examples"
 ZONE = ZoneInfo("Europe/Brussels")
 D = Decimal
 
 
+def example(name: str) -> Path:
+    return shared_specs("ocpi-2.2.1", "examples", name)
+
+
 def tariff(name: str):  # type: ignore[no-untyped-def]
-    return compile_tariff(decode_tariff(Path(EXAMPLES / name).read_bytes()))
+    return compile_tariff(decode_tariff(example(name).read_bytes()))
 
 
 class Session:
@@ -128,7 +131,7 @@ def test_the_breakdowns_per_dimension_match_the_spec_tables() -> None:
 
 
 def test_the_spec_cdr_example_prices_to_its_own_total() -> None:
-    cdr = decode_cdr((EXAMPLES / "cdr_example.json").read_bytes())
+    cdr = decode_cdr(example("cdr_example.json").read_bytes())
     assert cdr.tariffs
     compiled = compile_tariff(cdr.tariffs[0])
     pricing = price_session(compiled, usages_from_periods(cdr.charging_periods, cdr.end_date_time), "UTC")
