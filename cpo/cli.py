@@ -12,11 +12,13 @@ import os
 import signal
 import subprocess
 import sys
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import cpo
+from cpo.accounts.roles import ROLES
 from cpo.errors import DomainError, InvalidInput
 from cpo.logs import configure_logging
 from cpo.settings import Settings, load_settings
@@ -25,6 +27,8 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from cpo.tenants.models import Tenant
+
+SITE_HELP = "a site manager's site, by id or name (repeat for several)"
 
 
 def _database_url(settings: Settings) -> str:
@@ -181,6 +185,28 @@ def _in_tenant(settings: Settings, slug: str | None, use: Callable[[AsyncSession
     return asyncio.run(run())
 
 
+async def _sites_named(session: AsyncSession, tenant: Tenant, keys: list[str] | None) -> list[uuid.UUID] | None:
+    """``--site`` values (an id, or a name in any case) as the tenant's site ids; the service checks the role."""
+    from sqlalchemy import func, select
+
+    from cpo.sites.models import Site
+
+    if not keys:
+        return None
+    found: list[uuid.UUID] = []
+    for key in keys:
+        try:
+            condition = Site.id == uuid.UUID(key)
+        except ValueError:
+            condition = func.lower(Site.name) == key.strip().lower()
+        ids = list((await session.execute(select(Site.id).where(Site.tenant_id == tenant.id, condition))).scalars())
+        if len(ids) != 1:
+            problem = "no such site" if not ids else "several sites have this name: give the id"
+            raise InvalidInput("site", f"{key}: {problem} in tenant {tenant.slug}")
+        found.append(ids[0])
+    return found
+
+
 def cmd_admin(settings: Settings, args: argparse.Namespace) -> int:
     from cpo.accounts.service import count_accounts, create_account
 
@@ -189,7 +215,8 @@ def cmd_admin(settings: Settings, args: argparse.Namespace) -> int:
     async def create(session: AsyncSession, tenant: Tenant) -> str:
         name = args.name or args.email
         role = args.role or ("tenant_admin" if await count_accounts(session) else "platform_admin")
-        account = await create_account(session, tenant.id, args.email, name, password, role, args.language)
+        sites = await _sites_named(session, tenant, args.site)
+        account = await create_account(session, tenant.id, args.email, name, password, role, args.language, sites)
         return f"created {account.role} {account.email} in tenant {tenant.slug}"
 
     print(_in_tenant(settings, args.tenant, create))
@@ -200,7 +227,8 @@ def cmd_tokens(settings: Settings, args: argparse.Namespace) -> int:
     from cpo.accounts.service import create_api_token
 
     async def create(session: AsyncSession, tenant: Tenant) -> str:
-        token, _ = await create_api_token(session, tenant.id, args.role, args.name)
+        sites = await _sites_named(session, tenant, args.site)
+        token, _ = await create_api_token(session, tenant.id, args.role, args.name, site_ids=sites)
         return token
 
     print(_in_tenant(settings, args.tenant, create))
@@ -391,9 +419,10 @@ def parser() -> argparse.ArgumentParser:
     create_user.add_argument("--name")
     create_user.add_argument(
         "--role",
-        choices=["platform_admin", "tenant_admin", "read_only"],
+        choices=ROLES,
         help="default: platform_admin for the very first account, tenant_admin after that",
     )
+    create_user.add_argument("--site", action="append", help=SITE_HELP)
     create_user.add_argument("--tenant", help="tenant slug or name (default: the default tenant)")
     create_user.add_argument("--language", default="en", choices=["en", "nl"])
     create_user.add_argument(
@@ -406,7 +435,8 @@ def parser() -> argparse.ArgumentParser:
     tokens = commands.add_parser("tokens", help="API tokens")
     token_commands = tokens.add_subparsers(dest="tokens_command", required=True, metavar="ACTION")
     create_token = token_commands.add_parser("create", help="print a new API token on standard output")
-    create_token.add_argument("--role", required=True, choices=["platform_admin", "tenant_admin", "read_only"])
+    create_token.add_argument("--role", required=True, choices=ROLES, help="employees sign in; they get no token")
+    create_token.add_argument("--site", action="append", help=SITE_HELP)
     create_token.add_argument("--tenant", help="tenant slug or name (default: the default tenant)")
     create_token.add_argument("--name", default="cli")
     create_token.set_defaults(run=cmd_tokens)
