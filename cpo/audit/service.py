@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import uuid
 from datetime import datetime
@@ -12,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cpo.audit.models import AuditEntry
+from cpo.csv_cells import csv_text
 
 
 async def list_entries(
@@ -40,11 +39,8 @@ async def list_entries(
 
 
 def to_csv(entries: list[AuditEntry]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["id", "at", "actor", "action", "entity", "entity_id", "before", "after"])
-    for e in entries:
-        writer.writerow([e.id, e.at.isoformat(), e.actor, e.action, e.entity, e.entity_id,
-                         json.dumps(e.before, sort_keys=True) if e.before is not None else "",
-                         json.dumps(e.after, sort_keys=True) if e.after is not None else ""])  # fmt: skip
-    return out.getvalue()
+    header = ["id", "at", "actor", "action", "entity", "entity_id", "before", "after"]
+    return csv_text(header, ([e.id, e.at.isoformat(), e.actor, e.action, e.entity, e.entity_id,
+                              json.dumps(e.before, sort_keys=True) if e.before is not None else "",
+                              json.dumps(e.after, sort_keys=True) if e.after is not None else ""]
+                             for e in entries))  # fmt: skip

@@ -730,17 +730,11 @@ async def allocation(session: AsyncSession, tenant_id: uuid.UUID, start: datetim
 
 
 def allocation_csv(rows: list[Any], month: str) -> str:
-    import csv
-    import io
+    from cpo.csv_cells import csv_text
 
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["month", "kind", "code", "name", "sessions", "energy_kwh", "excl_vat", "vat", "incl_vat",
-                     "currency"])  # fmt: skip
-    for r in rows:
-        writer.writerow([month, r.kind, r.code or "", r.name, r.sessions, r.energy_kwh, r.excl_vat, r.vat,
-                         r.incl_vat, r.currency])  # fmt: skip
-    return out.getvalue()
+    header = ["month", "kind", "code", "name", "sessions", "energy_kwh", "excl_vat", "vat", "incl_vat", "currency"]
+    return csv_text(header, ([month, r.kind, r.code or "", r.name, r.sessions, r.energy_kwh, r.excl_vat, r.vat,
+                              r.incl_vat, r.currency] for r in rows))  # fmt: skip
 
 
 # --- what a driver sees before starting ------------------------------------------------------------------
