@@ -114,7 +114,8 @@ def database_error_response(request: Request[Any, Any, Any], exc: DBAPIError) ->
 
 
 def internal_error_response(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    log.exception("unhandled error", extra={"path": request.url.path})
+    # The route template, not the path: a path may hold a secret (a driver's pay link) or personal data.
+    log.exception("unhandled error", extra={"route": request.scope.get("path_template") or "unmatched"})
     return Response(
         {"type": "about:blank", "title": "Internal Server Error", "status": 500, "detail": "internal error"},
         status_code=HTTP_500_INTERNAL_SERVER_ERROR,
