@@ -98,8 +98,9 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         log_config=None,
         access_log=False,
         server_header=False,
-        proxy_headers=settings.tls.trust_proxy,
-        forwarded_allow_ips="*" if settings.tls.trust_proxy else None,
+        # Forwarded headers are read by the app itself, from the configured proxies only (cpo.network): the
+        # server must not rewrite the client's address or scheme from whatever a client sends.
+        proxy_headers=False,
         # Security profile 2: TLS on the main port (Python's default context: TLS 1.2 at least).
         ssl_certfile=settings.tls.cert_file,
         ssl_keyfile=settings.tls.key_file,

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cpo.errors import InvalidInput
+from cpo.network import Network, parse_networks
 
 ENV_PREFIX = "CPO_"
 
@@ -30,6 +31,9 @@ class ServerSettings:
     """How stations and browsers reach this node (e.g. ``https://cpo.example.com``)."""
     metrics_token: str | None = None
     """When set, ``/metrics`` wants ``Authorization: Bearer <token>``."""
+    trusted_proxies: tuple[Network, ...] = ()
+    """Proxies in front of the platform: only when the direct peer is one of them are its X-Forwarded-For
+    (the client's address, for throttles) and X-Forwarded-Proto (TLS at the proxy, profile 2) believed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,8 +88,6 @@ class TlsSettings:
     client_port: int | None = None
     client_organization: str | None = None
     """If set, a station certificate's O must be this (OCPP security A00.FR.404)."""
-    trust_proxy: bool = False
-    """Behind a TLS-terminating proxy: believe its X-Forwarded-Proto and X-Client-Cert-* headers."""
 
     @property
     def enabled(self) -> bool:
@@ -209,6 +211,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     url = get("DATABASE_URL")
     if url is not None and not url.startswith(("postgresql://", "postgres://", "postgresql+asyncpg://")):
         raise InvalidInput("CPO_DATABASE_URL", "must be a postgresql:// URL")
+    try:
+        proxies = parse_networks(get("TRUSTED_PROXIES") or "")
+    except ValueError as error:
+        raise InvalidInput("CPO_TRUSTED_PROXIES", f"addresses or networks (10.0.0.1, 10.0.0.0/8): {error}") from None
+    # CPO_TRUST_PROXY used to believe every client's forwarded headers; alone it would now believe nobody, so a
+    # deployment that relied on it stops with the fix named instead of silently refusing its profile-2 stations.
+    if flag("TRUST_PROXY", False) and not proxies:
+        raise InvalidInput("CPO_TRUST_PROXY", "is replaced by CPO_TRUSTED_PROXIES: set it to the proxies' addresses")
 
     return Settings(
         data_dir=Path(get("DATA_DIR") or "var"),
@@ -227,6 +237,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             workers=integer("WORKERS", 1, 1, 64),
             public_url=get("PUBLIC_URL"),
             metrics_token=get("METRICS_TOKEN"),
+            trusted_proxies=proxies,
         ),
         security=SecuritySettings(
             session_hours=integer("SESSION_HOURS", 12, 1, 24 * 30),
@@ -245,7 +256,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             client_ca_file=path("TLS_CLIENT_CA"),
             client_port=integer("TLS_CLIENT_PORT", 0, 0, 65535) or None,
             client_organization=get("TLS_CLIENT_ORGANIZATION"),
-            trust_proxy=flag("TRUST_PROXY", False),
         ),
         ocpp=OcppSettings(
             heartbeat_seconds=integer("OCPP_HEARTBEAT_SECONDS", 300, 10, 86400),

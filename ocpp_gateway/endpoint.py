@@ -14,8 +14,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any
 
 from cpo.charging import presence
+from cpo.network import arrived_over_tls
 from cpo.secrets import verify_password_async
-from cpo.settings import TlsSettings
 from ocpp_gateway.connection import StationConnection, StationRef
 from ocpp_gateway.gateway import Gateway
 from ocpp_gateway.schemas import Version
@@ -69,15 +69,9 @@ async def refuse(scope: Scope, send: Send, status: int, reason: str) -> None:
         await send({"type": "websocket.close", "code": 1008, "reason": reason})
 
 
-def arrived_over_tls(scope: Scope, tls: TlsSettings) -> bool:
-    if scope.get("scheme") == "wss":
-        return True
-    return tls.trust_proxy and header(scope, b"x-forwarded-proto").lower() in ("https", "wss")
-
-
 async def ocpp_endpoint(state: Any, scope: Scope, receive: Receive, send: Send) -> None:
     gateway: Gateway = state.gateway
-    tls: TlsSettings = state.settings.tls
+    proxies = state.settings.server.trusted_proxies
     identity = scope["path"][len(PREFIX) :]  # ASGI paths arrive percent-decoded
     if (await receive())["type"] != "websocket.connect":
         return
@@ -105,17 +99,17 @@ async def ocpp_endpoint(state: Any, scope: Scope, receive: Receive, send: Send) 
     if station.security_profile == 3:
         await refuse(scope, send, 401, "security profile 3: connect to the client-certificate port")
         return
-    if station.security_profile == 2 and not arrived_over_tls(scope, tls):
+    if station.security_profile == 2 and not arrived_over_tls(scope, proxies):
         await refuse(scope, send, 401, "security profile 2 needs wss:// (TLS)")
         return
     # Security profiles 1 and 2: HTTP Basic, user = identity, checked before the upgrade (A00.FR.204).
-    if station.password_hash is not None:
-        if credentials is None or credentials[0] != identity:
-            await refuse(scope, send, 401, "HTTP Basic authentication with the station identity required")
-            return
-        if not await verify_password_async(credentials[1], station.password_hash):
-            await refuse(scope, send, 401, "wrong password")
-            return
+    if credentials is None or credentials[0] != identity:
+        await refuse(scope, send, 401, "HTTP Basic authentication with the station identity required")
+        return
+    # No stored password is no password to pass, not a free pass (default deny).
+    if station.password_hash is None or not await verify_password_async(credentials[1], station.password_hash):
+        await refuse(scope, send, 401, "wrong password")
+        return
 
     if offered and chosen is None:
         # OCPP-J 1.6 §3.1.2 / 2.0.1 part 4 §3.2: no common subprotocol: complete the handshake without one, close.

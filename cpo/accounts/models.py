@@ -3,12 +3,22 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, ForeignKeyConstraint, String, Uuid
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Identity,
+    Index,
+    String,
+    Uuid,
+    func,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cpo.accounts.roles import ROLE_CHECK
-from cpo.db.base import Base, TenantScoped, Timestamps, UUIDPrimaryKey
+from cpo.db.base import Base, TenantScoped, Timestamps, UUIDPrimaryKey, utcnow
 
 
 class Account(UUIDPrimaryKey, TenantScoped, Timestamps, Base):
@@ -66,3 +76,19 @@ class LoginSession(UUIDPrimaryKey, TenantScoped, Base):
     """Password given, TOTP code not yet: the session opens no page but the code form."""
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
+
+
+class SignInFailure(Base):
+    """A failed sign-in (password or second-factor code) of one account, whatever address it came from.
+
+    Kept in the database, not in a node's memory, so that spreading guesses over the nodes counts them all.
+    Keyed by the SHA-256 of the e-mail as typed (lowercased): unknown addresses count too, so the answer does
+    not tell which accounts exist, and no e-mail address is stored. Platform-wide like the accounts' e-mail.
+    """
+
+    __tablename__ = "sign_in_failures"
+    __table_args__ = (Index("ix_sign_in_failures_account_key_failed_at", "account_key", "failed_at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    account_key: Mapped[str] = mapped_column(String(64))
+    failed_at: Mapped[datetime] = mapped_column(index=True, server_default=func.now(), default=utcnow)

@@ -16,6 +16,11 @@ class Tenant(UUIDPrimaryKey, Timestamps, Base):
     country_code: Mapped[str | None] = mapped_column(String(2))
     party_id: Mapped[str | None] = mapped_column(String(3))
     auto_register_stations: Mapped[bool] = mapped_column(default=False)
+    """Unknown stations that present the enrolment secret join this tenant as Pending (see ``enrolment_secret_hash``)."""
+    enrolment_secret_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    """SHA-256 of the secret a station presents as its Basic-auth password to register itself here."""
+    station_identity_prefix: Mapped[str | None] = mapped_column(String(48), unique=True)
+    """Granted by a platform administrator: identities starting with it are this tenant's alone."""
     one_session_per_badge: Mapped[bool] = mapped_column(default=False, server_default="false")
     """A badge (or a group of badges sharing a group token) may run one session at a time."""
     meter_sample_retention_days: Mapped[int | None]

@@ -36,3 +36,15 @@ def test_bad_values_name_the_variable(name: str, value: str) -> None:
     with pytest.raises(InvalidInput) as raised:
         load_settings({name: value})
     assert raised.value.field == name
+
+
+def test_trusted_proxies_are_addresses_or_networks_and_trust_proxy_alone_is_refused() -> None:
+    settings = load_settings({"CPO_TRUSTED_PROXIES": "10.0.0.0/8, 192.0.2.1", "CPO_TRUST_PROXY": "true"})
+    assert [str(n) for n in settings.server.trusted_proxies] == ["10.0.0.0/8", "192.0.2.1/32"]
+    assert load_settings({}).server.trusted_proxies == ()
+    with pytest.raises(InvalidInput) as alone:
+        load_settings({"CPO_TRUST_PROXY": "true"})
+    assert alone.value.field == "CPO_TRUST_PROXY" and "CPO_TRUSTED_PROXIES" in str(alone.value)
+    with pytest.raises(InvalidInput) as bad:
+        load_settings({"CPO_TRUSTED_PROXIES": "proxy.example.com"})
+    assert bad.value.field == "CPO_TRUSTED_PROXIES"

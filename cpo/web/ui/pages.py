@@ -17,8 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cpo.accounts import second_factor
 from cpo.accounts.service import authenticate, end_login_session, resolve_login_session, start_login_session
+from cpo.accounts.sign_in_limits import account_blocked_for, forget_sign_in_failures, record_sign_in_failure
 from cpo.charging.models import ChargingSession, StationPresence
 from cpo.errors import InvalidInput, Unauthenticated
+from cpo.network import client_address
 from cpo.people import service as people_service
 from cpo.secrets import new_secret
 from cpo.sites import service as sites
@@ -79,13 +81,16 @@ class AuthPages(Controller):
         target = _safe_next(str(form.get("next", "")))
         settings = runtime_of(state).settings
         throttle: LoginThrottle = state.login_throttle
-        address = request.client.host if request.client else "unknown"
+        address = client_address(request.scope, settings.server.trusted_proxies)
         token = request.cookies.get(LOGIN_CSRF_COOKIE, "")
         sent = str(form.get("csrf", ""))
         context = {"lang": language_of(request), "next": target, "email": email, "user": None, "csrf": token}
         if not token or not hmac.compare_digest(sent.encode(), token.encode()):
             return Template("login.html", context=context | {"error": "login.stale"}, status_code=403)
-        if (wait := throttle.blocked_for(address)) > 0:
+        # Per address (this node's memory) and per account (the database, all nodes): either one stops guessing.
+        async with db.begin():
+            wait = max(throttle.blocked_for(address), await account_blocked_for(db, email))
+        if wait > 0:
             minutes = max(1, round(wait / 60))
             return Template(
                 "login.html", context=context | {"error": "login.throttled", "minutes": minutes}, status_code=429
@@ -94,8 +99,12 @@ class AuthPages(Controller):
             async with db.begin():
                 account = await authenticate(db, email, password)
                 secret, login = await start_login_session(db, account, settings.security.session_hours)
+                if not login.second_factor_due:
+                    await forget_sign_in_failures(db, email)
         except Unauthenticated:
             throttle.failed(address)
+            async with db.begin():
+                await record_sign_in_failure(db, email)
             return Template("login.html", context=context | {"error": "login.failed"}, status_code=401)
         session_cookie = Cookie(
             key=SESSION_COOKIE,
@@ -124,13 +133,13 @@ class AuthPages(Controller):
         form = await request.form()
         target = _safe_next(str(form.get("next", "")))
         throttle: LoginThrottle = state.login_throttle
-        address = request.client.host if request.client else "unknown"
+        address = client_address(request.scope, runtime_of(state).settings.server.trusted_proxies)
         async with db.begin():
             login, account = await _awaiting_code(db, request)
             context = {"lang": language_of(request, account), "next": target, "user": None, "csrf": login.csrf_token}
             if not hmac.compare_digest(str(form.get("csrf", "")).encode(), login.csrf_token.encode()):
                 return Template("login_code.html", context=context | {"error": "login.stale"}, status_code=403)
-            if (wait := throttle.blocked_for(address)) > 0:
+            if (wait := max(throttle.blocked_for(address), await account_blocked_for(db, account.email))) > 0:
                 minutes = max(1, round(wait / 60))
                 return Template("login_code.html", context=context | {"error": "login.throttled", "minutes": minutes},
                                 status_code=429)  # fmt: skip
@@ -138,7 +147,9 @@ class AuthPages(Controller):
                 await second_factor.complete_sign_in(db, login, account, str(form.get("code", "")))
             except InvalidInput:
                 throttle.failed(address)
+                await record_sign_in_failure(db, account.email)
                 return Template("login_code.html", context=context | {"error": "login.code_wrong"}, status_code=401)
+            await forget_sign_in_failures(db, account.email)
         throttle.succeeded(address)
         return Redirect(target)
 
