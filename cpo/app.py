@@ -42,6 +42,7 @@ from cpo.tariffs import service as tariffs
 from cpo.web.access_log import access_log_middleware
 from cpo.web.api import api_router
 from cpo.web.deps import provide_db
+from cpo.web.json_body import refuse_deep_json
 from cpo.web.ops import healthz, readyz
 from cpo.web.problems import internal_error_response, problem
 from cpo.web.scim import scim_router
@@ -229,6 +230,7 @@ def create_app(settings: Settings, handlers: Handlers | None = None) -> Litestar
             ),
         ],
         dependencies={"db": Provide(provide_db)},
+        before_request=refuse_deep_json,  # before any handler decodes a body (deep nesting: 400, not 500)
         exception_handlers={NotFoundException: not_found, HTTP_500_INTERNAL_SERVER_ERROR: internal_error_response},
         lifespan=[lifespan],
         openapi_config=openapi,

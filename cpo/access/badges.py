@@ -34,12 +34,13 @@ async def get_badge(session: AsyncSession, tenant_id: uuid.UUID, badge_id: uuid.
 async def _apply(session: AsyncSession, badge: Badge, data: BadgeIn) -> None:
     if data.person_id is not None:
         await people.get_person(session, badge.tenant_id, data.person_id)
-    if data.valid_from and data.valid_to and data.valid_to <= data.valid_from:
-        raise InvalidInput("valid_to", "must be after valid_from")
+    # Time zones first: a naive and an aware time cannot even be compared.
     for name in ("valid_from", "valid_to"):
         moment = getattr(data, name)
         if moment is not None and moment.tzinfo is None:
             raise InvalidInput(name, "give a time zone, e.g. 2027-01-01T00:00:00Z")
+    if data.valid_from and data.valid_to and data.valid_to <= data.valid_from:
+        raise InvalidInput("valid_to", "must be after valid_from")
     badge.uid, badge.uid_key, badge.token_type = canonical_uid(data.uid), uid_key(data.uid), data.token_type
     badge.status, badge.person_id, badge.label = data.status, data.person_id, data.label
     badge.valid_from, badge.valid_to = data.valid_from, data.valid_to

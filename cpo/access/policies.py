@@ -37,7 +37,9 @@ async def _apply(session: AsyncSession, rule: AccessRule, data: RuleIn) -> None:
             windows.append(Window.parse(text).to_text())
         except WindowError as error:
             raise InvalidInput(f"windows[{index}]", str(error)) from None
-    if data.monthly_kwh_quota is not None and not 0 <= data.monthly_kwh_quota < 10**9:
+    # NaN and the infinities decode as Decimals too; comparing a NaN raises instead of answering.
+    quota = data.monthly_kwh_quota
+    if quota is not None and not (quota.is_finite() and 0 <= quota < 10**9):
         raise InvalidInput("monthly_kwh_quota", "a number of kWh, zero or more")
     if data.valid_from and data.valid_until and data.valid_until < data.valid_from:
         raise InvalidInput("valid_until", "is before valid_from")

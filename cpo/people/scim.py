@@ -22,6 +22,15 @@ KINDS = {"employee": "Employee", "visitor": "Visitor", "external": "External"}
 _FILTER = re.compile(r'^\s*(?P<attr>[A-Za-z.:0-9]+)\s+eq\s+"(?P<value>(?:[^"\\]|\\.)*)"\s*$', re.IGNORECASE)
 _MEMBER_PATH = re.compile(r'^members\[value eq "(?P<id>[^"]+)"\]$', re.IGNORECASE)
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# Every text is bounded before a regex reads it (the e-mail pattern backtracks quadratically: 30 kB took
+# seconds and froze the event loop) and before the database sees it: the lengths are the columns' own.
+MAX_USER_NAME = 254
+MAX_EMAIL = 254
+MAX_NAME = 200
+MAX_EXTERNAL_ID = 255
+MAX_LANGUAGE = 64  # BCP 47 tags ("nl-BE"); only the first two letters are kept
+MAX_FILTER = 600  # an attribute, "eq" and a quoted value as long as the longest column
+MAX_PATH = 300
 
 
 class ScimError(Exception):
@@ -79,14 +88,25 @@ class UserView:
     modified: datetime | None = None
 
 
-def _text(value: Any, attribute: str, required: bool = False) -> str | None:
+def _text(value: Any, attribute: str, required: bool = False, max_length: int = MAX_NAME) -> str | None:
     if value is None:
         if required:
             raise invalid(f"{attribute} is required")
         return None
     if not isinstance(value, str) or (required and not value.strip()):
         raise invalid(f"{attribute} must be a non-empty string")
-    return value.strip()
+    text = value.strip()
+    if len(text) > max_length:
+        raise invalid(f"{attribute} is longer than {max_length} characters")
+    if "\x00" in text:  # PostgreSQL text cannot hold NUL
+        raise invalid(f"{attribute} contains a NUL character")
+    return text
+
+
+def _name(text: str, attribute: str) -> str:
+    if len(text) > MAX_NAME:
+        raise invalid(f"{attribute} is longer than {MAX_NAME} characters")
+    return text
 
 
 def _name_of(data: dict[str, Any]) -> str | None:
@@ -98,7 +118,7 @@ def _name_of(data: dict[str, Any]) -> str | None:
         given = _text(name.get("givenName"), "name.givenName") or ""
         family = _text(name.get("familyName"), "name.familyName") or ""
         if formatted or given or family:
-            return formatted or f"{given} {family}".strip()
+            return formatted or _name(f"{given} {family}".strip(), "name")
     return _text(data.get("displayName"), "displayName")
 
 
@@ -110,7 +130,7 @@ def _primary_email(value: Any) -> str | None:
     chosen = next((e for e in value if e.get("primary")), value[0] if value else None)
     if chosen is None:
         return None
-    email = _text(chosen.get("value"), "emails.value", required=True)
+    email = _text(chosen.get("value"), "emails.value", required=True, max_length=MAX_EMAIL)
     assert email is not None
     if not _EMAIL.match(email):
         raise invalid(f"{email!r} is not an e-mail address")
@@ -143,21 +163,19 @@ def user_fields(data: Any) -> UserFields:
     schemas = data.get("schemas")
     if not isinstance(schemas, list) or USER not in schemas:
         raise invalid(f"schemas must include {USER}", "invalidSyntax")
-    user_name = _text(data.get("userName"), "userName", required=True)
+    user_name = _text(data.get("userName"), "userName", required=True, max_length=MAX_USER_NAME)
     assert user_name is not None
-    if len(user_name) > 254:
-        raise invalid("userName is longer than 254 characters")
     email = _primary_email(data.get("emails"))
     enterprise = data.get(ENTERPRISE) or {}
     if not isinstance(enterprise, dict):
         raise invalid(f"{ENTERPRISE} must be an object")
-    language = _text(data.get("preferredLanguage"), "preferredLanguage")
+    language = _text(data.get("preferredLanguage"), "preferredLanguage", max_length=MAX_LANGUAGE)
     return UserFields(
         user_name=user_name,
         name=_name_of(data) or user_name,
         email=email or (user_name.lower() if _EMAIL.match(user_name) else None),
         active=_active(data.get("active", True)),
-        external_id=_text(data.get("externalId"), "externalId"),
+        external_id=_text(data.get("externalId"), "externalId", max_length=MAX_EXTERNAL_ID),
         language=language[:2].lower() if language else None,
         kind=_kind(data.get("userType")),
         department=_text(enterprise.get("department"), "department"),
@@ -191,24 +209,25 @@ def _set_user(current: UserFields, path: str, value: Any, op: str) -> UserFields
     if key == "active":
         current.active = _active(value)
     elif key == "username":
-        current.user_name = _text(value, "userName", required=True) or current.user_name
+        current.user_name = _text(value, "userName", required=True, max_length=MAX_USER_NAME) or current.user_name
     elif key in ("displayname", "name.formatted"):
         current.name = _text(value, path) or current.name
     elif key == "name":
         current.name = _name_of({"name": value}) or current.name
     elif key in ("name.givenname", "name.familyname"):
         parts = [*current.name.split(" ", 1), ""]
-        given, family = (value or "", parts[1]) if key.endswith("givenname") else (parts[0], value or "")
-        current.name = f"{given} {family}".strip() or current.name
+        part = _text(value, path) or ""
+        given, family = (part, parts[1]) if key.endswith("givenname") else (parts[0], part)
+        current.name = _name(f"{given} {family}".strip(), "name") or current.name
     elif key == "emails" or key.startswith("emails["):
         if key == "emails":
             current.email = _primary_email(value)
         else:  # emails[type eq "work"].value
             current.email = _primary_email([{"value": value}]) if value else None
     elif key == "externalid":
-        current.external_id = _text(value, "externalId")
+        current.external_id = _text(value, "externalId", max_length=MAX_EXTERNAL_ID)
     elif key == "preferredlanguage":
-        language = _text(value, "preferredLanguage")
+        language = _text(value, "preferredLanguage", max_length=MAX_LANGUAGE)
         current.language = language[:2].lower() if language else None
     elif key == "usertype":
         current.kind = _kind(value)
@@ -232,7 +251,7 @@ def group_fields(data: Any) -> GroupFields:
     name = _text(data.get("displayName"), "displayName", required=True)
     assert name is not None
     members = data.get("members")
-    return GroupFields(name[:200], _text(data.get("externalId"), "externalId"),
+    return GroupFields(name, _text(data.get("externalId"), "externalId", max_length=MAX_EXTERNAL_ID),
                        _member_ids(members) if members is not None else None)  # fmt: skip
 
 
@@ -302,8 +321,8 @@ def _operations(body: Any) -> list[tuple[str, str | None, Any]]:
         if op not in ("add", "replace", "remove"):
             raise invalid(f"op must be add, replace or remove, not {operation.get('op')!r}", "invalidSyntax")
         path = operation.get("path")
-        if path is not None and not isinstance(path, str):
-            raise invalid("path must be a string", "invalidPath")
+        if path is not None and (not isinstance(path, str) or len(path) > MAX_PATH):
+            raise invalid(f"path must be a string of at most {MAX_PATH} characters", "invalidPath")
         out.append((op, path, operation.get("value")))
     return out
 
@@ -312,13 +331,18 @@ def parse_filter(text: str | None, allowed: dict[str, str]) -> tuple[str, str] |
     """``attribute eq "value"`` (RFC 7644 §3.4.2.2): the one filter form identity providers rely on."""
     if not text:
         return None
+    if len(text) > MAX_FILTER:
+        raise ScimError(400, f"a filter has at most {MAX_FILTER} characters", "invalidFilter")
     match = _FILTER.match(text)
     if match is None:
         raise ScimError(400, 'only filters of the form attribute eq "value" are supported', "invalidFilter")
     attribute = allowed.get(match["attr"].lower())
     if attribute is None:
         raise ScimError(400, f"cannot filter on {match['attr']}", "invalidFilter")
-    return attribute, match["value"].replace('\\"', '"')
+    value = match["value"].replace('\\"', '"')
+    if "\x00" in value:
+        raise ScimError(400, "a filter value cannot contain a NUL character", "invalidFilter")
+    return attribute, value
 
 
 def user_resource(user: UserView, base_url: str) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from litestar import Request, Response, Router, delete, get, patch, post, put
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cpo.accounts.roles import Principal
@@ -33,9 +34,12 @@ from cpo.people.scim import (
     user_resource,
 )
 from cpo.web.deps import provide_principal, provide_scoped_db, runtime_of
+from cpo.web.json_body import TooDeeplyNested
+from cpo.web.problems import internal_error_response, is_bad_data
 
 SCIM_JSON = "application/scim+json"
 MAX_COUNT = 200
+MAX_START = 2**62
 
 
 def scim(body: Any, status: int = 200, location: str | None = None) -> Response[Any]:
@@ -55,7 +59,9 @@ async def _json(request: Request[Any, Any, Any]) -> Any:
 
 
 def _paging(start_index: int | None, count: int | None) -> tuple[int, int]:
-    return max(1, start_index or 1), max(0, min(MAX_COUNT, MAX_COUNT if count is None else count))
+    # Past the last result is an empty page (RFC 7644 §3.4.2.4), however far past: the offset must still
+    # fit PostgreSQL's bigint.
+    return min(max(1, start_index or 1), MAX_START), max(0, min(MAX_COUNT, MAX_COUNT if count is None else count))
 
 
 async def provide_scim_principal(request: Request[Any, Any, Any], state: State) -> Principal:
@@ -283,6 +289,12 @@ def _schema(body: dict[str, Any], base: str) -> dict[str, Any]:
 def _error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     if isinstance(exc, ScimError):
         error = exc
+    elif isinstance(exc, TooDeeplyNested):
+        error = ScimError(400, exc.detail, "invalidSyntax")
+    elif is_bad_data(exc):
+        error = ScimError(400, "a value cannot be stored (for example a NUL character in a text)", "invalidValue")
+    elif isinstance(exc, DBAPIError):
+        return internal_error_response(request, exc)
     elif isinstance(exc, Unauthenticated):
         error = ScimError(401, str(exc))
     elif isinstance(exc, Forbidden):
@@ -310,6 +322,6 @@ def scim_router() -> Router:
             resource_type, schemas, schema,
         ],
         dependencies={"principal": Provide(provide_scim_principal), "db": Provide(provide_scoped_db)},
-        exception_handlers={ScimError: _error, DomainError: _error, HTTPException: _error},
+        exception_handlers={ScimError: _error, DomainError: _error, HTTPException: _error, DBAPIError: _error},
         include_in_schema=False,
     )  # fmt: skip

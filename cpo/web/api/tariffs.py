@@ -233,6 +233,10 @@ class CdrController(Controller):
 
 def month_bounds(month: str) -> tuple[datetime, datetime]:
     """A calendar month in UTC: [first day 00:00, next first day 00:00)."""
+    # The bounds are widened by hours for the sites' time zones and the next month must exist: the first
+    # and last years of the calendar have no room for either (year 0 is none at all).
+    if not "0002-01" <= month <= "9998-12":
+        raise InvalidInput("month", "a month from 0002-01 to 9998-12")
     first = date.fromisoformat(f"{month}-01")
     following = date(first.year + first.month // 12, first.month % 12 + 1, 1)
     return datetime(first.year, first.month, 1, tzinfo=UTC), datetime(following.year, following.month, 1, tzinfo=UTC)
