@@ -36,6 +36,8 @@ UNSUPPORTED = -1
 CHUNK = 250
 """Entries per SendLocalList message (stations cap it: SendLocalListMaxLength)."""
 ACTOR = "system:local-list"
+ERASED_ENTRY = "Erased"
+"""Status of a held entry whose badge was erased (GDPR): its UID is kept only as a pseudonym."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,7 +205,8 @@ async def _sync_station(
             for e in (await db.execute(select(LocalListEntry).where(LocalListEntry.station_id == station_id))).scalars()
         }
         version = presence.local_list_version or 0
-    full = full or presence.local_list_version is None
+    # An erased badge can only leave the station by a Full list: a removal would name its UID again.
+    full = full or presence.local_list_version is None or any(e.status == ERASED_ENTRY for e in held.values())
     updates = [entry.to_command() for _, entry in sorted(desired.items())] if full else changes_between(held, desired)
     if not updates and not full:
         return "in step"

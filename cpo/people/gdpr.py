@@ -9,16 +9,21 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
+import re
 import secrets
 import uuid
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import Text, cast, delete, func, select, text, update
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cpo.access.models import AccessRule, Badge
+from cpo.access.local_lists import ERASED_ENTRY
+from cpo.access.models import AccessRule, Badge, LocalListEntry
+from cpo.access.tokens import canonical_uid
 from cpo.accounts.models import Account
 from cpo.audit.capture import ACTOR_KEY, snapshot
 from cpo.audit.models import AuditEntry
@@ -108,6 +113,10 @@ async def erase_person(session: AsyncSession, tenant_id: uuid.UUID, person_id: u
     try:
         badges = list((await session.execute(select(Badge).where(Badge.person_id == person.id))).scalars())
         badge_ids = [b.id for b in badges]
+        account_ids = list((await session.execute(select(Account.id).where(Account.person_id == person.id))).scalars())
+        for badge in badges:
+            await _forget_on_stations(session, tenant_id, key, badge.uid)
+            await _scrub_station_records(session, tenant_id, key, badge.uid)
         sessions_unlinked = (
             await session.execute(
                 update(ChargingSession)
@@ -143,9 +152,9 @@ async def erase_person(session: AsyncSession, tenant_id: uuid.UUID, person_id: u
         person.email = person.external_id = None
         person.status, person.erased_at = "inactive", utcnow()
         await session.flush()
-        # Past audit entries about the person and their badges keep their shape, with pseudonyms.
+        # Past audit entries about the person, their badges and their accounts keep their shape, with pseudonyms.
         await session.execute(text("SET LOCAL cpo.audit_redaction = 'on'"))
-        about = [str(person.id), *(str(b) for b in badge_ids)]
+        about = [str(person.id), *(str(b) for b in badge_ids), *(str(a) for a in account_ids)]
         for entry in (
             await session.execute(
                 select(AuditEntry).where(AuditEntry.tenant_id == tenant_id, AuditEntry.entity_id.in_(about))
@@ -169,6 +178,67 @@ async def erase_person(session: AsyncSession, tenant_id: uuid.UUID, person_id: u
     finally:
         if captured is not None:
             session.sync_session.info[ACTOR_KEY] = captured
+
+
+def uid_pattern(uid: str) -> str:
+    """A PostgreSQL regular expression (case-insensitive use) for every way a station may write this UID:
+    hex UIDs with or without separators between bytes, in either byte order (as ``uid_key`` matches them).
+    Not inside a longer word or id: a UUID's group of hex digits is left alone."""
+    canonical = canonical_uid(uid)
+    if re.fullmatch(r"(?:[0-9A-F]{2})+", canonical):
+        pairs = [canonical[i : i + 2] for i in range(0, len(canonical), 2)]
+        forms = {"[[:space:]:.-]?".join(pairs), "[[:space:]:.-]?".join(reversed(pairs))}
+    else:
+        # as it stands in JSON text, every character that is not a letter or digit taken literally
+        forms = {"".join(c if c.isalnum() else "\\" + c for c in json.dumps(canonical)[1:-1])}
+    return "(?<![[:alnum:]-])(?:" + "|".join(sorted(forms)) + ")(?![[:alnum:]-])"
+
+
+async def _scrub_station_records(session: AsyncSession, tenant_id: uuid.UUID, key: bytes, uid: str) -> None:
+    """The UID in what stations were sent and said (remote starts, local lists, stops for unknown sessions,
+    their own notes) and in the sessions' start keys becomes its pseudonym; the records stay."""
+    pattern, alias = uid_pattern(uid), pseudonym(key, uid)
+    for model, column in ((StationCommand, StationCommand.payload), (StationCommand, StationCommand.response),
+                          (StationEvent, StationEvent.payload)):  # fmt: skip
+        as_text = cast(column, Text)
+        await session.execute(
+            update(model)
+            .where(model.tenant_id == tenant_id, as_text.op("~*")(pattern))
+            .values({column.key: cast(func.regexp_replace(as_text, pattern, alias, "gi"), JSONB)})
+            .execution_options(synchronize_session=False)
+        )
+    await session.execute(
+        update(StationCommand)
+        .where(StationCommand.tenant_id == tenant_id, StationCommand.error.op("~*")(pattern))
+        .values(error=func.regexp_replace(StationCommand.error, pattern, alias, "gi"))
+        .execution_options(synchronize_session=False)
+    )
+    # Refused starts and stops are not linked to the person, but carry the UID all the same.
+    for field, size in ((ChargingSession.id_tag, 36), (ChargingSession.start_key, 200)):
+        await session.execute(
+            update(ChargingSession)
+            .where(ChargingSession.tenant_id == tenant_id, field.op("~*")(pattern))
+            .values({field.key: func.left(func.regexp_replace(field, pattern, alias, "gi"), size)})
+            .execution_options(synchronize_session=False)
+        )
+
+
+async def _forget_on_stations(session: AsyncSession, tenant_id: uuid.UUID, key: bytes, uid: str) -> None:
+    """What stations hold of the badge is marked erased, under its pseudonym: their next update is a Full list
+    (a Differential would have to name the UID to remove it, and the command would be stored with it)."""
+    holding = (await session.execute(select(LocalListEntry.station_id).where(
+        LocalListEntry.tenant_id == tenant_id, LocalListEntry.uid == uid).order_by(LocalListEntry.station_id)
+    )).scalars().all()  # fmt: skip
+    for station_id in holding:
+        # Wait for an update in flight to that station (it holds this lock): it must not store the UID again.
+        lock = int.from_bytes(station_id.bytes[:8], "big", signed=True)
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock})
+    await session.execute(
+        update(LocalListEntry)
+        .where(LocalListEntry.tenant_id == tenant_id, LocalListEntry.uid == uid)
+        .values(uid=pseudonym(key, uid)[:36], status=ERASED_ENTRY)
+        .execution_options(synchronize_session=False)
+    )
 
 
 ERASED = "(erased)"
