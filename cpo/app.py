@@ -51,6 +51,7 @@ from cpo.web.ui.i18n import install_i18n
 from cpo.web.ui.throttle import LoginThrottle
 from ocpi import push as ocpi_push
 from ocpi.admin import admin_router as ocpi_admin_router
+from ocpi.outbound import PartnerHttp
 from ocpi.realtime import make_asker
 from ocpi.routes import ocpi_router
 from ocpi.ui import RoamingPages
@@ -164,7 +165,8 @@ def create_app(settings: Settings, handlers: Handlers | None = None) -> Litestar
         )
         app.state.runtime = runtime
         app.state.sealer = sealer_for(settings)
-        set_realtime_authorizer(make_asker(app.state.sealer))
+        app.state.partner_http = PartnerHttp.from_settings(settings.ocpi)  # every call to a partner-given URL
+        set_realtime_authorizer(make_asker(app.state.sealer, app.state.partner_http))
         gateway = Gateway(runtime.sessions, runtime.database_url, settings.ocpp)
         await gateway.start()
         app.state.gateway = gateway

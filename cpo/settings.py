@@ -95,6 +95,14 @@ class TlsSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class OcpiSettings:
+    allow_private_urls: bool = False
+    """Let partner URLs be plain http and point at loopback or private addresses. For tests and closed
+    networks only: anyone who can give us a URL (a Token A holder, a partner, a tenant admin) could then make
+    this server call its internal services."""
+
+
+@dataclass(frozen=True, slots=True)
 class PaymentSettings:
     """Ad-hoc card payments (QR pay page). Without keys the pay page says card payment is not set up."""
 
@@ -136,6 +144,7 @@ class Settings:
     ocpp: OcppSettings = field(default_factory=OcppSettings)
     tls: TlsSettings = field(default_factory=TlsSettings)
     payments: PaymentSettings = field(default_factory=PaymentSettings)
+    ocpi: OcpiSettings = field(default_factory=OcpiSettings)
 
     @property
     def base_url(self) -> str:
@@ -269,6 +278,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             local_lists=flag("OCPP_LOCAL_LISTS", True),
             list_check_delay_seconds=number("OCPP_LIST_CHECK_DELAY_SECONDS", 60.0),
         ),
+        ocpi=OcpiSettings(allow_private_urls=flag("OCPI_ALLOW_PRIVATE_URLS", False)),
         payments=PaymentSettings(
             stripe_secret_key=get("STRIPE_SECRET_KEY"),
             stripe_publishable_key=get("STRIPE_PUBLISHABLE_KEY"),

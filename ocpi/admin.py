@@ -6,7 +6,6 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-import httpx
 from litestar import Controller, Router, delete, get, patch, post
 from litestar.datastructures import State
 from litestar.di import Provide
@@ -23,6 +22,7 @@ from cpo.web.deps import guarded, provide_principal, provide_scoped_db
 from cpo.web.problems import API_EXCEPTION_HANDLERS
 from ocpi import client
 from ocpi.envelope import OcpiError
+from ocpi.outbound import FAILURES, RefusedUrl, failed, partner_http_of
 from ocpi.routes import base_of, our_credentials, sealer_of
 
 
@@ -111,10 +111,10 @@ class PartnerController(Controller):
             plain = partner.plain_tokens
         if token and url:
             try:
-                async with httpx.AsyncClient(timeout=client.TIMEOUT) as http:
+                async with partner_http_of(state).client() as http:
                     await http.delete(url, headers=client.headers(token, plain))
-            except httpx.HTTPError:
-                pass  # they may be gone for good; we close our side regardless
+            except FAILURES as error:
+                failed("DELETE", url, error)  # they may be gone for good; we close our side regardless
         async with db.begin():
             await roaming.close(db, await roaming.get_partner(db, principal.tenant_id, partner_id))
 
@@ -122,8 +122,13 @@ class PartnerController(Controller):
 async def register_with(db: AsyncSession, principal: Principal, state: State, data: RegisterIn) -> RoamingPartner:
     """We register with a partner (they gave us a versions URL and a Token A)."""
     sealer = sealer_of(state)
+    http = partner_http_of(state)
     try:
-        found = await client.discover(data.versions_url, data.token, data.plain_tokens)
+        http.check(data.versions_url, "versions_url")
+    except RefusedUrl as refused:
+        raise InvalidInput("versions_url", refused.reason) from None
+    try:
+        found = await client.discover(http, data.versions_url, data.token, data.plain_tokens)
     except OcpiError as error:
         raise InvalidInput("versions_url", error.message) from None
     credentials_url = found.endpoints.get("credentials:SENDER") or next(
@@ -137,7 +142,7 @@ async def register_with(db: AsyncSession, principal: Principal, state: State, da
         assert tenant is not None
         body = our_credentials(state, ours, tenant)
     try:
-        theirs = await client.post_credentials(credentials_url, data.token, body, data.plain_tokens)
+        theirs = await client.post_credentials(http, credentials_url, data.token, body, data.plain_tokens)
     except OcpiError as error:
         async with db.begin():
             await roaming.close(db, await roaming.get_partner(db, principal.tenant_id, partner.id))

@@ -9,7 +9,6 @@ partner accepts them, and never twice: an accepted CDR is recorded per partner.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -39,6 +38,7 @@ from ocpi.envelope import ENCODER
 from ocpi.modules.locations import render_locations
 from ocpi.modules.sessions import render_session
 from ocpi.modules.tariffs import published_tariffs
+from ocpi.outbound import FAILURES, UNREACHABLE, failed, partner_http_of
 
 log = logging.getLogger("cpo.ocpi")
 TOPICS = ("cdr.issued", "session.started", "session.completed", "tariff.changed", "site.created", "site.updated",
@@ -63,13 +63,13 @@ async def _partners(db: AsyncSession, tenant_id: uuid.UUID, code: str | None = N
 
 
 async def _send(
+    http: httpx.AsyncClient,
     partner: RoamingPartner,
     sealer: Sealer,
     method: str,
     url: str,
     body: Any,
     sender: tuple[str, str],
-    http: httpx.AsyncClient | None = None,
 ) -> httpx.Response:
     """One request to a partner's functional module, with the routing headers (us to them)."""
     token = their_token(partner, sealer)
@@ -77,14 +77,13 @@ async def _send(
         raise PushFailed(f"no token for partner {partner.id}")
     routed = routing(sender, (partner.country_code or "", partner.party_id or ""))
     try:
-        async with contextlib.AsyncExitStack() as stack:
-            if http is None:
-                http = await stack.enter_async_context(httpx.AsyncClient(timeout=client.TIMEOUT))
-            return await http.request(method, url, content=ENCODER.encode(body),
-                                      headers=client.headers(token, partner.plain_tokens) | routed
-                                      | {"Content-Type": "application/json"})  # fmt: skip
-    except httpx.HTTPError as error:
-        raise PushFailed(f"{method} {url}: {type(error).__name__}") from None
+        return await http.request(method, url, content=ENCODER.encode(body),
+                                  headers=client.headers(token, partner.plain_tokens) | routed
+                                  | {"Content-Type": "application/json"})  # fmt: skip
+    except FAILURES as error:
+        # Shown to the tenant's admins with the event: the reason (what answered, or did not) is logged only.
+        failed(method, url, error)
+        raise PushFailed(f"partner {partner.id}: {UNREACHABLE}") from None
 
 
 def _accepted(response: httpx.Response) -> bool:
@@ -116,7 +115,7 @@ def handlers(state: State, sessions: Callable[[], Any]) -> dict[str, list[Handle
         return found
 
     async def push_cdr(event: Event) -> None:
-        async with sessions() as db, db.begin():
+        async with sessions() as db, db.begin(), partner_http_of(state).client() as http:
             cdr = await db.get(Cdr, uuid.UUID(str(event.payload["id"])))
             if cdr is None or cdr.partner is None:
                 return
@@ -126,7 +125,7 @@ def handlers(state: State, sessions: Callable[[], Any]) -> dict[str, list[Handle
                 if url is None or done is not None:
                     continue
                 tenant = await db.get(Tenant, cdr.tenant_id)
-                response = await _send(partner, sealer(), "POST", url, render.cdr(cdr), tariffs.party_of(tenant))
+                response = await _send(http, partner, sealer(), "POST", url, render.cdr(cdr), tariffs.party_of(tenant))
                 if not _accepted(response):
                     raise PushFailed(f"CDR {cdr.ocpi_id} to partner {partner.id}: HTTP {response.status_code}")
                 await db.execute(insert(RoamingDelivery).values(
@@ -135,7 +134,7 @@ def handlers(state: State, sessions: Callable[[], Any]) -> dict[str, list[Handle
                 ).on_conflict_do_nothing())  # fmt: skip
 
     async def push_session(event: Event) -> None:
-        async with sessions() as db, db.begin():
+        async with sessions() as db, db.begin(), partner_http_of(state).client() as http:
             charging = await db.get(ChargingSession, uuid.UUID(str(event.payload["id"])))
             if charging is None or charging.partner is None:
                 return
@@ -144,15 +143,15 @@ def handlers(state: State, sessions: Callable[[], Any]) -> dict[str, list[Handle
             for partner in await _partners(db, charging.tenant_id, charging.partner):
                 if (url := _endpoint(partner, "sessions")) is None:
                     continue
-                response = await _send(partner, sealer(), "PUT", f"{url}/{_party_path(tenant)}/{charging.id}", body,
-                                       tariffs.party_of(tenant))  # fmt: skip
+                response = await _send(http, partner, sealer(), "PUT", f"{url}/{_party_path(tenant)}/{charging.id}",
+                                       body, tariffs.party_of(tenant))  # fmt: skip
                 if not _accepted(response):
                     raise PushFailed(f"session {charging.id} to partner {partner.id}: HTTP {response.status_code}")
 
     async def push_tariffs(event: Event) -> None:
         if event.tenant_id is None:
             return
-        async with sessions() as db, db.begin():
+        async with sessions() as db, db.begin(), partner_http_of(state).client() as http:
             tenant = await db.get(Tenant, event.tenant_id)
             changed = await db.get(Tariff, uuid.UUID(str(event.payload["id"])))
             for partner in await _partners(db, event.tenant_id):
@@ -161,7 +160,7 @@ def handlers(state: State, sessions: Callable[[], Any]) -> dict[str, list[Handle
                 for _, body in await published_tariffs(db, Caller(partner, "")):
                     if changed is not None and body["id"] != changed.code:
                         continue
-                    response = await _send(partner, sealer(), "PUT",
+                    response = await _send(http, partner, sealer(), "PUT",
                                            f"{url}/{_party_path(tenant)}/{quote(body['id'], safe='')}", body,
                                            tariffs.party_of(tenant))  # fmt: skip
                     if not _accepted(response):
@@ -196,16 +195,16 @@ def handlers(state: State, sessions: Callable[[], Any]) -> dict[str, list[Handle
         async def deliver(http: httpx.AsyncClient, partner: RoamingPartner, target: str, location: Any) -> None:
             evse = next((e for e in location["evses"] if e["uid"] == evse_uid), None) if evse_uid else None
             if evse is not None:
-                patched = await _send(partner, sealer(), "PATCH", f"{target}/{quote(evse_uid or '', safe='')}",
-                                      {"status": evse["status"], "last_updated": evse["last_updated"]}, sender, http)  # fmt: skip
+                patched = await _send(http, partner, sealer(), "PATCH", f"{target}/{quote(evse_uid or '', safe='')}",
+                                      {"status": evse["status"], "last_updated": evse["last_updated"]}, sender)  # fmt: skip
                 if _accepted(patched):
                     return
                 log.info("EVSE status PATCH refused; sending the whole location", extra={"partner": str(partner.id)})
-            response = await _send(partner, sealer(), "PUT", target, location, sender, http)
+            response = await _send(http, partner, sealer(), "PUT", target, location, sender)
             if not _accepted(response):
                 raise PushFailed(f"location {site_id} to partner {partner.id}: HTTP {response.status_code}")
 
-        async with httpx.AsyncClient(timeout=client.TIMEOUT) as http:
+        async with partner_http_of(state).client() as http:
             results = await asyncio.gather(*(deliver(http, *item) for item in outgoing), return_exceptions=True)
         failed = [str(result) for result in results if isinstance(result, BaseException)]
         took = [

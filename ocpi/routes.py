@@ -26,6 +26,7 @@ from ocpi.envelope import (
     OcpiError,
     answer,
 )
+from ocpi.outbound import partner_http_of
 
 VERSION = client.VERSION
 MODULES: tuple[tuple[str, str], ...] = (
@@ -108,7 +109,7 @@ async def _handshake(
     """They send their credentials: we read their versions and endpoints with their token, keep them, and
     answer with a new token of ours."""
     data = _parse_credentials(await request.body())
-    found = await client.discover(data.url, data.token, caller.partner.plain_tokens)
+    found = await client.discover(partner_http_of(state), data.url, data.token, caller.partner.plain_tokens)
     async with db.begin():
         partner = await roaming.get_partner(db, caller.partner.tenant_id, caller.partner.id)
         if (method == "POST") != (partner.status == "invited"):

@@ -22,7 +22,7 @@ from cpo.db.embedded import start_embedded
 from cpo.db.engine import make_engine, make_sessionmaker, plain_url
 from cpo.db.migrate import upgrade
 from cpo.outbox.dispatcher import Handlers
-from cpo.settings import DatabaseSettings, OutboxSettings, Settings
+from cpo.settings import DatabaseSettings, OcpiSettings, OutboxSettings, Settings
 from cpo.tenants.service import create_tenant, ensure_tenant
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -139,6 +139,7 @@ def test_settings(db_url: str, tmp_path: Path, **outbox: float) -> Settings:
         log_json=False,
         database=DatabaseSettings(url=db_url, pool_size=4, migrate_on_start=False),
         outbox=replace(OutboxSettings(), poll_seconds=0.2, lease_seconds=2, **outbox),
+        ocpi=OcpiSettings(allow_private_urls=True),  # the test partners serve plain http on loopback
     )
 
 

@@ -55,6 +55,7 @@ def peer_process(command: Sequence[str], log: Path, ready: Callable[[], object],
 def platform_env(data_dir: Path, port: int, extra: Mapping[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CPO_")}
     env.update({"CPO_DATA_DIR": str(data_dir), "CPO_PORT": str(port), "CPO_HOST": "127.0.0.1", "CPO_LOG_JSON": "true"})
+    env["CPO_OCPI_ALLOW_PRIVATE_URLS"] = "true"  # the test partners serve plain http on loopback
     env.update(extra or {})
     return env
 

@@ -12,7 +12,6 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-import httpx
 import msgspec
 from litestar import Request, Response, post
 from litestar.datastructures import State
@@ -32,6 +31,7 @@ from ocpi.auth import Caller, provide_registered_caller
 from ocpi.envelope import ENCODER, INVALID_PARAMETERS, UNKNOWN_LOCATION, OcpiError, answer
 from ocpi.modules.locations import _published
 from ocpi.modules.tokens import Token
+from ocpi.outbound import FAILURES, PartnerHttp, failed, partner_http_of
 
 log = logging.getLogger("cpo.ocpi")
 TIMEOUT_SECONDS = 60
@@ -141,15 +141,18 @@ def _outcome(result: CommandResult) -> Outcome:
     return refusals.get(status, "REJECTED")
 
 
-async def _report(partner: RoamingPartner, sealer: Sealer, response_url: str, outcome: Outcome) -> None:
+async def _report(
+    partner_http: PartnerHttp, partner: RoamingPartner, sealer: Sealer, response_url: str, outcome: Outcome
+) -> None:
     token = their_token(partner, sealer)
     if token is None:
         return
     try:
-        async with httpx.AsyncClient(timeout=client.TIMEOUT) as http:
+        async with partner_http.client() as http:
             await http.post(response_url, content=ENCODER.encode({"result": outcome}),
                             headers=client.headers(token, partner.plain_tokens) | {"Content-Type": "application/json"})  # fmt: skip
-    except httpx.HTTPError:
+    except FAILURES as error:
+        failed("POST", response_url, error)
         log.info("a command result could not be delivered", extra={"partner": str(partner.id)})
 
 
@@ -176,6 +179,8 @@ async def receive_command(
         body: Any = msgspec.json.decode(await request.body(), type=kind)
     except (msgspec.ValidationError, msgspec.DecodeError) as error:
         raise OcpiError(INVALID_PARAMETERS, f"{command}: {error}") from None
+    partner_http = partner_http_of(state)
+    client.checked(partner_http, body.response_url, "response_url")  # refused now, not after the station acts
     commands: ChargerCommands = state.commands
     sealer: Sealer = state.sealer
     partner = caller.partner
@@ -237,7 +242,7 @@ async def receive_command(
                 async with state.runtime.sessions() as session, session.begin():
                     await session.execute(update(RoamingReservation).where(RoamingReservation.id == settle[2])
                                           .values(status=to_status))  # fmt: skip
-        await _report(partner, sealer, body.response_url, outcome)
+        await _report(partner_http, partner, sealer, body.response_url, outcome)
 
     _later(carry_out())
     return answer(request, {"result": "ACCEPTED", "timeout": TIMEOUT_SECONDS})

@@ -13,7 +13,6 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Literal
 
-import httpx
 import msgspec
 from litestar import Request, Response, delete, get, put
 from litestar.datastructures import State
@@ -29,6 +28,7 @@ from cpo.roaming.service import their_token
 from ocpi import client
 from ocpi.auth import Caller, provide_registered_caller
 from ocpi.envelope import ENCODER, INVALID_PARAMETERS, OcpiError, answer
+from ocpi.outbound import FAILURES, PartnerHttp, failed, partner_http_of
 
 TIMEOUT_SECONDS = 60
 _running: set[asyncio.Task[None]] = set()
@@ -66,16 +66,18 @@ def _later(work: Any) -> None:
     task.add_done_callback(_running.discard)
 
 
-async def _post(partner: RoamingPartner, sealer: Sealer, url: str, body: dict[str, Any]) -> None:
+async def _post(
+    partner_http: PartnerHttp, partner: RoamingPartner, sealer: Sealer, url: str, body: dict[str, Any]
+) -> None:
     token = their_token(partner, sealer)
     if token is None:
         return
     try:
-        async with httpx.AsyncClient(timeout=client.TIMEOUT) as http:
+        async with partner_http.client() as http:
             await http.post(url, content=ENCODER.encode(body),
                             headers=client.headers(token, partner.plain_tokens) | {"Content-Type": "application/json"})  # fmt: skip
-    except httpx.HTTPError:
-        pass  # OCPI asks for no retries: the partner's timeout tells it
+    except FAILURES as error:
+        failed("POST", url, error)  # OCPI asks for no retries: the partner's timeout tells it
 
 
 async def _session(db: AsyncSession, caller: Caller, session_id: str) -> ChargingSession | None:
@@ -111,13 +113,15 @@ def _relay(
     response_url: str, outcome: Callable[[CommandResult], dict[str, Any]] = _plain,
 ) -> Response[bytes]:  # fmt: skip
     """Accept now; send ``command`` to the station, then post the station's outcome to ``response_url``."""
+    partner_http = partner_http_of(state)
+    client.checked(partner_http, response_url, "response_url")  # refused now, not after the station acts
     commands: ChargerCommands = state.commands
     sealer: Sealer = state.sealer
     partner = caller.partner
 
     async def carry_out() -> None:
         result = await commands.send(charging.station_id, command, requested_by=f"ocpi:{partner.id}")
-        await _post(partner, sealer, response_url, outcome(result))
+        await _post(partner_http, partner, sealer, response_url, outcome(result))
 
     _later(carry_out())
     return answer(request, {"result": "ACCEPTED", "timeout": TIMEOUT_SECONDS})
