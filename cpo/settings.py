@@ -76,6 +76,10 @@ class OcppSettings:
     list_check_delay_seconds: float = 60.0
     """After a connect, wait this long (plus up to as long again, at random) before checking the station's
     list: a node restart brings thousands of stations at once, and their own messages come first."""
+    pending_stations_max: int = 20
+    """Stations registered by themselves and waiting for acceptance, at most, per tenant."""
+    unknown_identities_per_address: int = 10
+    """Connections to identities we do not know, per client address and five minutes (per node); more get 429."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,6 +281,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             ping_seconds=number("OCPP_PING_SECONDS", 60.0),
             local_lists=flag("OCPP_LOCAL_LISTS", True),
             list_check_delay_seconds=number("OCPP_LIST_CHECK_DELAY_SECONDS", 60.0),
+            pending_stations_max=integer("OCPP_PENDING_STATIONS_MAX", 20, 0, 100_000),
+            unknown_identities_per_address=integer("OCPP_UNKNOWN_IDENTITIES_PER_ADDRESS", 10, 1, 100_000),
         ),
         ocpi=OcpiSettings(allow_private_urls=flag("OCPI_ALLOW_PRIVATE_URLS", False)),
         payments=PaymentSettings(

@@ -13,8 +13,10 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
+
 from cpo.charging import presence
-from cpo.network import arrived_over_tls
+from cpo.network import arrived_over_tls, client_address
 from cpo.secrets import verify_password_async
 from ocpp_gateway.connection import StationConnection, StationRef
 from ocpp_gateway.gateway import Gateway
@@ -87,9 +89,26 @@ async def ocpp_endpoint(state: Any, scope: Scope, receive: Receive, send: Send) 
 
     async with gateway.sessions() as db, db.begin():
         station = await presence.station_by_identity(db, identity)
-        if station is None and credentials is not None and credentials[0] == identity:
-            station = await presence.auto_register(db, identity, credentials[1])
-            if station is not None:
+    if station is None:
+        # Unknown identities are where strangers probe, and where a tenant's new stations register: a few per
+        # address, so nobody walks the identity space or fills a tenant with pending stations.
+        address = client_address(scope, proxies)
+        if gateway.unknown_identities.blocked_for(address) > 0:
+            await refuse(scope, send, 429, "too many unknown charging stations from this address: try later")
+            return
+        gateway.unknown_identities.failed(address)
+        if credentials is not None and credentials[0] == identity:
+            try:
+                async with gateway.sessions() as db, db.begin():
+                    outcome = await presence.auto_register(
+                        db, identity, credentials[1], gateway.settings.pending_stations_max
+                    )
+            except IntegrityError:  # the same identity registering on two connections at once: one wins
+                outcome = "registered meanwhile"
+            if isinstance(outcome, str):
+                log.info("unknown station not registered", extra={"station": identity, "reason": outcome})
+            else:
+                station = outcome
                 log.info("station registered itself, pending acceptance", extra={"station": identity})
     if station is None:
         await refuse(scope, send, 404, "unknown charging station")

@@ -33,6 +33,7 @@ from cpo.db.notify import hold_listeners
 from cpo.errors import NotFound
 from cpo.settings import OcppSettings
 from cpo.sites.models import Station
+from cpo.web.ui.throttle import LoginThrottle
 from ocpp_gateway import frames
 from ocpp_gateway.connection import StationCallError, StationConnection, StationGone
 from ocpp_gateway.frames import Call, FrameError
@@ -82,6 +83,8 @@ class Gateway:
         self._listening = asyncio.Event()
         self._list_checks = asyncio.Semaphore(LIST_CHECKS_AT_ONCE)
         self.stopping = False
+        self.unknown_identities = LoginThrottle(settings.unknown_identities_per_address, 300.0)
+        """Connections to identities nobody registered, per client address (this node's memory)."""
 
     @property
     def channel(self) -> str:

@@ -58,6 +58,20 @@ class TenantOut(Struct):
     event_retention_days: int | None = None
     operator_details: str | None = None
     payment_hold_minor: int | None = None
+    enrolment_secret_set: bool = False
+    """Unknown stations presenting the tenant's enrolment secret register as Pending (when switched on)."""
+    station_identity_prefix: str | None = None
+    """Granted by a platform administrator: station identities starting with it are this tenant's alone."""
+
+
+class EnrolmentSecretOut(Struct):
+    enrolment_secret: str
+    """Shown once: stations register with it as their Basic-auth password (user: their identity)."""
+    auto_register_stations: bool
+
+
+class IdentityPrefixIn(Struct, forbid_unknown_fields=True):
+    prefix: str | None
 
 
 class TenantSettingsIn(Struct, forbid_unknown_fields=True):
@@ -101,4 +115,6 @@ def tenant_out(tenant: Tenant) -> TenantOut:
         created_at=tenant.created_at,
         operator_details=tenant.operator_details,
         payment_hold_minor=tenant.payment_hold_minor,
+        enrolment_secret_set=tenant.enrolment_secret_hash is not None,
+        station_identity_prefix=tenant.station_identity_prefix,
     )

@@ -6,14 +6,14 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cpo.charging.models import ConnectorState, Node, StationEvent, StationPresence, StatusEvent
 from cpo.db.base import utcnow
 from cpo.outbox.service import emit
-from cpo.secrets import hash_station_password_async
+from cpo.secrets import hash_station_password_async, hash_token
 from cpo.sites.models import Evse, Site, Station
 from cpo.tenants.models import Tenant
 
@@ -24,14 +24,38 @@ async def station_by_identity(session: AsyncSession, identity: str) -> Station |
     return (await session.execute(select(Station).where(Station.identity == identity))).scalar_one_or_none()
 
 
-async def auto_register(session: AsyncSession, identity: str, password: str) -> Station | None:
-    """A new station, Pending, if exactly one tenant accepts unknown stations; its first password is kept."""
-    tenants = list(
-        (await session.execute(select(Tenant).where(Tenant.auto_register_stations.is_(True)).limit(2))).scalars()
+async def auto_register(session: AsyncSession, identity: str, password: str, pending_max: int) -> Station | str:
+    """A new station, Pending, in the tenant whose enrolment secret it presents as its Basic-auth password; or why
+    not. The secret is the station's password until an admin accepts it and gives it its own."""
+    # Only something the tenant handed its own stations picks the tenant: anonymous clients create nothing.
+    if not 16 <= len(password) <= 40:
+        return "no enrolment secret"
+    tenant = (
+        await session.execute(
+            select(Tenant)
+            .where(Tenant.enrolment_secret_hash == hash_token(password), Tenant.auto_register_stations.is_(True))
+            .with_for_update()  # one registration at a time per tenant: the pending cap holds under a burst
+        )
+    ).scalar_one_or_none()
+    if tenant is None:
+        return "no enrolment secret"
+    # A granted prefix is that tenant's namespace: nobody else's stations may take an identity inside it.
+    owner = await session.scalar(
+        select(Tenant.id).where(
+            Tenant.station_identity_prefix.is_not(None),
+            func.left(literal(identity), func.length(Tenant.station_identity_prefix)) == Tenant.station_identity_prefix,
+        )
     )
-    if len(tenants) != 1 or not 16 <= len(password) <= 40:
-        return None
-    tenant = tenants[0]
+    if owner is not None and owner != tenant.id:
+        return "identity under another tenant's prefix"
+    if tenant.station_identity_prefix and not identity.startswith(tenant.station_identity_prefix):
+        return "identity outside the tenant's prefix"
+    pending = await session.scalar(
+        select(func.count()).select_from(Station).where(
+            Station.tenant_id == tenant.id, Station.registration_status == "Pending")
+    )  # fmt: skip
+    if (pending or 0) >= pending_max:
+        return "too many stations pending"
     site = (
         await session.execute(select(Site).where(Site.tenant_id == tenant.id, Site.name == UNASSIGNED_SITE))
     ).scalar_one_or_none()

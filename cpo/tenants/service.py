@@ -5,13 +5,14 @@ from __future__ import annotations
 import re
 import uuid
 
-from sqlalchemy import func, select
+from sqlalchemy import func, literal, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cpo.db.queries import flush_or_conflict
 from cpo.errors import InvalidInput, NotFound
 from cpo.outbox.service import emit
+from cpo.secrets import hash_token, new_station_password
 from cpo.tenants.models import Tenant
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -73,3 +74,69 @@ async def ensure_tenant(session: AsyncSession, slug: str) -> Tenant:
     if new_id is not None:
         await emit(session, "tenant.created", {"id": new_id, "slug": slug}, new_id)
     return await find_tenant(session, slug)
+
+
+# --- stations registering themselves ---------------------------------------------------------------------------
+
+PREFIX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:*-]{1,47}$")
+
+
+def check_auto_registration(tenant: Tenant) -> None:
+    """Auto-registration is only ever on with an enrolment secret: without one, anybody could register."""
+    if tenant.auto_register_stations and tenant.enrolment_secret_hash is None:
+        raise InvalidInput("auto_register_stations", "make an enrolment secret first: stations present it to register")
+
+
+async def new_enrolment_secret(session: AsyncSession, tenant_id: uuid.UUID) -> str:
+    """A fresh secret (the old one stops working) and auto-registration on; returned in clear this once."""
+    tenant = await get_tenant(session, tenant_id)
+    # A station password (OCPP AuthorizationKey: 16 to 40 characters) from 144 random bits: a fast hash suffices.
+    secret = new_station_password()
+    tenant.enrolment_secret_hash = hash_token(secret)
+    tenant.auto_register_stations = True
+    await session.flush()
+    await emit(session, "tenant.enrolment_secret_changed", {"id": tenant.id}, tenant.id)
+    return secret
+
+
+async def drop_enrolment_secret(session: AsyncSession, tenant_id: uuid.UUID) -> None:
+    tenant = await get_tenant(session, tenant_id)
+    tenant.enrolment_secret_hash = None
+    tenant.auto_register_stations = False
+    await session.flush()
+    await emit(session, "tenant.enrolment_secret_changed", {"id": tenant.id}, tenant.id)
+
+
+async def grant_identity_prefix(session: AsyncSession, tenant_id: uuid.UUID, prefix: str | None) -> Tenant:
+    """A platform administrator's grant: identities starting with ``prefix`` are this tenant's alone (None: none)."""
+    from cpo.sites.models import Station  # sites depend on tenants, not the other way round at import time
+
+    tenant = await get_tenant(session, tenant_id)
+    if prefix is not None:
+        if not PREFIX.match(prefix):
+            raise InvalidInput("prefix", "2 to 48 letters, digits or . _ : * - (starting with a letter or digit)")
+        # Prefixes may not nest, or an identity would belong to two tenants.
+        overlapping = await session.scalar(
+            select(Tenant.slug).where(
+                Tenant.id != tenant_id,
+                Tenant.station_identity_prefix.is_not(None),
+                or_(
+                    func.left(Tenant.station_identity_prefix, len(prefix)) == prefix,
+                    func.left(literal(prefix), func.length(Tenant.station_identity_prefix))
+                    == Tenant.station_identity_prefix,
+                ),
+            )
+        )
+        if overlapping is not None:
+            raise InvalidInput("prefix", f"overlaps the prefix of tenant {overlapping}")
+        taken = await session.scalar(
+            select(Station.identity).where(
+                Station.tenant_id != tenant_id, func.left(Station.identity, len(prefix)) == prefix
+            )
+        )
+        if taken is not None:
+            raise InvalidInput("prefix", f"another tenant already has a station under it ({taken})")
+    tenant.station_identity_prefix = prefix
+    await flush_or_conflict(session, {"uq_tenants_station_identity_prefix": ("prefix", "granted to another tenant")})
+    await emit(session, "tenant.identity_prefix_granted", {"id": tenant.id, "prefix": prefix}, tenant.id)
+    return tenant

@@ -146,17 +146,12 @@ async def test_a_station_that_stops_answering_is_found_dead_and_marked_offline(s
             assert (await api.get(f"/api/v1/stations/{alive['id']}/status")).json()["online"] is True
 
 
-async def test_a_station_registers_itself_when_its_tenant_allows(server: Server, module_db_url: str) -> None:
-    from cpo.db.engine import make_engine, make_sessionmaker
-    from cpo.tenants.models import Tenant
-
-    engine = make_engine(module_db_url, pool_size=1)
-    async with make_sessionmaker(engine)() as s, s.begin():
-        tenant = (await s.execute(Tenant.__table__.select())).first()
-        assert tenant is not None
-        await s.execute(Tenant.__table__.update().values(auto_register_stations=True))
-    await engine.dispose()
-    newcomer = {"identity": "NEW-ARRIVAL-1", "password": "first-password-is-kept"}
+async def test_a_station_registers_itself_when_its_tenant_allows(server: Server) -> None:
+    async with server.api() as api:
+        made = await api.post("/api/v1/tenants/current/enrolment-secret")
+    assert made.status_code == 201, made.text
+    # the station knows its tenant's enrolment secret and presents it as its password
+    newcomer = {"identity": "NEW-ARRIVAL-1", "password": made.json()["enrolment_secret"]}
     async with connect(server, newcomer) as cp:
         boot = await cp.call(call.BootNotification(charge_point_vendor="V", charge_point_model="M"))
         assert boot.status == "Pending"

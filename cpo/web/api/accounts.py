@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import uuid
 
-from litestar import Controller, delete, get, patch, post
+from litestar import Controller, delete, get, patch, post, put
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cpo.accounts import service
 from cpo.accounts.roles import Principal
 from cpo.accounts.schemas import (
+    EnrolmentSecretOut,
+    IdentityPrefixIn,
     TenantIn,
     TenantOut,
     TenantSettingsIn,
@@ -71,8 +73,33 @@ class TenantController(Controller):
             for name in data.__struct_fields__:
                 if (value := getattr(data, name)) is not None:
                     setattr(tenant, name, value)
+            tenants.check_auto_registration(tenant)
             await db.flush()
             return tenant_out(tenant)
+
+    @post("/current/enrolment-secret", status_code=HTTP_201_CREATED)
+    async def new_enrolment_secret(self, db: AsyncSession, principal: Principal) -> EnrolmentSecretOut:
+        """A new enrolment secret (shown once; the old one stops working) and auto-registration on."""
+        principal.require("tenant.write")
+        async with db.begin():
+            secret = await tenants.new_enrolment_secret(db, principal.tenant_id)
+        return EnrolmentSecretOut(enrolment_secret=secret, auto_register_stations=True)
+
+    @delete("/current/enrolment-secret", status_code=HTTP_204_NO_CONTENT)
+    async def drop_enrolment_secret(self, db: AsyncSession, principal: Principal) -> None:
+        """No more stations register themselves."""
+        principal.require("tenant.write")
+        async with db.begin():
+            await tenants.drop_enrolment_secret(db, principal.tenant_id)
+
+    @put("/{tenant_id:uuid}/station-identity-prefix")
+    async def grant_identity_prefix(
+        self, db: AsyncSession, principal: Principal, tenant_id: uuid.UUID, data: IdentityPrefixIn
+    ) -> TenantOut:
+        """Platform administrators only: station identities starting with the prefix are this tenant's alone."""
+        principal.require_platform_admin()
+        async with db.begin():
+            return tenant_out(await tenants.grant_identity_prefix(db, tenant_id, data.prefix))
 
     @get("/")
     async def list_tenants(self, db: AsyncSession, principal: Principal) -> list[TenantOut]:
