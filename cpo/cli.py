@@ -236,13 +236,23 @@ def cmd_tokens(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _party_arg(text: str) -> tuple[str, str]:
+    """``NL*TNM`` (or ``NL/TNM``, ``NLTNM``) as a country code and party id."""
+    compact = text.replace("*", "").replace("/", "").replace("-", "").strip()
+    if len(compact) != 5:
+        raise InvalidInput("party", f"{text}: a country code and party id, e.g. NL*TNM")
+    return compact[:2], compact[2:]
+
+
 def cmd_ocpi_invite(settings: Settings, args: argparse.Namespace) -> int:
     """A roaming partner to be: prints our versions URL and a fresh Token A for them to register with."""
     from cpo.roaming import service as roaming
     from cpo.roaming.sealing import sealer_for
 
+    parties = [_party_arg(text) for text in args.party or []]
+
     async def invite(session: AsyncSession, tenant: Tenant) -> str:
-        partner, token = await roaming.invite(session, tenant.id, args.name, sealer_for(settings))
+        partner, token = await roaming.invite(session, tenant.id, args.name, sealer_for(settings), parties)
         return f"versions URL: {settings.base_url}/ocpi/versions\nToken A: {token}\npartner: {partner.id}"
 
     print(_in_tenant(settings, args.tenant, invite))
@@ -477,6 +487,12 @@ def parser() -> argparse.ArgumentParser:
         "invite", help="print our versions URL and a new Token A for a partner to register with (shown once)"
     )
     invite.add_argument("--name", required=True, help="the partner's name, e.g. the eMSP's brand")
+    invite.add_argument(
+        "--party",
+        action="append",
+        help="a party it may register and act for, e.g. NL*TNM (repeat for a hub); none: its first registration "
+        "fixes them",
+    )
     invite.add_argument("--tenant", help="tenant slug or name (default: the default tenant)")
     invite.set_defaults(run=cmd_ocpi_invite)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Annotated
 
@@ -14,7 +15,7 @@ from msgspec import Meta, Struct
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cpo.accounts.roles import Principal
-from cpo.errors import InvalidInput
+from cpo.errors import DomainError, InvalidInput
 from cpo.roaming import service as roaming
 from cpo.roaming.models import RoamingPartner
 from cpo.tenants.models import Tenant
@@ -38,10 +39,20 @@ class PartnerOut(Struct):
     plain_tokens: bool
     last_contact_at: datetime | None
     last_error: str | None
+    parties: list[str]
+    """The parties it may act for, as ``NL*TNM``: fixed at its invitation or first registration."""
+
+
+class PartyIn(Struct, forbid_unknown_fields=True):
+    country_code: Annotated[str, Meta(min_length=2, max_length=2)]
+    party_id: Annotated[str, Meta(min_length=3, max_length=3)]
 
 
 class InviteIn(Struct, forbid_unknown_fields=True):
     name: Annotated[str, Meta(min_length=1, max_length=100)]
+    parties: list[PartyIn] = []
+    """The parties it may register and act for (a hub: several). None given: its first registration fixes
+    them (each still refused when another partner holds it)."""
 
 
 class Invited(Struct):
@@ -57,15 +68,26 @@ class RegisterIn(Struct, forbid_unknown_fields=True):
     token: Annotated[str, Meta(min_length=1, max_length=255)]
     """The Token A the partner gave us."""
     plain_tokens: bool = False
+    parties: list[PartyIn] = []
+    """As for an invitation: the roles they answer with must be among these."""
 
 
 class PartnerUpdate(Struct, forbid_unknown_fields=True):
     plain_tokens: bool
 
 
-def partner_out(p: RoamingPartner) -> PartnerOut:
+def partner_out(p: RoamingPartner, parties: Iterable[tuple[str, str]] = ()) -> PartnerOut:
     return PartnerOut(p.id, p.name, p.status, p.country_code, p.party_id, p.version, p.versions_url,
-                      sorted(p.endpoints or {}), p.plain_tokens, p.last_contact_at, p.last_error)  # fmt: skip
+                      sorted(p.endpoints or {}), p.plain_tokens, p.last_contact_at, p.last_error,
+                      sorted(f"{c}*{i}" for c, i in parties))  # fmt: skip
+
+
+async def partner_with_parties(db: AsyncSession, partner: RoamingPartner) -> PartnerOut:
+    return partner_out(partner, await roaming.parties_of(db, partner))
+
+
+def _parties(given: list[PartyIn]) -> list[tuple[str, str]]:
+    return [(p.country_code, p.party_id) for p in given]
 
 
 class PartnerController(Controller):
@@ -76,20 +98,35 @@ class PartnerController(Controller):
     @get("/")
     async def list_partners(self, db: AsyncSession, principal: Principal) -> list[PartnerOut]:
         async with db.begin():
-            return [partner_out(p) for p in await roaming.list_partners(db, principal.tenant_id)]
+            return [await partner_with_parties(db, p) for p in await roaming.list_partners(db, principal.tenant_id)]
 
     @post("/invite", status_code=HTTP_201_CREATED)
     async def invite(self, db: AsyncSession, principal: Principal, state: State, data: InviteIn) -> Invited:
         """A Token A for a partner that registers with us (shown once) and our versions URL."""
         async with db.begin():
-            partner, token = await roaming.invite(db, principal.tenant_id, data.name, sealer_of(state))
-            return Invited(partner_out(partner), f"{base_of(state)}/versions", token)
+            partner, token = await roaming.invite(
+                db, principal.tenant_id, data.name, sealer_of(state), _parties(data.parties)
+            )
+            return Invited(await partner_with_parties(db, partner), f"{base_of(state)}/versions", token)
+
+    @post("/{partner_id:uuid}/invite", status_code=HTTP_201_CREATED)
+    async def invite_again(
+        self, db: AsyncSession, principal: Principal, state: State, partner_id: uuid.UUID
+    ) -> Invited:
+        """A new Token A for a partner that left (or lost its first one): it comes back on its own record, with
+        its parties, sessions and CDRs. The old token stops working."""
+        async with db.begin():
+            partner = await roaming.get_partner(db, principal.tenant_id, partner_id)
+            token = await roaming.reinvite(db, partner, sealer_of(state))
+            return Invited(await partner_with_parties(db, partner), f"{base_of(state)}/versions", token)
 
     @post("/", status_code=HTTP_201_CREATED)
     async def register(self, db: AsyncSession, principal: Principal, state: State, data: RegisterIn) -> PartnerOut:
         """Register with a partner: read their versions with their Token A, send our credentials (a new token of
         ours) to their credentials endpoint, keep the token they answer with."""
-        return partner_out(await register_with(db, principal, state, data))
+        partner = await register_with(db, principal, state, data)
+        async with db.begin():
+            return await partner_with_parties(db, partner)
 
     @patch("/{partner_id:uuid}")
     async def update(
@@ -99,7 +136,7 @@ class PartnerController(Controller):
         async with db.begin():
             partner = await roaming.get_partner(db, principal.tenant_id, partner_id)
             partner.plain_tokens = data.plain_tokens
-            return partner_out(partner)
+            return await partner_with_parties(db, partner)
 
     @delete("/{partner_id:uuid}", status_code=HTTP_204_NO_CONTENT)
     async def unregister(self, db: AsyncSession, principal: Principal, state: State, partner_id: uuid.UUID) -> None:
@@ -136,7 +173,7 @@ async def register_with(db: AsyncSession, principal: Principal, state: State, da
     async with db.begin():
         # The token we send is valid from now on (versions and credentials only, until registered): the
         # partner reads our versions with it before it answers.
-        partner, ours = await roaming.invite(db, principal.tenant_id, data.name, sealer)
+        partner, ours = await roaming.invite(db, principal.tenant_id, data.name, sealer, _parties(data.parties))
         partner.plain_tokens = data.plain_tokens
         tenant = await db.get(Tenant, principal.tenant_id)
         assert tenant is not None
@@ -147,13 +184,19 @@ async def register_with(db: AsyncSession, principal: Principal, state: State, da
         async with db.begin():
             await roaming.close(db, await roaming.get_partner(db, principal.tenant_id, partner.id))
         raise InvalidInput("token", error.message) from None
-    async with db.begin():
-        partner = await roaming.get_partner(db, principal.tenant_id, partner.id)
-        await roaming.registered(
-            db, partner, their_token=str(theirs["token"]), versions_url=str(theirs.get("url") or data.versions_url),
-            version=found.version, endpoints=found.endpoints, roles=list(theirs.get("roles") or []),
-            sealer=sealer, our_token=ours,
-        )  # fmt: skip
+    try:
+        async with db.begin():
+            partner = await roaming.get_partner(db, principal.tenant_id, partner.id)
+            await roaming.registered(
+                db, partner, their_token=str(theirs["token"]), versions_url=str(theirs.get("url") or data.versions_url),
+                version=found.version, endpoints=found.endpoints, roles=list(theirs.get("roles") or []),
+                sealer=sealer, our_token=ours,
+            )  # fmt: skip
+    except DomainError:
+        # they answered as a party they may not be: our token for them goes dead, nothing of theirs is kept
+        async with db.begin():
+            await roaming.close(db, await roaming.get_partner(db, principal.tenant_id, partner.id))
+        raise
     return partner
 
 

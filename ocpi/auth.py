@@ -26,6 +26,12 @@ class Caller:
     """The credentials token as sent (decoded)."""
     party: tuple[str, str] | None = None
     """Our own country code and party id (as the routing headers say), when already known."""
+    parties: frozenset[tuple[str, str]] = frozenset()
+    """The parties the partner may act for (fixed at its invitation or first registration): what its token
+    pushes and commands are checked against, never the roles it declares."""
+
+    def acts_for(self, country_code: str, party_id: str) -> bool:
+        return (country_code.upper(), party_id.upper()) in self.parties
 
 
 def _candidates(header: str) -> list[tuple[str, bool]]:
@@ -67,14 +73,25 @@ async def provide_any_caller(request: Request[Any, Any, Any], state: State) -> C
     return await caller(request, state, registration=True)
 
 
-async def provide_registered_caller(request: Request[Any, Any, Any], state: State) -> Caller:
-    """A registered partner, on a functional module: its answers carry the routing headers (us to them)."""
+async def _registered(request: Request[Any, Any, Any], state: State, routed: bool) -> Caller:
     found = await caller(request, state, registration=False)
     async with runtime_of(state).sessions() as session:
         tenant = await session.get(Tenant, found.partner.tenant_id)
+        parties = await roaming.parties_of(session, found.partner)
     ours = party_of(tenant)
-    request.state.routing = routing(ours, (found.partner.country_code or "", found.partner.party_id or ""))
-    return Caller(found.partner, found.token, ours)
+    if routed:
+        request.state.routing = routing(ours, (found.partner.country_code or "", found.partner.party_id or ""))
+    return Caller(found.partner, found.token, ours, parties)
+
+
+async def provide_registered_caller(request: Request[Any, Any, Any], state: State) -> Caller:
+    """A registered partner, on a functional module: its answers carry the routing headers (us to them)."""
+    return await _registered(request, state, routed=True)
+
+
+async def provide_configured_caller(request: Request[Any, Any, Any], state: State) -> Caller:
+    """A registered partner (Token C), on a configuration module such as hubclientinfo: no routing headers."""
+    return await _registered(request, state, routed=False)
 
 
 def routing(sender: tuple[str, str], receiver: tuple[str, str]) -> dict[str, str]:

@@ -12,6 +12,8 @@ from litestar import Request
 from ocpi.envelope import INVALID_PARAMETERS, OcpiError
 
 MAX_LIMIT = 100
+MAX_OFFSET = 2**63 - 1
+"""PostgreSQL's OFFSET is a bigint: beyond it the query itself would fail."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,5 +52,7 @@ def page_of(request: Request[Any, Any, Any]) -> Page:
         raise OcpiError(INVALID_PARAMETERS, "offset and limit are whole numbers") from None
     if offset < 0 or limit < 1:
         raise OcpiError(INVALID_PARAMETERS, "offset 0 or more, limit 1 or more")
+    if offset > MAX_OFFSET:
+        raise OcpiError(INVALID_PARAMETERS, f"offset at most {MAX_OFFSET}")
     return Page(offset, min(limit, MAX_LIMIT), _moment(params.get("date_from"), "date_from"),
                 _moment(params.get("date_to"), "date_to"))  # fmt: skip

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, Response, Router, delete, get, post, put
 from litestar.datastructures import State
 from litestar.di import Provide
-from litestar.exceptions import HTTPException, MethodNotAllowedException, NotFoundException
+from litestar.exceptions import HTTPException, MethodNotAllowedException, NotFoundException, ValidationException
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from sqlalchemy.exc import DataError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cpo.errors import Conflict, DomainError
+from cpo.errors import Conflict, DomainError, InvalidInput
 from cpo.roaming import service as roaming
+from cpo.roaming.models import RoamingPartner
 from cpo.roaming.sealing import Sealer
 from cpo.tariffs.service import party_of
 from cpo.tenants.models import Tenant
@@ -28,6 +32,7 @@ from ocpi.envelope import (
 )
 from ocpi.outbound import partner_http_of
 
+log = logging.getLogger("cpo.ocpi")
 VERSION = client.VERSION
 MODULES: tuple[tuple[str, str], ...] = (
     ("credentials", "SENDER"),
@@ -43,15 +48,15 @@ MODULES: tuple[tuple[str, str], ...] = (
 
 
 class CredentialsRole(msgspec.Struct):
-    role: str
-    party_id: str
-    country_code: str
+    role: Annotated[str, msgspec.Meta(max_length=20)]
+    party_id: Annotated[str, msgspec.Meta(min_length=3, max_length=3)]
+    country_code: Annotated[str, msgspec.Meta(min_length=2, max_length=2)]
     business_details: dict[str, Any] | None = None
 
 
 class Credentials(msgspec.Struct):
-    token: str
-    url: str
+    token: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    url: Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
     roles: list[CredentialsRole]
 
 
@@ -109,18 +114,31 @@ async def _handshake(
     """They send their credentials: we read their versions and endpoints with their token, keep them, and
     answer with a new token of ours."""
     data = _parse_credentials(await request.body())
-    found = await client.discover(partner_http_of(state), data.url, data.token, caller.partner.plain_tokens)
-    async with db.begin():
+    roles = [msgspec.to_builtins(r) for r in data.roles]
+
+    async def checked() -> RoamingPartner:
+        """The partner, its method and every role checked (again at the end: it may have changed meanwhile)."""
         partner = await roaming.get_partner(db, caller.partner.tenant_id, caller.partner.id)
         if (method == "POST") != (partner.status == "invited"):
             raise MethodNotAllowedException("register once with POST; update with PUT; unregister with DELETE")
         try:
+            await roaming.check_roles(db, partner, roles)
+        except (Conflict, InvalidInput) as refused:
+            raise OcpiError(INVALID_PARAMETERS, f"credentials: {refused}") from None
+        return partner
+
+    async with db.begin():
+        await checked()  # before we call them: a refused role costs their side no request
+    found = await client.discover(partner_http_of(state), data.url, data.token, caller.partner.plain_tokens)
+    async with db.begin():
+        partner = await checked()
+        try:
             token = await roaming.registered(
                 db, partner, their_token=data.token, versions_url=data.url, version=found.version,
-                endpoints=found.endpoints, roles=[msgspec.to_builtins(r) for r in data.roles], sealer=sealer_of(state),
+                endpoints=found.endpoints, roles=roles, sealer=sealer_of(state),
             )  # fmt: skip
-        except Conflict as clash:
-            raise OcpiError(CLIENT_ERROR, str(clash), 409) from None
+        except (Conflict, InvalidInput) as refused:
+            raise OcpiError(INVALID_PARAMETERS, f"credentials: {refused}") from None
         tenant = await db.get(Tenant, partner.tenant_id)
     assert tenant is not None
     return answer(request, our_credentials(state, token, tenant))
@@ -163,7 +181,29 @@ def _http_error(request: Request[Any, Any, Any], error: HTTPException) -> Respon
 
 
 def _domain_error(request: Request[Any, Any, Any], error: DomainError) -> Response[bytes]:
-    return answer(request, None, CLIENT_ERROR, str(error), 400)
+    code = INVALID_PARAMETERS if isinstance(error, InvalidInput | Conflict) else CLIENT_ERROR
+    return answer(request, None, code, str(error), 400)
+
+
+def _invalid(request: Request[Any, Any, Any], error: ValidationException) -> Response[bytes]:
+    """Path or query parameters of the wrong shape (a request that reached the OCPI layer)."""
+    return answer(request, None, INVALID_PARAMETERS, str(error.detail), 400)
+
+
+def _not_found(request: Request[Any, Any, Any], error: NotFoundException) -> Response[bytes]:
+    return answer(request, None, CLIENT_ERROR, "no such OCPI resource", 404)
+
+
+def _database_error(request: Request[Any, Any, Any], error: DataError) -> Response[bytes]:
+    """A value the database would not take (too long, out of range) that no check caught first."""
+    log.warning("OCPI input refused by the database", extra={"path": request.url.path})
+    return answer(request, None, INVALID_PARAMETERS, "a value is too long or out of range", 400)
+
+
+def _server_error(request: Request[Any, Any, Any], error: Exception) -> Response[bytes]:
+    """Still an OCPI answer (3000), never problem details: partners parse the envelope."""
+    log.exception("OCPI request failed", extra={"path": request.url.path})
+    return answer(request, None, SERVER_ERROR, "internal error", 500)
 
 
 def ocpi_router() -> Router:
@@ -186,6 +226,14 @@ def ocpi_router() -> Router:
             *profiles.HANDLERS,
         ],
         dependencies={"caller": Provide(provide_any_caller)},
-        exception_handlers={OcpiError: _ocpi_error, HTTPException: _http_error, DomainError: _domain_error},
+        exception_handlers={
+            OcpiError: _ocpi_error,
+            HTTPException: _http_error,
+            ValidationException: _invalid,
+            NotFoundException: _not_found,
+            DomainError: _domain_error,
+            DataError: _database_error,
+            HTTP_500_INTERNAL_SERVER_ERROR: _server_error,
+        },
         include_in_schema=False,
     )

@@ -40,6 +40,8 @@ class Emsp:
     refusing: bool = False
     """Answer every push with 503 (a partner that is down), noting it in ``refused``."""
     refused: list[tuple[str, str]] = field(default_factory=list)
+    allow_realtime: set[str] = field(default_factory=lambda: set(ALLOW_REALTIME))
+    """The token uids it allows when asked in real time."""
 
     def credentials(self) -> dict[str, Any]:
         return {"token": THEIR_TOKEN, "url": f"{self.url}/versions",
@@ -104,7 +106,7 @@ def serve_emsp(
     async def authorize(request: Request[Any, Any, Any], uid: str) -> dict[str, Any]:
         check(request)
         harness.received.append(("POST", f"/tokens/{uid}/authorize", await request.json()))
-        return _ok({"allowed": "ALLOWED" if uid in ALLOW_REALTIME else "NOT_ALLOWED", "authorization_reference": "R-1",
+        return _ok({"allowed": "ALLOWED" if uid in harness.allow_realtime else "NOT_ALLOWED", "authorization_reference": "R-1",
                     "token": {"uid": uid}})  # fmt: skip
 
     @route("/2.2.1/{module:str}/{rest:path}", http_method=["PUT", "PATCH", "POST"], status_code=200)

@@ -32,6 +32,8 @@ class Authorization:
     valid_to: datetime | None = None
     partner: str | None = None
     """A roaming partner's token: the partner (country code and party id) whose driver it is."""
+    partner_id: uuid.UUID | None = None
+    """That partner itself: what its sessions and CDRs are shown by (a party code could change hands)."""
     authorization_reference: str | None = None
     payment_id: uuid.UUID | None = None
     """A paid ad-hoc start: the card payment whose token the station was started with."""
@@ -149,7 +151,7 @@ async def _roaming(
     decided = await roaming_tokens.decide(session, station.tenant_id, uid, location, now)
     if decided is None:
         return Authorization("unknown")
-    return Authorization(decided.reason, partner=decided.partner_code,  # type: ignore[arg-type]
+    return Authorization(decided.reason, partner=decided.partner_code, partner_id=decided.partner_id,  # type: ignore[arg-type]
                          authorization_reference=decided.authorization_reference)  # fmt: skip
 
 

@@ -157,6 +157,10 @@ class ChargingSession(UUIDPrimaryKey, TenantScoped, Timestamps, Base):
     session_class: Mapped[str | None] = mapped_column(String(10))
     payer: Mapped[str | None] = mapped_column(String(12))
     partner: Mapped[str | None] = mapped_column(String(6))
+    partner_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("roaming_partners.id", ondelete="SET NULL"), index=True
+    )
+    """The roaming partner whose driver it is: what OCPI shows it by (its code above only names the party)."""
     tariff_version_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("tariff_versions.id", ondelete="SET NULL"))
     pricing: Mapped[str] = mapped_column(String(10), default="pending", server_default="pending")
     """pending (running, or not yet priced), priced (its CDR is issued), review (cannot be priced: see note)."""

@@ -174,7 +174,7 @@ def _allocation(auth: Authorization, version: str) -> dict[str, Any]:
     return {
         "badge_id": auth.badge_id, "authorization": auth.status(version), "auth_reason": auth.reason,
         "person_id": auth.person_id, "department_id": auth.department_id, "cost_centre_id": auth.cost_centre_id,
-        "partner": auth.partner,
+        "partner": auth.partner, "partner_id": auth.partner_id,
     }  # fmt: skip
 
 

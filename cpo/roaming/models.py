@@ -13,6 +13,7 @@ from sqlalchemy import (
     Identity,
     Index,
     Integer,
+    PrimaryKeyConstraint,
     String,
     Text,
     UniqueConstraint,
@@ -66,12 +67,42 @@ class RoamingPartner(UUIDPrimaryKey, TenantScoped, Timestamps, Base):
     """For a hub: the parties behind it and their state (OCPI ClientInfo by ``CCPID``)."""
 
 
+class RoamingParty(TenantScoped, Base):
+    """A party (country code and party id) a partner may act for, fixed by an admin at the invitation or by its
+    first registration. One partner per party and tenant, for good: a closed partner keeps its parties, so
+    nobody else can register as it later and see its sessions."""
+
+    __tablename__ = "roaming_parties"
+    __table_args__ = (
+        PrimaryKeyConstraint("tenant_id", "country_code", "party_id"),
+        ForeignKeyConstraint(
+            ["tenant_id", "partner_id"], ["roaming_partners.tenant_id", "roaming_partners.id"], ondelete="CASCADE"
+        ),
+        Index("ix_roaming_parties_partner", "partner_id"),
+    )
+
+    country_code: Mapped[str] = mapped_column(String(2))
+    party_id: Mapped[str] = mapped_column(String(3))
+    partner_id: Mapped[uuid.UUID]
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now(), default=utcnow)
+
+
 class RoamingToken(TenantScoped, Base):
     """A driver's token a partner pushed to us (OCPI Token), honoured at our stations as its whitelist says."""
 
     __tablename__ = "roaming_tokens"
     __table_args__ = (
-        UniqueConstraint("tenant_id", "country_code", "party_id", "uid", "type"),
+        # per partner: the same uid pushed by two partners is two tokens, neither overwriting the other
+        Index(
+            "uq_roaming_tokens_partner_token",
+            "tenant_id",
+            "partner_id",
+            "country_code",
+            "party_id",
+            "uid",
+            "type",
+            unique=True,
+        ),
         ForeignKeyConstraint(
             ["tenant_id", "partner_id"], ["roaming_partners.tenant_id", "roaming_partners.id"], ondelete="CASCADE"
         ),

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cpo.charging.commands import ChargerCommands, Command, CommandResult
 from cpo.charging.models import ChargingSession, StationPresence
-from cpo.roaming.models import RoamingPartner, RoamingReservation, RoamingToken
+from cpo.roaming.models import RoamingPartner, RoamingReservation
 from cpo.roaming.sealing import Sealer
 from cpo.roaming.service import their_token
 from cpo.sites.models import Evse, Site, Station
@@ -30,7 +30,7 @@ from ocpi import client
 from ocpi.auth import Caller, provide_registered_caller
 from ocpi.envelope import ENCODER, INVALID_PARAMETERS, UNKNOWN_LOCATION, OcpiError, answer
 from ocpi.modules.locations import _published
-from ocpi.modules.tokens import Token
+from ocpi.modules.tokens import Id36, Token, Url, check_party, save_token
 from ocpi.outbound import FAILURES, PartnerHttp, failed, partner_http_of
 
 log = logging.getLogger("cpo.ocpi")
@@ -38,40 +38,41 @@ TIMEOUT_SECONDS = 60
 _running: set[asyncio.Task[None]] = set()
 
 
+# Field sizes from OCPI 2.2.1 mod_commands (CiString(36) ids, URL string(255)): refused as 2001 when longer.
 class StartSession(msgspec.Struct):
-    response_url: str
+    response_url: Url
     token: Token
-    location_id: str
-    evse_uid: str | None = None
-    connector_id: str | None = None
-    authorization_reference: str | None = None
+    location_id: Id36
+    evse_uid: Id36 | None = None
+    connector_id: Id36 | None = None
+    authorization_reference: Id36 | None = None
 
 
 class StopSession(msgspec.Struct):
-    response_url: str
-    session_id: str
+    response_url: Url
+    session_id: Id36
 
 
 class ReserveNow(msgspec.Struct):
-    response_url: str
+    response_url: Url
     token: Token
     expiry_date: datetime
-    reservation_id: str
-    location_id: str
-    evse_uid: str | None = None
-    authorization_reference: str | None = None
+    reservation_id: Id36
+    location_id: Id36
+    evse_uid: Id36 | None = None
+    authorization_reference: Id36 | None = None
 
 
 class CancelReservation(msgspec.Struct):
-    response_url: str
-    reservation_id: str
+    response_url: Url
+    reservation_id: Id36
 
 
 class UnlockConnector(msgspec.Struct):
-    response_url: str
-    location_id: str
-    evse_uid: str
-    connector_id: str
+    response_url: Url
+    location_id: Id36
+    evse_uid: Id36
+    connector_id: Id36
 
 
 BODIES: dict[str, type[msgspec.Struct]] = {
@@ -103,19 +104,6 @@ async def _place(
     return row[1], row[0]
 
 
-async def _keep_token(db: AsyncSession, partner: RoamingPartner, token: Token) -> None:
-    """The driver's token comes with the command: kept as pushed, so the station's start is authorised."""
-    values = {"tenant_id": partner.tenant_id, "partner_id": partner.id, "country_code": token.country_code.upper(),
-              "party_id": token.party_id.upper(), "uid": token.uid, "type": token.type,
-              "contract_id": token.contract_id, "valid": token.valid, "whitelist": "ALLOWED",
-              "body": msgspec.json.decode(msgspec.json.encode(token)), "last_updated": token.last_updated}  # fmt: skip
-    statement = insert(RoamingToken).values(**values)
-    await db.execute(statement.on_conflict_do_update(
-        index_elements=["tenant_id", "country_code", "party_id", "uid", "type"],
-        set_={k: statement.excluded[k] for k in ("partner_id", "contract_id", "valid", "body", "last_updated")},
-    ))  # fmt: skip
-
-
 async def _reservation(db: AsyncSession, partner: RoamingPartner, body: ReserveNow, station: Station) -> int:
     """Our id for the partner's reservation, the same one again when they replace it (same reservation_id)."""
     values = {"tenant_id": partner.tenant_id, "partner_id": partner.id, "reservation_id": body.reservation_id.lower(),
@@ -126,6 +114,14 @@ async def _reservation(db: AsyncSession, partner: RoamingPartner, body: ReserveN
         index_elements=["partner_id", "reservation_id"],
         set_={k: statement.excluded[k] for k in ("station_id", "evse_uid", "expires_at", "response_url", "status")},
     ).returning(RoamingReservation.id))).scalar_one())  # fmt: skip
+
+
+def _connector_number(connector_id: str) -> int | None:
+    """Our connectors' OCPI ids are their numbers at the station: ASCII digits only (``str.isdigit`` also takes
+    superscripts, which ``int`` refuses)."""
+    if connector_id.isascii() and connector_id.isdigit() and 0 < int(connector_id) < 2**31:
+        return int(connector_id)
+    return None
 
 
 def _outcome(result: CommandResult) -> Outcome:
@@ -181,17 +177,26 @@ async def receive_command(
         raise OcpiError(INVALID_PARAMETERS, f"{command}: {error}") from None
     partner_http = partner_http_of(state)
     client.checked(partner_http, body.response_url, "response_url")  # refused now, not after the station acts
+    if isinstance(body, StartSession | ReserveNow):
+        # the driver's token must be one of the caller's parties: checked before anything is written
+        check_party(caller, body.token.country_code, body.token.party_id)
+        if body.token.last_updated.tzinfo is None:
+            raise OcpiError(INVALID_PARAMETERS, "token.last_updated: a UTC time (ending in Z)")
+    if isinstance(body, ReserveNow) and body.expiry_date.tzinfo is None:
+        raise OcpiError(INVALID_PARAMETERS, "expiry_date: a UTC time (ending in Z)")
+    if isinstance(body, UnlockConnector) and not _connector_number(body.connector_id):
+        raise OcpiError(INVALID_PARAMETERS, "connector_id: a connector of the EVSE (1, 2, ...)")
     commands: ChargerCommands = state.commands
     sealer: Sealer = state.sealer
     partner = caller.partner
-    code = f"{partner.country_code}{partner.party_id}"
     actor = f"ocpi:{partner.id}"
     # for reservations: the status each outcome leads to (else the second), and which reservation
     settle: tuple[dict[str, str], str | None, int] | None = None
     async with db.begin():
         if isinstance(body, StartSession | ReserveNow):
             station, evse = await _place(db, caller, body.location_id, body.evse_uid)
-            await _keep_token(db, partner, body.token)
+            # kept as pushed (the station's start is then authorised), the caller's own copy of it
+            await save_token(db, partner, body.token, whitelist="ALLOWED")
             version = await _version_of(db, station)
             if isinstance(body, StartSession):
                 order = Command("remote_start", {"id_tag": body.token.uid, "evse": evse.ocpp_evse_id if evse else None,
@@ -213,7 +218,7 @@ async def receive_command(
             except ValueError:
                 return answer(request, {"result": "UNKNOWN_SESSION", "timeout": 0})
             charging = await db.get(ChargingSession, session_id)
-            if charging is None or charging.partner != code or charging.tenant_id != partner.tenant_id:
+            if charging is None or charging.partner_id != partner.id or charging.tenant_id != partner.tenant_id:
                 return answer(request, {"result": "UNKNOWN_SESSION", "timeout": 0})
             station = await db.get(Station, charging.station_id)  # type: ignore[assignment]
             order = Command("remote_stop", {"transaction_id": charging.transaction_id})
@@ -231,7 +236,7 @@ async def receive_command(
         else:
             station, evse = await _place(db, caller, body.location_id, body.evse_uid)
             order = Command("unlock_connector", {"evse": evse.ocpp_evse_id if evse else 1,
-                                                 "connector": int(body.connector_id) if body.connector_id.isdigit() else 1})  # fmt: skip
+                                                 "connector": _connector_number(body.connector_id)})  # fmt: skip
 
     async def carry_out() -> None:
         result = await commands.send(station.id, order, requested_by=actor)

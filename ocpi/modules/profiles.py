@@ -26,8 +26,9 @@ from cpo.roaming.models import RoamingPartner
 from cpo.roaming.sealing import Sealer
 from cpo.roaming.service import their_token
 from ocpi import client
-from ocpi.auth import Caller, provide_registered_caller
+from ocpi.auth import Caller, provide_configured_caller, provide_registered_caller
 from ocpi.envelope import ENCODER, INVALID_PARAMETERS, OcpiError, answer
+from ocpi.modules.tokens import CountryCode, PartyId, Url
 from ocpi.outbound import FAILURES, PartnerHttp, failed, partner_http_of
 
 TIMEOUT_SECONDS = 60
@@ -49,12 +50,12 @@ class ChargingProfile(msgspec.Struct):
 
 class SetChargingProfile(msgspec.Struct):
     charging_profile: ChargingProfile
-    response_url: str
+    response_url: Url
 
 
 class ClientInfo(msgspec.Struct):
-    party_id: str
-    country_code: str
+    party_id: PartyId
+    country_code: CountryCode
     role: Literal["CPO", "EMSP", "HUB", "NAP", "NSP", "OTHER", "SCSP"]
     status: Literal["CONNECTED", "OFFLINE", "PLANNED", "SUSPENDED"]
     last_updated: datetime
@@ -85,8 +86,7 @@ async def _session(db: AsyncSession, caller: Caller, session_id: str) -> Chargin
         found = await db.get(ChargingSession, uuid.UUID(session_id))
     except ValueError:
         return None
-    code = f"{caller.partner.country_code}{caller.partner.party_id}"
-    if found is None or found.partner != code or found.tenant_id != caller.partner.tenant_id:
+    if found is None or found.partner_id != caller.partner.id or found.tenant_id != caller.partner.tenant_id:
         return None
     return found
 
@@ -187,9 +187,10 @@ async def active_profile(
 
 
 HUB_ROUTE = "/2.2.1/hubclientinfo/{country_code:str}/{party_id:str}"
+CONFIGURED = {"caller": Provide(provide_configured_caller)}
 
 
-@put(HUB_ROUTE)
+@put(HUB_ROUTE, dependencies=CONFIGURED)
 async def put_client_info(
     request: Request[Any, Any, Any], db: AsyncSession, caller: Caller, country_code: str, party_id: str
 ) -> Response[bytes]:
@@ -208,7 +209,7 @@ async def put_client_info(
     return answer(request)
 
 
-@get(HUB_ROUTE)
+@get(HUB_ROUTE, dependencies=CONFIGURED)
 async def get_client_info(
     request: Request[Any, Any, Any], db: AsyncSession, caller: Caller, country_code: str, party_id: str
 ) -> Response[bytes]:

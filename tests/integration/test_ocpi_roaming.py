@@ -377,13 +377,19 @@ async def pull_all(http: httpx.AsyncClient, path: str, token: str) -> list[dict[
 
 async def registered_again(server: Server, emsp: Emsp) -> str:
     """The partner registered in the first test is the one registered now: a second invitation would clash
-    on its country code and party id, so it re-reads the token from a fresh registration after closing."""
+    on its country code and party id (its parties stay its own), so it is unregistered, invited again on its
+    own record, and registers afresh."""
     async with server.api() as api:
         partners = (await api.get("/api/v1/roaming-partners")).json()
-        for partner in partners:
-            if partner["status"] == "registered":
-                await api.delete(f"/api/v1/roaming-partners/{partner['id']}")
-    return await registered_partner(server, emsp)
+        harness = next(p for p in partners if f"NL*{emsp.party_id}" in p["parties"])
+        if harness["status"] == "registered":
+            await api.delete(f"/api/v1/roaming-partners/{harness['id']}")
+        invited = (await api.post(f"/api/v1/roaming-partners/{harness['id']}/invite")).json()
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+        answer = await http.post("/ocpi/2.2.1/credentials", json=emsp.credentials(),
+                                 headers=ocpi(invited["token_a"]))  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    return str(answer.json()["data"]["token"])
 
 
 async def test_a_partner_that_is_down_gets_the_push_later_and_the_others_get_it_once(server: Server) -> None:
