@@ -126,6 +126,12 @@ class PaymentSettings:
     sweep_seconds: float = 30.0
     """How often open payments are looked at (no car plugged in, cost near the hold, settlements to retry)."""
     stripe_js_url: str = "https://js.stripe.com/v3/"
+    starts_per_address: int = 20
+    """New card payments one client address may open in ``starts_window_seconds`` (each opens a hold at the
+    processor); more are answered 429. Counted per node; addresses behind one mobile NAT share it."""
+    starts_per_evse: int = 6
+    """New card payments one EVSE may get in ``starts_window_seconds`` (counted in the database, all nodes)."""
+    starts_window_seconds: int = 600
     smtp_url: str | None = None
     """``smtp://user:password@host:587`` (STARTTLS when offered) or ``smtps://...``: e-mailed receipts; None: none."""
     mail_from: str = "noreply@localhost"
@@ -296,6 +302,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             expiry_margin_seconds=integer("PAYMENT_EXPIRY_MARGIN_SECONDS", 6 * 3600, 60, 3 * 86400),
             sweep_seconds=number("PAYMENT_SWEEP_SECONDS", 30.0),
             stripe_js_url=get("STRIPE_JS_URL") or "https://js.stripe.com/v3/",
+            starts_per_address=integer("PAYMENT_STARTS_PER_ADDRESS", 20, 1, 100_000),
+            starts_per_evse=integer("PAYMENT_STARTS_PER_EVSE", 6, 1, 100_000),
+            starts_window_seconds=integer("PAYMENT_STARTS_WINDOW_SECONDS", 600, 10, 86_400),
             smtp_url=get("SMTP_URL"),
             mail_from=get("MAIL_FROM") or "noreply@localhost",
         ),

@@ -21,14 +21,30 @@ from cpo.db.base import utcnow
 from cpo.db.queries import get_scoped
 from cpo.errors import Conflict, InvalidInput, NotFound
 from cpo.sites.models import Evse, Site, Station
-from cpo.tariffs import service as tariffs
 from cpo.tariffs.models import Cdr
 from cpo.tenants.models import Tenant
 from cpo.web.ui.forms import form_values
+from cpo.web.ui.i18n import translate
 from cpo.web.ui.session import UiUser, provide_ui_db, ui_user_needing
 from payments.flow import Payments, PaymentsUnavailable
-from payments.pages import price_text
-from payments.qr import Sticker, qr_svg, sticker_sheet
+from payments.qr import Sticker, StickerText, qr_svg, sticker_sheet
+from payments.wording import PAY_LANGUAGES, price_lines
+
+
+async def sticker_texts(db: AsyncSession, tenant_id: uuid.UUID, evse_id: uuid.UUID) -> tuple[StickerText, ...]:
+    """What the EVSE's pay page says about its prices, in each of its languages (a sticker serves all)."""
+    texts = []
+    for lang in PAY_LANGUAGES:
+        try:
+            lines = await price_lines(db, tenant_id, evse_id, lang)
+        except NotFound:
+            lines = []
+        prices = tuple(
+            (" ".join(x for x in (line.label, line.when) if x), f"{line.price} {line.per}") for line in lines
+        )
+        note = translate(lang, "pay.incl_vat" if lines else "pay.no_price")
+        texts.append(StickerText(translate(lang, "pay.sticker.how"), prices, note))
+    return tuple(texts)
 
 
 def pay_url(state: State, evse: Evse) -> str:
@@ -43,8 +59,10 @@ class QrPages(Controller):
     async def evse_qr(self, evse_id: uuid.UUID, db: AsyncSession, user: UiUser, state: State) -> Response[Any]:
         async with db.begin():
             evse = await get_scoped(db, Evse, user.principal.tenant_id, evse_id, "EVSE")
-        if not evse.public or not evse.evse_id:
-            raise Conflict("only a public EVSE with an EVSE ID has a pay page", "evse_id")
+            home = await db.scalar(select(Site.home_person_id).join(Station, Station.site_id == Site.id)
+                                   .where(Station.id == evse.station_id))  # fmt: skip
+        if not evse.public or not evse.evse_id or home is not None:
+            raise Conflict("only a public EVSE with an EVSE ID, not at an employee's home, has a pay page", "evse_id")
         return Response(qr_svg(pay_url(state, evse)), media_type="image/svg+xml",
                         headers={"Content-Disposition": f'inline; filename="{evse.evse_id}.svg"'})  # fmt: skip
 
@@ -53,17 +71,12 @@ class QrPages(Controller):
         tenant_id = user.principal.tenant_id
         async with db.begin():
             site = await get_scoped(db, Site, tenant_id, site_id, "site")
+            if site.home_person_id is not None:
+                raise Conflict("an employee's home has no pay pages, so no QR stickers", "site")
             evses = (await db.execute(select(Evse).join(Station, Station.id == Evse.station_id).where(
                 Station.site_id == site.id, Evse.public, Evse.evse_id.is_not(None)).order_by(Evse.evse_id))).scalars()  # fmt: skip
-            stickers = []
-            for evse in evses:
-                try:
-                    prices = await tariffs.driver_prices(db, tenant_id, evse.id, "ad_hoc")
-                    energy = next((c for c in prices.components if c.type == "ENERGY"), None)
-                    price = f"{prices.currency} {price_text(energy.price_incl_vat)} per kWh incl. VAT" if energy else ""
-                except NotFound:
-                    price = ""
-                stickers.append(Sticker(pay_url(state, evse), evse.evse_id or "", f"{site.name}, {site.city}", price))
+            stickers = [Sticker(pay_url(state, evse), evse.evse_id or "", f"{site.name}, {site.city}",
+                                await sticker_texts(db, tenant_id, evse.id)) for evse in evses]  # fmt: skip
         if not stickers:
             raise Conflict("this site has no public EVSE with an EVSE ID", "site")
         return Response(sticker_sheet(stickers), media_type="application/pdf",

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,7 +20,7 @@ from decimal import Decimal
 from functools import partial
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cpo.adhoc import service as adhoc
@@ -45,6 +47,32 @@ class PaymentsUnavailable(Exception):
     """Card payment is not set up, or the processor cannot be reached: said on the pay page."""
 
 
+class TooManyStarts(Exception):
+    """Too many new card payments from one address or at one EVSE lately: each opens a hold at the
+    processor, so a script must not be able to open them without end."""
+
+
+class StartThrottle:
+    """New payments per client address, in a sliding window (per node: memory only)."""
+
+    def __init__(self, limit: int, window_seconds: float) -> None:
+        self.limit, self.window = limit, window_seconds
+        self._seen: dict[str, deque[float]] = {}
+
+    def allow(self, address: str) -> bool:
+        """Count one attempt from ``address``; False when it is over the limit (the attempt is not counted)."""
+        now = time.monotonic()
+        seen = self._seen.setdefault(address, deque())
+        while seen and seen[0] <= now - self.window:
+            seen.popleft()
+        if len(seen) >= self.limit:
+            return False
+        if len(self._seen) > 100_000:  # bounded memory under a spray of addresses
+            self._seen = {address: seen}
+        seen.append(now)
+        return True
+
+
 @dataclass(frozen=True, slots=True)
 class Begun:
     payment_id: uuid.UUID
@@ -53,6 +81,8 @@ class Begun:
     amount_minor: int
     currency: str
     publishable_key: str | None
+    reused: bool = False
+    """The browser's own open payment at this EVSE, given again (no new hold was made)."""
 
 
 class Payments:
@@ -66,6 +96,7 @@ class Payments:
         self.sessions, self.processor, self.commands, self.settings = sessions, processor, commands, settings
         self.sealer, self.own_processor = sealer, own_processor
         self._own: dict[tuple[uuid.UUID, str], CardProcessor] = {}
+        self.throttle = StartThrottle(settings.starts_per_address, settings.starts_window_seconds)
 
     async def processor_for(self, tenant_id: uuid.UUID, own: bool | None = None) -> CardProcessor:
         """The tenant's own account (``own`` True, or None and it has one), else the platform's;
@@ -101,11 +132,22 @@ class Payments:
     async def publishable_key_for(self, tenant_id: uuid.UUID) -> str | None:
         return (await self.offer_for(tenant_id))[0]
 
-    async def begin(self, public_id: str, locale: str, email: str | None) -> Begun:
-        """Open a payment at this EVSE and put a hold on the card the driver is about to give."""
+    async def begin(self, public_id: str, locale: str, email: str | None, address: str | None = None,
+                    mine: str | None = None) -> Begun:  # fmt: skip
+        """Open a payment at this EVSE and put a hold on the card the driver is about to give. ``mine``: the
+        link token of a payment this browser opened before; while it is still unpaid at this EVSE it is given
+        again instead of a new one (a reload, a second tap). TooManyStarts past the limits per ``address``
+        and per EVSE."""
+        if address is not None and not self.throttle.allow(address):
+            raise TooManyStarts("address")
         async with self.sessions() as db:
             evse = (await adhoc.place_of(db, public_id)).evse
+            open_one = await adhoc.by_view_token_or_none(db, mine) if mine else None
         tenant_id = evse.tenant_id
+        if open_one is not None and mine and open_one.evse_id == evse.id:
+            again = await self._again(open_one, mine, locale, email)
+            if again is not None:
+                return again
         processor = await self.processor_for(tenant_id)
         async with self.sessions() as db, db.begin():
             # the account read above is still the tenant's (a change to it waits for this payment, then sees it)
@@ -115,6 +157,11 @@ class Payments:
             if processor is not self._own.get((tenant_id, sealed or ""), self.processor):
                 raise PaymentsUnavailable("the operator's card payment account changed; please try again")
             place = await adhoc.place_of(db, public_id)
+            since = utcnow() - timedelta(seconds=self.settings.starts_window_seconds)
+            recent = await db.scalar(select(func.count()).select_from(AdHocPayment).where(
+                AdHocPayment.evse_id == place.evse.id, AdHocPayment.created_at > since))  # fmt: skip
+            if (recent or 0) >= self.settings.starts_per_evse:
+                raise TooManyStarts("evse")
             try:  # no price, no paid start: there would be nothing to take and no limit to stop at
                 await tariffs.driver_prices(db, tenant_id, place.evse.id, "ad_hoc")
             except NotFound:
@@ -136,6 +183,26 @@ class Payments:
             await adhoc.set_intent(db, found, hold.intent_id)
         return Begun(payment_id, view, hold.client_secret or "", amount, currency,
                      await self.publishable_key_for(tenant_id))  # fmt: skip
+
+    async def _again(self, payment: AdHocPayment, view: str, locale: str, email: str | None) -> Begun | None:
+        """The browser's open payment, if the card can still be given for it: the same hold, the same secret."""
+        if payment.status != "created" or payment.intent_id is None:
+            return None
+        try:
+            hold = await (await self._processor_of(payment)).get(payment.intent_id)
+        except (CardRefused, ProcessorUnavailable, PaymentsUnavailable):
+            return None  # a new payment then (or the processor's trouble, said when it is tried)
+        if hold.status not in ("requires_payment_method", "requires_confirmation", "requires_action") or \
+                not hold.client_secret:  # fmt: skip
+            return None
+        async with self.sessions() as db, db.begin():
+            found = await adhoc.by_id(db, payment.id)
+            if found is None or found.status != "created":
+                return None
+            found.locale = adhoc.pay_locale(locale)
+            found.email = email or found.email
+        return Begun(payment.id, view, hold.client_secret, payment.hold_minor, payment.currency,
+                     await self.publishable_key_for(payment.tenant_id), reused=True)  # fmt: skip
 
     async def _processor_of(self, payment: AdHocPayment) -> CardProcessor:
         return await self.processor_for(payment.tenant_id, payment.own_account)

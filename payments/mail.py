@@ -18,6 +18,7 @@ from cpo.db.base import utcnow
 from cpo.settings import PaymentSettings
 from cpo.web.ui.i18n import translate
 from payments.pages import receipt_document
+from payments.wording import minor_money
 
 log = logging.getLogger("cpo.payments")
 
@@ -49,7 +50,9 @@ async def send_receipt(sessions: Callable[[], Any], settings: PaymentSettings, p
         lang = payment.locale
         message = EmailMessage()
         message["From"], message["To"] = settings.mail_from, payment.email
-        message["Subject"] = translate(lang, "pay.receipt") + f" {payment.currency} {payment.captured_minor / 100:.2f}"
+        message["Subject"] = (
+            translate(lang, "pay.receipt") + " " + minor_money(payment.captured_minor, payment.currency, lang)
+        )
         message.set_content(translate(lang, f"pay.status.{payment.status}"))
         message.add_attachment(await receipt_document(db, payment, lang), maintype="application", subtype="pdf",
                                filename=f"receipt-{payment.id}.pdf")  # fmt: skip

@@ -1,13 +1,16 @@
-"""The driver's pages (mobile first, NL/EN, no account): the pay page of an EVSE, the live session page and
+"""The driver's pages (mobile first, NL/FR/EN, no account): the pay page of an EVSE, the live session page and
 the receipt (HTML and PDF). The only key to a payment's pages is the secret link given when it was opened."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from babel.dates import format_datetime
 from litestar import Request, Response, Router, get
-from litestar.datastructures import State
+from litestar.datastructures import Cookie, State
 from litestar.di import Provide
 from litestar.response import Template
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,24 +24,40 @@ from cpo.tariffs import service as tariffs
 from cpo.tariffs.models import Cdr
 from cpo.tenants.models import Tenant
 from cpo.web.problems import API_EXCEPTION_HANDLERS
-from cpo.web.ui.i18n import pick_language, translate
+from cpo.web.ui.i18n import translate
 from payments.flow import Payments
 from payments.receipt_pdf import receipt_pdf
 from payments.web import provide_payments, status_of
-
-
-def price_text(amount: Decimal) -> str:
-    """A unit price as shown to drivers: two decimals, more only when the price has them (0.605 stays)."""
-    exponent = amount.normalize().as_tuple().exponent
-    places = max(2, -exponent) if isinstance(exponent, int) else 2
-    return f"{amount:.{min(places, 4)}f}"
+from payments.wording import COOKIE as LANGUAGE_COOKIE
+from payments.wording import (
+    LOCALES,
+    PAY_LANGUAGES,
+    kwh,
+    message_text,
+    minor_money,
+    money,
+    pick_pay_language,
+    price_lines,
+)
 
 
 def _language(request: Request[Any, Any, Any], fallback: str | None = None) -> str:
-    chosen = request.query_params.get("lang")
-    if chosen in ("nl", "en"):
-        return str(chosen)
-    return pick_language(request.cookies.get("lang") or fallback, request.headers.get("accept-language"))
+    """The page's language switch (``?lang=``), else the one chosen before (cookie), else the payment's own,
+    else the browser's."""
+    return pick_pay_language(request.query_params.get("lang"), request.cookies.get(LANGUAGE_COOKIE), fallback,
+                             accept_language=request.headers.get("accept-language"))  # fmt: skip
+
+
+def _remembered(request: Request[Any, Any, Any], lang: str) -> list[Cookie]:
+    """A language picked with the page's switch is kept for the driver's next pages (session, receipt)."""
+    if request.query_params.get("lang") != lang:
+        return []
+    return [Cookie(key=LANGUAGE_COOKIE, value=lang, path="/pay/", max_age=30 * 86400, httponly=True, samesite="lax")]
+
+
+def not_found(lang: str) -> Template:
+    """What a visitor sees for a code that leads nowhere payable: unknown, internal, or at someone's home."""
+    return Template("pay/not_found.html", context={"lang": lang, "languages": PAY_LANGUAGES}, status_code=404)
 
 
 @get("/pay/{evse_id:str}")
@@ -51,21 +70,20 @@ async def pay_page(
         try:
             place = await adhoc.place_of(db, evse_id)
         except NotFound:
-            return Template("pay/base.html", context={"lang": lang}, status_code=404)
+            return not_found(lang)
         unavailable = await adhoc.why_unavailable(db, place)
         try:
-            prices = await tariffs.driver_prices(db, place.evse.tenant_id, place.evse.id, "ad_hoc")
+            lines = await price_lines(db, place.evse.tenant_id, place.evse.id, lang)
         except NotFound:
-            prices = None
+            lines = None
     key, hold = await payments.offer_for(place.evse.tenant_id)
-    components = [{"type": c.type, "when": c.when, "unit": c.unit, "price": price_text(c.price_incl_vat)}
-                  for c in (prices.components if prices else [])]  # fmt: skip
-    context = {"lang": lang, "site": place.site, "evse": place.evse, "unavailable": unavailable, "prices": prices,
-               "components": components, "availability_url": f"/pay/{place.evse.evse_id}/availability",
-               "reasons": {r: translate(lang, f"pay.why.{r}") for r in ("offline", "occupied", "out_of_order")},
-               "enabled": key is not None, "hold": f"{hold / 100:.2f}", "currency": place.site.currency,
-               "stripe_js_url": settings.stripe_js_url, "start_url": f"/pay/{place.evse.evse_id}/start"}  # fmt: skip
-    return Template("pay/evse.html", context=context)
+    texts = {r: translate(lang, f"pay.why.{r}") for r in ("offline", "occupied", "out_of_order")}
+    context = {"lang": lang, "languages": PAY_LANGUAGES, "site": place.site, "evse": place.evse,
+               "unavailable": unavailable, "lines": lines, "availability_url": f"/pay/{place.evse.evse_id}/availability",
+               "reasons": texts | {"failed": translate(lang, "pay.failed")}, "enabled": key is not None,
+               "hold": minor_money(hold, place.site.currency, lang), "stripe_js_url": settings.stripe_js_url,
+               "start_url": f"/pay/{place.evse.evse_id}/start"}  # fmt: skip
+    return Template("pay/evse.html", context=context, cookies=_remembered(request, lang))
 
 
 async def _payment_place(db: AsyncSession, payment: AdHocPayment) -> tuple[Evse, Site]:
@@ -81,13 +99,20 @@ async def _payment_place(db: AsyncSession, payment: AdHocPayment) -> tuple[Evse,
 @get("/pay/p/{token:str}")
 async def session_page(request: Request[Any, Any, Any], token: str, db: AsyncSession, payments: Payments) -> Template:
     async with db.begin():
-        payment = await adhoc.by_view_token(db, token)
+        payment = await adhoc.by_view_token_or_none(db, token)
+        if payment is None:
+            return not_found(_language(request))
         lang = _language(request, payment.locale)
         evse, site = await _payment_place(db, payment)
         status = await status_of(db, payments, payment)
     texts = {s: translate(lang, f"pay.status.{s}") for s in STATUSES}
-    return Template("pay/session.html", context={"lang": lang, "evse": evse, "site": site, "status": status,
-                                                 "link": f"/pay/p/{token}", "status_texts": texts})  # fmt: skip
+    shown = {"cost": money(Decimal(status.cost_so_far or status.final or "0"), status.currency, lang),
+             "hold": money(Decimal(status.hold), status.currency, lang),
+             "energy": kwh(Decimal(status.energy_kwh or "0"), lang)}  # fmt: skip
+    context = {"lang": lang, "languages": PAY_LANGUAGES, "evse": evse, "site": site, "status": status,
+               "link": f"/pay/p/{token}", "status_texts": texts, "shown": shown, "locale": LOCALES[lang].replace("_", "-"),
+               "message": message_text(status.message, lang, status.status)}  # fmt: skip
+    return Template("pay/session.html", context=context, cookies=_remembered(request, lang))
 
 
 async def _receipt_of(db: AsyncSession, payment: AdHocPayment) -> tuple[Evse, Site, Cdr | None, str]:
@@ -125,21 +150,25 @@ def receipt_rows(payment: AdHocPayment, evse: Evse, site: Site, cdr: Cdr | None,
             "place"), (t("pay.evse"), evse.evse_id or evse.uid, "evse"), (t("pay.reference"), str(payment.id),
             "reference")]  # fmt: skip
     if cdr is not None:
-        money = cdr.currency
-        rows += [(t("pay.started"), cdr.start_date_time.strftime("%Y-%m-%d %H:%M UTC"), "started"),
-                 (t("pay.stopped"), cdr.end_date_time.strftime("%Y-%m-%d %H:%M UTC"), "stopped"),
-                 (t("pay.energy"), f"{cdr.total_energy_kwh:.3f} kWh", "energy")]  # fmt: skip
+        currency = cdr.currency
+
+        def at(moment: datetime) -> str:  # the site's wall clock, as the driver lived it
+            return format_datetime(moment, "medium", tzinfo=ZoneInfo(site.time_zone), locale=LOCALES[lang])
+
+        rows += [(t("pay.started"), at(cdr.start_date_time), "started"),
+                 (t("pay.stopped"), at(cdr.end_date_time), "stopped"),
+                 (t("pay.energy"), kwh(cdr.total_energy_kwh, lang), "energy")]  # fmt: skip
         for part, label in PARTS:
             if amount := getattr(cdr, f"{part}_excl"):
-                rows.append((f"{t(label)} ({t('pay.excl')})", f"{money} {amount:.2f}", f"part-{part}"))
+                rows.append((f"{t(label)} ({t('pay.excl')})", money(amount, currency, lang), f"part-{part}"))
         rates = _vat_rates(cdr)
         vat_label = t("pay.vat") + (f" {_percent(rates[0])}" if len(rates) == 1 else "")
-        rows += [(t("pay.excl_vat"), f"{money} {cdr.total_excl:.2f}", "excl"),
-                 (vat_label, f"{money} {cdr.total_incl - cdr.total_excl:.2f}", "vat"),
-                 (t("pay.total"), f"{money} {cdr.total_incl:.2f}", "total")]  # fmt: skip
-    rows.append((t("pay.charged_to_card"), f"{payment.currency} {payment.captured_minor / 100:.2f}", "charged"))
+        rows += [(t("pay.excl_vat"), money(cdr.total_excl, currency, lang), "excl"),
+                 (vat_label, money(cdr.total_incl - cdr.total_excl, currency, lang), "vat"),
+                 (t("pay.total"), money(cdr.total_incl, currency, lang), "total")]  # fmt: skip
+    rows.append((t("pay.charged_to_card"), minor_money(payment.captured_minor, payment.currency, lang), "charged"))
     if payment.refunded_minor:
-        rows.append((t("pay.refunded"), f"{payment.currency} {payment.refunded_minor / 100:.2f}", "refunded"))
+        rows.append((t("pay.refunded"), minor_money(payment.refunded_minor, payment.currency, lang), "refunded"))
     return rows
 
 
@@ -152,11 +181,14 @@ async def receipt_document(db: AsyncSession, payment: AdHocPayment, lang: str) -
 @get("/pay/p/{token:str}/receipt")
 async def receipt_page(request: Request[Any, Any, Any], token: str, db: AsyncSession) -> Template:
     async with db.begin():
-        payment = await adhoc.by_view_token(db, token)
+        payment = await adhoc.by_view_token_or_none(db, token)
+        if payment is None:
+            return not_found(_language(request))
         lang = _language(request, payment.locale)
         rows = receipt_rows(payment, *await _receipt_of(db, payment), lang)
-    return Template("pay/receipt.html", context={"lang": lang, "payment": payment, "rows": rows,
-                                                 "link": f"/pay/p/{token}"})  # fmt: skip
+    return Template("pay/receipt.html", context={"lang": lang, "languages": PAY_LANGUAGES, "payment": payment,
+                                                 "rows": rows, "link": f"/pay/p/{token}"},
+                    cookies=_remembered(request, lang))  # fmt: skip
 
 
 @get("/pay/p/{token:str}/receipt.pdf")

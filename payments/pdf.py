@@ -6,11 +6,18 @@ from __future__ import annotations
 MM = 72 / 25.4
 """PDF points per millimetre."""
 A4 = (595, 842)
+ENCODING = "cp1252"
+"""The standard fonts' /WinAnsiEncoding."""
+
+
+SPACES = str.maketrans({"\u202f": "\xa0", "\u2009": " ", "\u2007": "\xa0"})
+"""Thin and narrow no-break spaces (French money, "1 234,50 €") have no WinAnsi glyph: a plain no-break space."""
 
 
 def text(value: str) -> str:
-    """A PDF string literal: Latin-1 (WinAnsi) only, with its delimiters escaped."""
-    safe = value.encode("latin-1", "replace").decode("latin-1")
+    """A PDF string literal in WinAnsi (Windows-1252: Latin letters with accents, €, dashes, ellipsis), delimiters escaped;
+    a character outside it prints as '?'."""
+    safe = value.translate(SPACES).encode(ENCODING, "replace").decode(ENCODING)
     return "(" + safe.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)") + ")"
 
 
@@ -40,7 +47,7 @@ def document(pages: list[Page]) -> bytes:
                             b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica-Bold /Encoding /WinAnsiEncoding >>"]  # fmt: skip
     kids = []
     for page in pages:
-        content = "\n".join(page.ops).encode("latin-1")
+        content = "\n".join(page.ops).encode(ENCODING)
         objects.append(b"<< /Length " + str(len(content)).encode() + b" >>\nstream\n" + content + b"\nendstream")
         objects.append(f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 {A4[0]} {A4[1]}] /Resources << /Font << "
                        f"/F1 3 0 R /F2 4 0 R >> >> /Contents {len(objects)} 0 R >>".encode())  # fmt: skip

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, Response, Router, get, post
-from litestar.datastructures import State
+from litestar.datastructures import Cookie, State
 from litestar.di import Provide
 from msgspec import Meta, Struct
 from sqlalchemy import select
@@ -28,12 +28,15 @@ from cpo.adhoc import service as adhoc
 from cpo.adhoc.models import AdHocPayment, ProcessorEvent
 from cpo.adhoc.processor import ProcessorUnavailable
 from cpo.charging.models import ChargingSession
-from cpo.errors import Conflict
+from cpo.errors import Conflict, NotFound
+from cpo.network import client_address
 from cpo.sites.models import Evse
 from cpo.tenants.models import Tenant
 from cpo.web.problems import API_EXCEPTION_HANDLERS, problem
-from payments.flow import Payments, PaymentsUnavailable
+from cpo.web.ui.i18n import translate
+from payments.flow import Payments, PaymentsUnavailable, TooManyStarts
 from payments.stripe_processor import verify_webhook
+from payments.wording import message_text
 
 log = logging.getLogger("cpo.payments")
 HOLD_EVENTS = ("payment_intent.amount_capturable_updated", "payment_intent.succeeded", "payment_intent.canceled",
@@ -41,7 +44,7 @@ HOLD_EVENTS = ("payment_intent.amount_capturable_updated", "payment_intent.succe
 
 
 class StartIn(Struct, forbid_unknown_fields=True):
-    locale: Annotated[str, Meta(pattern="^(nl|en)$")] = "en"
+    locale: Annotated[str, Meta(pattern="^(nl|fr|en)$")] = "en"
     email: Annotated[str, Meta(max_length=255, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")] | None = None
     """Only to send the receipt; never required."""
 
@@ -59,6 +62,8 @@ class StatusOut(Struct):
     started_at: str | None
     stopped_at: str | None
     evse_id: str | None
+    note: str | None = None
+    """``message`` in the driver's words (``?lang=``), for the page."""
 
 
 def _money(minor: int | None) -> str | None:
@@ -70,18 +75,44 @@ def provide_payments(state: State) -> Payments:
     return found
 
 
+MINE = "pay_ref"
+"""The cookie that carries the link token of the payment this browser opened last (path /pay/, HttpOnly, an
+hour): pressing the button again, or reloading, gives back that payment instead of a new hold."""
+REFUSALS = {"occupied": "pay.why.occupied", "offline": "pay.why.offline", "out_of_order": "pay.why.out_of_order",
+            "no_price": "pay.no_price"}  # fmt: skip
+
+
 @post("/pay/{evse_id:str}/start", status_code=201)
-async def start_payment(evse_id: str, data: StartIn, payments: Payments, state: State) -> Response[Any]:
+async def start_payment(
+    request: Request[Any, Any, Any], evse_id: str, data: StartIn, payments: Payments, state: State
+) -> Response[Any]:
+    """Answers in the driver's language (``locale``): what went wrong is for them to read, with a ``reason``
+    code for the page; the processor's own words go to the log only."""
+    lang = data.locale
+    address = client_address(request.scope, state.settings.server.trusted_proxies)
     try:
-        begun = await payments.begin(evse_id, data.locale, data.email)
+        begun = await payments.begin(evse_id, lang, data.email, address, request.cookies.get(MINE))
+    except NotFound:
+        return problem(404, translate(lang, "pay.not_found.title"), reason="not_found")
+    except TooManyStarts as limit:
+        log.warning("too many card payments started", extra={"per": str(limit), "evse": evse_id[:64]})
+        busy = problem(429, translate(lang, "pay.too_many"), reason="too_many")
+        busy.headers["Retry-After"] = "60"
+        return busy
     except Conflict as refused:
-        return problem(409, str(refused), reason=str(refused))
+        why = str(refused)
+        return problem(409, translate(lang, REFUSALS.get(why, "pay.failed")), reason=why)
     except PaymentsUnavailable as error:
-        return problem(503, f"card payment is not available: {error}", reason="unavailable")
+        log.error("card payment could not be started", extra={"evse": evse_id[:64], "error": str(error)[:500]})
+        return problem(503, translate(lang, "pay.unavailable"), reason="unavailable")
+    secure = state.settings.base_url.startswith("https://")
+    mine = Cookie(key=MINE, value=begun.view_token, path="/pay/", max_age=3600, httponly=True, secure=secure,
+                  samesite="strict")  # fmt: skip
     return Response({"payment": str(begun.payment_id), "link": f"/pay/p/{begun.view_token}",
                      "status_url": f"/pay/p/{begun.view_token}/status", "client_secret": begun.client_secret,
                      "publishable_key": begun.publishable_key, "hold": _money(begun.amount_minor),
-                     "currency": begun.currency}, status_code=201)  # fmt: skip
+                     "currency": begun.currency, "reused": begun.reused},
+                    status_code=200 if begun.reused else 201, cookies=[mine])  # fmt: skip
 
 
 @get("/pay/{evse_id:str}/availability")
@@ -110,14 +141,16 @@ async def status_of(db: AsyncSession, payments: Payments, payment: AdHocPayment)
 
 
 @get("/pay/p/{token:str}/status")
-async def payment_status(token: str, db: AsyncSession, payments: Payments) -> StatusOut:
+async def payment_status(token: str, db: AsyncSession, payments: Payments, lang: str | None = None) -> StatusOut:
     async with db.begin():
         payment = await adhoc.by_view_token(db, token)
     if payment.status == "created":
         await payments.refresh(payment.id)
     async with db.begin():
         payment = await adhoc.by_view_token(db, token)
-        return await status_of(db, payments, payment)
+        status = await status_of(db, payments, payment)
+    status.note = message_text(status.message, adhoc.pay_locale(lang or payment.locale), status.status)
+    return status
 
 
 @post("/pay/p/{token:str}/stop", status_code=202)

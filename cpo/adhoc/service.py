@@ -33,6 +33,7 @@ FREE_STATUSES = ("Available", "Preparing")
 """What a connector may report for a paid start: free, or a car just plugged in."""
 BUSY = ("authorized", "starting", "charging")
 TAG_PREFIX = "PAY"
+PAY_LOCALES = ("nl", "fr", "en")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,11 +49,12 @@ def minor_units(amount: Decimal) -> int:
 
 
 async def place_of(session: AsyncSession, public_id: str) -> Place:
-    """The public EVSE a QR code names (its eMI3 EVSE ID, with or without the '*'), else NotFound."""
+    """The public EVSE a QR code names (its eMI3 EVSE ID, with or without the '*'), else NotFound. Never
+    one at an employee's home: its page would show the home's address (OCPI does not publish it either)."""
     wanted = public_id.strip().upper().replace("*", "")
     row = (await session.execute(
         select(Evse, Station, Site).join(Station, Station.id == Evse.station_id).join(Site, Site.id == Station.site_id)
-        .where(func.replace(func.upper(Evse.evse_id), "*", "") == wanted, Evse.public)
+        .where(func.replace(func.upper(Evse.evse_id), "*", "") == wanted, Evse.public, Site.home_person_id.is_(None))
         .order_by((func.upper(Evse.evse_id) == public_id.strip().upper()).desc(), Evse.id)
     )).first()  # fmt: skip
     if row is None:
@@ -90,12 +92,17 @@ async def open_payment(
     payment = AdHocPayment(
         id=uuid.uuid4(), tenant_id=place.evse.tenant_id, evse_id=place.evse.id, station_id=place.station.id,
         status="created", currency=place.site.currency, hold_minor=hold_minor, view_token_hash=hash_token(view),
-        id_tag=TAG_PREFIX + secrets.token_hex(8).upper()[:17], locale=locale if locale in ("nl", "en") else "en",
+        id_tag=TAG_PREFIX + secrets.token_hex(8).upper()[:17], locale=pay_locale(locale),
         email=email or None, captured_minor=0, refunded_minor=0,
     )  # fmt: skip
     session.add(payment)
     await session.flush()
     return payment, view
+
+
+def pay_locale(locale: str) -> str:
+    """The language the driver's pages, receipt and e-mail are in: Dutch, French or English."""
+    return locale if locale in PAY_LOCALES else "en"
 
 
 async def set_intent(session: AsyncSession, payment: AdHocPayment, intent_id: str) -> None:
@@ -105,11 +112,15 @@ async def set_intent(session: AsyncSession, payment: AdHocPayment, intent_id: st
 
 
 async def by_view_token(session: AsyncSession, token: str, lock: bool = False) -> AdHocPayment:
-    query = select(AdHocPayment).where(AdHocPayment.view_token_hash == hash_token(token))
-    found = (await session.execute(query.with_for_update() if lock else query)).scalar_one_or_none()
+    found = await by_view_token_or_none(session, token, lock)
     if found is None:
         raise NotFound("payment", "link")
     return found
+
+
+async def by_view_token_or_none(session: AsyncSession, token: str, lock: bool = False) -> AdHocPayment | None:
+    query = select(AdHocPayment).where(AdHocPayment.view_token_hash == hash_token(token))
+    return (await session.execute(query.with_for_update() if lock else query)).scalar_one_or_none()
 
 
 async def by_intent(session: AsyncSession, intent_id: str, lock: bool = True) -> AdHocPayment | None:

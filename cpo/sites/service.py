@@ -79,6 +79,26 @@ async def _check_home(session: AsyncSession, tenant_id: uuid.UUID, data: SiteIn)
         raise InvalidInput("home_person_id", "not a person of this tenant")
 
 
+HOME_IS_PRIVATE = "an employee's home charger is never public: it has no pay page and is not published"
+
+
+async def _refuse_public_at_home(session: AsyncSession, site_id: uuid.UUID, field: str = "public") -> None:
+    """A public EVSE gets a pay page showing its site's address; at a home that is the employee's address.
+    The site row is share-locked so that a site turning into a home waits for this EVSE, then sees it."""
+    home = await session.scalar(select(Site.home_person_id).where(Site.id == site_id).with_for_update(read=True))
+    if home is not None:
+        raise InvalidInput(field, HOME_IS_PRIVATE)
+
+
+async def _public_evses_at(session: AsyncSession, site_id: uuid.UUID) -> int:
+    """How many public EVSEs the site has; the site row stays locked (FOR NO KEY UPDATE) so that no EVSE
+    becomes public there until this transaction ends."""
+    await session.execute(select(Site.id).where(Site.id == site_id).with_for_update(key_share=True))
+    found = await session.scalar(select(func.count()).select_from(Evse).join(Station, Station.id == Evse.station_id)
+                                 .where(Station.site_id == site_id, Evse.public))  # fmt: skip
+    return int(found or 0)
+
+
 async def create_site(session: AsyncSession, tenant_id: uuid.UUID, data: SiteIn) -> Site:
     await _check_home(session, tenant_id, data)
     site = Site(id=uuid.uuid4(), tenant_id=tenant_id)
@@ -92,6 +112,9 @@ async def create_site(session: AsyncSession, tenant_id: uuid.UUID, data: SiteIn)
 async def update_site(session: AsyncSession, tenant_id: uuid.UUID, site_id: uuid.UUID, data: SiteIn) -> Site:
     site = await get_site(session, tenant_id, site_id)
     await _check_home(session, tenant_id, data)
+    if data.home_person_id is not None and (public := await _public_evses_at(session, site.id)):
+        raise InvalidInput("home_person_id", f"the site has {public} public EVSE(s); make them internal first "
+                           f"({HOME_IS_PRIVATE})")  # fmt: skip
     _apply_site(site, data)
     site.changed_at = utcnow()
     await session.flush()
@@ -171,6 +194,9 @@ async def update_station(
     moved_from = station.site_id if data.site_id != station.site_id else None
     if moved_from is not None:
         await get_site(session, tenant_id, data.site_id, lock="parent")
+        if await session.scalar(select(func.count()).select_from(Evse).where(Evse.station_id == station.id,
+                                                                               Evse.public)):  # fmt: skip
+            await _refuse_public_at_home(session, data.site_id, "site_id")
     station.site_id = data.site_id
     station.vendor = data.vendor
     station.model = data.model
@@ -251,6 +277,8 @@ async def create_evse(session: AsyncSession, tenant_id: uuid.UUID, station_id: u
         uid=data.uid or default_evse_uid(station.identity, data.ocpp_evse_id),
     )
     await _check_evse_id_owner(session, tenant_id, data.evse_id)
+    if data.public:
+        await _refuse_public_at_home(session, station.site_id)
     _apply_evse(evse, data)
     session.add(evse)
     await flush_or_conflict(session, EVSE_CONFLICTS)
@@ -265,6 +293,9 @@ async def update_evse(session: AsyncSession, tenant_id: uuid.UUID, evse_id: uuid
         # OCPI: an EVSE's uid never changes once published; a new uid is a new EVSE.
         raise Conflict("the uid of an EVSE cannot change", "uid")
     await _check_evse_id_owner(session, tenant_id, data.evse_id)
+    if data.public:
+        station = await get_station(session, tenant_id, evse.station_id)
+        await _refuse_public_at_home(session, station.site_id)
     _apply_evse(evse, data)
     await flush_or_conflict(session, EVSE_CONFLICTS)
     await mark_site_changed(session, station_id=evse.station_id)

@@ -58,7 +58,8 @@ def server(
         CPO_STRIPE_SECRET_KEY=SECRET_KEY, CPO_STRIPE_PUBLISHABLE_KEY=PUBLISHABLE_KEY,
         CPO_STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET, CPO_STRIPE_API_BASE=localstripe.url, CPO_PAYMENT_SWEEP_SECONDS="1",
         CPO_PAYMENT_PLUG_IN_SECONDS="8", CPO_SMTP_URL=f"smtp://127.0.0.1:{mailbox[1]}",
-        CPO_MAIL_FROM="receipts@cpo.example.com",
+        CPO_MAIL_FROM="receipts@cpo.example.com", CPO_PAYMENT_STARTS_PER_ADDRESS="1000",
+        CPO_PAYMENT_STARTS_PER_EVSE="1000",
     )  # fmt: skip
     localstripe.send_webhooks_to(f"{running.url}/payments/stripe/webhook", "platform")
     yield running
@@ -108,7 +109,7 @@ async def test_pay_by_card_charge_and_the_cost_is_taken_from_the_hold(
     async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
         page = await http.get(f"/pay/{evse_id}", headers={"Accept-Language": "nl-NL,nl;q=0.9"})
         assert page.status_code == 200 and 'data-reason="offline"' in page.text, "said before anything is paid"
-        assert "Laadpunt" in page.text and "EUR 0.605 per kWh" in page.text, page.text
+        assert "Laadpunt" in page.text and "€\xa00,605 per kWh" in page.text, page.text
         assert "Energy" in (await http.get(f"/pay/{evse_id}?lang=en")).text
         assert (await http.get("/pay/NL*CPO*ENOPE")).status_code == 404
         assert (await http.get(f"/pay/{evse_id}/availability")).json() == {"available": False, "reason": "offline"}
@@ -124,7 +125,7 @@ async def test_pay_by_card_charge_and_the_cost_is_taken_from_the_hold(
             await cp.call(call.BootNotification(charge_point_vendor="V", charge_point_model="M"))
             await cp.call(call.StatusNotification(connector_id=1, error_code="NoError", status="Available"))
             ready = (await http.get(f"/pay/{evse_id}?lang=en")).text
-            assert 'data-reason=""' in ready and "EUR 50.00" in ready and 'id="pay-form" class="pay-form" >' in ready
+            assert 'data-reason=""' in ready and "€50.00" in ready and 'id="pay-form" class="pay-form" >' in ready
             free = (await http.get(f"/pay/{evse_id}/availability")).json()
             assert free == {"available": True, "reason": None}
             begun = await http.post(f"/pay/{evse_id.replace('*', '')}/start",
@@ -134,7 +135,8 @@ async def test_pay_by_card_charge_and_the_cost_is_taken_from_the_hold(
             assert started["hold"] == "50.00" and started["currency"] == "EUR" and started["client_secret"]
             link = started["link"]
             assert (await status_of(http, link))["status"] == "created"
-            again = await http.post(f"/pay/{evse_id}/start", json={})
+            async with httpx.AsyncClient(base_url=server.url, timeout=30) as elsewhere:  # another browser
+                again = await elsewhere.post(f"/pay/{evse_id}/start", json={})
             assert again.status_code == 201, "a payment not yet on the card does not hold the EVSE"
 
             localstripe.pay(intent_of(started["client_secret"]))  # the driver's card, confirmed in the browser
@@ -178,21 +180,19 @@ async def test_pay_by_card_charge_and_the_cost_is_taken_from_the_hold(
         assert live.status_code == 200 and 'data-status="captured"' in live.text and "/receipt" in live.text
         receipt = await http.get(f"{link}/receipt")
         assert receipt.status_code == 200
-        for shown in ("EUR 5.00", "EUR 1.05", "EUR 6.05", "10.000 kWh", evse_id, "VAT NL123456789B01"):
+        for shown in ("€5.00", "€1.05", "€6.05", "10.000 kWh", evse_id, "VAT NL123456789B01"):
             assert shown in receipt.text, shown
-        assert '<dt>Energy (excl. VAT)</dt><dd id="part-energy">EUR 5.00</dd>' in receipt.text, receipt.text
-        assert '<dt>VAT 21%</dt><dd id="vat">EUR 1.05</dd>' in receipt.text and 'id="part-time"' not in receipt.text
+        assert '<dt>Energy (excl. VAT)</dt><dd id="part-energy">€5.00</dd>' in receipt.text, receipt.text
+        assert '<dt>VAT 21%</dt><dd id="vat">€1.05</dd>' in receipt.text and 'id="part-time"' not in receipt.text
+        # the site's wall clock (Europe/Amsterdam, UTC+1 in November), not UTC
+        assert '<dd id="started">27 Nov 2026, 11:00:00</dd>' in receipt.text and "UTC" not in receipt.text
         pdf = await http.get(f"{link}/receipt.pdf")
         assert pdf.headers["content-type"] == "application/pdf" and pdf.content.startswith(b"%PDF-1.4")
         import pypdfium2
 
         text = pypdfium2.PdfDocument(pdf.content)[0].get_textpage().get_text_range()  # read by pdfium
         assert (
-            "EUR 6.05" in text
-            and "VAT 21%" in text
-            and "EUR 1.05" in text
-            and evse_id in text
-            and "NL123456789B01" in text
+            "€6.05" in text and "VAT 21%" in text and "€1.05" in text and evse_id in text and "NL123456789B01" in text
         ), text
         assert (await http.get("/pay/p/not-a-payment/receipt")).status_code == 404
         tampered = await http.post(f"/pay/{evse_id}/start", json={"amount": 1})
@@ -205,12 +205,12 @@ async def test_pay_by_card_charge_and_the_cost_is_taken_from_the_hold(
 
     envelope = next(m for m in mailbox[0].messages if "driver@example.com" in m.rcpt_tos)
     mail = email.message_from_bytes(envelope.content, policy=policy.default)
-    assert mail["Subject"] == "Receipt EUR 6.05" and mail["From"] == "receipts@cpo.example.com"
+    assert mail["Subject"] == "Receipt €6.05" and mail["From"] == "receipts@cpo.example.com"
     (attachment,) = [part for part in mail.iter_attachments() if part.get_content_type() == "application/pdf"]
     import pypdfium2
 
     text = pypdfium2.PdfDocument(attachment.get_content())[0].get_textpage().get_text_range()
-    assert "EUR 6.05" in text
+    assert "€6.05" in text
     import asyncpg
 
     from cpo.db.engine import plain_url
@@ -358,11 +358,10 @@ async def test_qr_codes_per_evse_and_a_printable_sticker_sheet_per_site(
     assert internal.status_code == 409
     sheet = await client.get(f"/ui/sites/{site['id']}/qr-stickers.pdf")
     assert sheet.status_code == 200 and sheet.content.startswith(b"%PDF-1.4")
-    assert b"/Count 2" in sheet.content, "six stickers a page"
+    assert b"/Count 2" in sheet.content, "four stickers a page"
     for number in range(1, 8):
         assert f"(BE*CPO*EQR{number})".encode() in sheet.content
     assert b"(BE*CPO*EQR8)" not in sheet.content, "internal EVSEs get no sticker"
-    assert b"EUR 0.484 per kWh incl. VAT" in sheet.content and b"Scan, pay by card and charge." in sheet.content
     # an independent reader (zxing-cpp) on the printed pages (rendered by pdfium) finds every pay page's URL
     import pypdfium2
     import zxingcpp
@@ -370,8 +369,17 @@ async def test_qr_codes_per_evse_and_a_printable_sticker_sheet_per_site(
     document = pypdfium2.PdfDocument(sheet.content)
     found = sorted(code.text for page in document for code in zxingcpp.read_barcodes(page.render(scale=2).to_pil()))
     assert found == [f"{settings.base_url}/pay/BE*CPO*EQR{n}" for n in range(1, 8)]
-    sheet_text = pypdfium2.PdfDocument(sheet.content)[0].get_textpage().get_text_range()
-    assert "Scan, betaal met je kaart en laad." in sheet_text
+    sheet_text = pypdfium2.PdfDocument(sheet.content)[0].get_textpage().get_text_range().replace("\xa0", " ")
+    for shown in (
+        "Scan, betaal met je kaart en laad.",
+        "€ 0,484 per kWh",
+        "Scannez, payez par carte et rechargez.",
+        "0,484 € par kWh",
+        "Scan, pay by card and charge.",
+        "€0.484 per kWh",
+        "All prices include VAT.",
+    ):
+        assert shown in sheet_text, (shown, sheet_text)
 
 
 async def paid_and_started(http: httpx.AsyncClient, localstripe: LocalStripe, cp: Any, evse_id: str) -> dict[str, Any]:

@@ -14,6 +14,8 @@ from jinja2.runtime import Context
 HERE = Path(__file__).parent
 LANGUAGES = ("en", "nl")
 DEFAULT_LANGUAGE = "en"
+CATALOGUES = (*LANGUAGES, "fr")
+"""Languages with a file here: French carries the driver's pay pages only (the rest falls back to English)."""
 
 
 @cache
@@ -23,7 +25,7 @@ def catalogue(language: str) -> dict[str, str]:
 
 
 def translate(language: str, key: str, **values: Any) -> str:
-    text = catalogue(language if language in LANGUAGES else DEFAULT_LANGUAGE).get(key)
+    text = catalogue(language if language in CATALOGUES else DEFAULT_LANGUAGE).get(key)
     if text is None:
         text = catalogue(DEFAULT_LANGUAGE).get(key, key)
     return text.format(**values) if values else text
