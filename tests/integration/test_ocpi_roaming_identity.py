@@ -26,7 +26,7 @@ from cpo.access.service import Authorization, authorize
 from cpo.charging.sessions import start_transaction_16
 from cpo.cli import main
 from cpo.roaming import service as roaming
-from cpo.roaming.models import RoamingParty, RoamingToken
+from cpo.roaming.models import RoamingToken
 from cpo.roaming.sealing import sealer_for
 from cpo.settings import Settings
 from cpo.sites.models import Station
@@ -278,6 +278,8 @@ async def test_the_cli_invites_a_hub_with_its_parties_and_refuses_a_party_anothe
     db_url: str, sessions: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch, tmp_path: Any,
     capsys: pytest.CaptureFixture[str],
 ) -> None:  # fmt: skip
+    from cpo.roaming.models import RoamingParty
+
     for name, value in (("DATABASE_URL", db_url), ("LOG_JSON", "false"), ("DATA_DIR", str(tmp_path))):
         monkeypatch.setenv(f"CPO_{name}", value)
     code = await asyncio.to_thread(main, ["ocpi", "invite", "--name", "Hub", "--party", "NL*HUB", "--party", "de/abc"])
