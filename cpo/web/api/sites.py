@@ -10,8 +10,8 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cpo.accounts.roles import Principal
-from cpo.errors import Forbidden
 from cpo.sites import service
+from cpo.sites.permissions import require_home_unchanged_unless_allowed, require_site_creation
 from cpo.sites.schemas import (
     ConnectorIn,
     ConnectorOut,
@@ -49,8 +49,8 @@ class SiteController(Controller):
 
     @post("/", status_code=HTTP_201_CREATED)
     async def create_site(self, db: AsyncSession, principal: Principal, data: SiteIn) -> SiteOut:
-        if principal.site_ids is not None:
-            raise Forbidden("a site manager manages the sites given to them and creates no others")
+        require_site_creation(principal)
+        require_home_unchanged_unless_allowed(principal, None, data.home_person_id)
         async with db.begin():
             return site_out(await service.create_site(db, principal.tenant_id, data))
 
@@ -62,6 +62,8 @@ class SiteController(Controller):
     @put("/{site_id:uuid}")
     async def update_site(self, db: AsyncSession, principal: Principal, site_id: uuid.UUID, data: SiteIn) -> SiteOut:
         async with db.begin():
+            site = await service.get_site(db, principal.tenant_id, site_id)
+            require_home_unchanged_unless_allowed(principal, site.home_person_id, data.home_person_id)
             return site_out(await service.update_site(db, principal.tenant_id, site_id, data))
 
     @delete("/{site_id:uuid}", status_code=HTTP_204_NO_CONTENT)

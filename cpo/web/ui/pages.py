@@ -25,6 +25,7 @@ from cpo.people import service as people_service
 from cpo.secrets import new_secret
 from cpo.sites import service as sites
 from cpo.sites.models import Connector, Evse, Site, Station
+from cpo.sites.permissions import may_choose_homes, require_home_unchanged_unless_allowed, require_site_creation
 from cpo.sites.schemas import EnergyMix, SiteIn
 from cpo.sites.vocabulary import Facility, ParkingType
 from cpo.web.deps import runtime_of
@@ -144,7 +145,7 @@ class AuthPages(Controller):
                 return Template("login_code.html", context=context | {"error": "login.throttled", "minutes": minutes},
                                 status_code=429)  # fmt: skip
             try:
-                await second_factor.complete_sign_in(db, login, account, str(form.get("code", "")))
+                await second_factor.complete_sign_in(db, login, account, str(form.get("code", "")), state.sealer)
             except InvalidInput:
                 throttle.failed(address)
                 await record_sign_in_failure(db, account.email)
@@ -229,11 +230,11 @@ def _site_values(values: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-def _site_choices(people_rows: list[Any]) -> dict[str, Any]:
+def _site_choices(people_rows: list[Any] | None) -> dict[str, Any]:
     """What the site form offers beyond its text fields: OCPI facilities and parking types, and the people
-    whose home a site can be."""
-    return {"facility_options": get_args(Facility), "parking_options": get_args(ParkingType),
-            "people": [(str(p.id), p.name) for p in people_rows if p.erased_at is None]}  # fmt: skip
+    whose home a site can be (None: the user may not choose, nor see their names)."""
+    people = None if people_rows is None else [(str(p.id), p.name) for p in people_rows if p.erased_at is None]
+    return {"facility_options": get_args(Facility), "parking_options": get_args(ParkingType), "people": people}
 
 
 class SitePages(Controller):
@@ -247,21 +248,25 @@ class SitePages(Controller):
         return Template("sites/list.html", context=user.context(sites=rows))
 
     async def _choices(self, db: AsyncSession, user: UiUser) -> dict[str, Any]:
+        if not may_choose_homes(user.principal):
+            return _site_choices(None)
         async with db.begin():
             return _site_choices(await people_service.list_people(db, user.principal.tenant_id))
 
     @get("/new")
     async def new_site(self, db: AsyncSession, user: UiUser) -> Template:
-        user.require("sites.write")
+        require_site_creation(user.principal)
         choices = await self._choices(db, user)
         return Template("sites/form.html", context=user.context(site=None, values={}, errors={}, **choices))
 
     @post("/new")
     async def create_site(self, request: Request[Any, Any, Any], db: AsyncSession, user: UiUser) -> Template | Redirect:
         user.require("sites.write", db)
+        require_site_creation(user.principal)
         values = form_values(await request.form(), lists=("facilities",))
         try:
             data = parse_form(_site_values(values), SiteIn, checkboxes=("publish",))
+            require_home_unchanged_unless_allowed(user.principal, None, data.home_person_id)
             async with db.begin():
                 site = await sites.create_site(db, user.principal.tenant_id, data)
         except (FormErrors, InvalidInput) as invalid:
@@ -303,6 +308,9 @@ class SitePages(Controller):
                 # what the form does not show is kept as it is (the energy mix is set over the API)
                 data.energy_mix = msgspec.convert(site.energy_mix, EnergyMix) if site.energy_mix else None
                 data.currency = site.currency
+                if "home_person_id" not in values and not may_choose_homes(user.principal):
+                    data.home_person_id = site.home_person_id  # not in their form: kept, as the energy mix
+                require_home_unchanged_unless_allowed(user.principal, site.home_person_id, data.home_person_id)
                 await sites.update_site(db, user.principal.tenant_id, site_id, data)
         except (FormErrors, InvalidInput) as invalid:
             errors = invalid.errors if isinstance(invalid, FormErrors) else {invalid.field: invalid.reason}

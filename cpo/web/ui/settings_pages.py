@@ -110,9 +110,27 @@ class SettingsPages(Controller):
                 tenant = await tenants.get_tenant(db, user.principal.tenant_id)
                 for name in SWITCHES + RETENTION + ("operator_details", "payment_hold_minor"):
                     setattr(tenant, name, getattr(data, name))
+                tenants.check_auto_registration(tenant)
         except FormErrors as invalid:
             return await self._page(db, user, 400, errors={"tenant": invalid.errors})
+        except InvalidInput as invalid:
+            return await self._page(db, user, 400, errors={"tenant": errors_of(invalid)})
         return Redirect("/ui/settings")
+
+    @post("/enrolment-secret")
+    async def new_enrolment_secret(self, db: AsyncSession, user: UiUser) -> Template:
+        """A new enrolment secret for stations to register with, shown on the page this once."""
+        user.require("tenant.write", db)
+        async with db.begin():
+            secret = await tenants.new_enrolment_secret(db, user.principal.tenant_id)
+        return await self._page(db, user, 201, new_enrolment_secret=secret)
+
+    @post("/enrolment-secret/remove")
+    async def drop_enrolment_secret(self, db: AsyncSession, user: UiUser) -> Redirect:
+        user.require("tenant.write", db)
+        async with db.begin():
+            await tenants.drop_enrolment_secret(db, user.principal.tenant_id)
+        return Redirect("/ui/settings#enrolment")
 
     @post("/accounts")
     async def create_account(
