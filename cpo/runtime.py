@@ -10,12 +10,14 @@ from dataclasses import dataclass, field
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from cpo.accounts.second_factor import seal_clear_secrets
 from cpo.db import migrate
 from cpo.db.base import utcnow
 from cpo.db.embedded import start_embedded
 from cpo.db.engine import make_engine, make_sessionmaker
 from cpo.outbox.dispatcher import Dispatcher, Handlers
 from cpo.people.gdpr import purge_expired
+from cpo.roaming.sealing import sealer_for
 from cpo.settings import Settings
 from cpo.tenants.service import ensure_tenant
 
@@ -47,8 +49,10 @@ class Runtime:
             await asyncio.to_thread(migrate.upgrade, url)
         engine = make_engine(url, pool_size=settings.database.pool_size, echo=settings.database.echo)
         runtime = cls(settings, url, engine, make_sessionmaker(engine))
+        sealer = await asyncio.to_thread(sealer_for, settings)  # may make the key file: off the event loop
         async with runtime.sessions() as session, session.begin():
             await ensure_tenant(session, settings.default_tenant)
+            await seal_clear_secrets(session, sealer)
         if settings.outbox.enabled:
             runtime.dispatcher = Dispatcher(runtime.sessions, url, handlers, settings.outbox)
             runtime._dispatcher_task = asyncio.create_task(runtime._run_dispatcher(), name="outbox-dispatcher")

@@ -11,6 +11,7 @@ from sqlalchemy import (
     Identity,
     Index,
     String,
+    Text,
     Uuid,
     func,
 )
@@ -42,10 +43,12 @@ class Account(UUIDPrimaryKey, TenantScoped, Timestamps, Base):
     """A site manager's sites."""
     person_id: Mapped[uuid.UUID | None]
     """The person behind the account: an employee sees their own sessions and badges."""
-    totp_secret: Mapped[str | None] = mapped_column(String(64))
-    """Base32 secret of the second factor (RFC 6238), once the account confirmed a first code."""
-    totp_pending: Mapped[str | None] = mapped_column(String(64))
-    """A secret being set up, not yet confirmed."""
+    totp_secret: Mapped[str | None] = mapped_column(Text)
+    """Secret of the second factor (RFC 6238), sealed, once the account confirmed a first code."""
+    totp_pending: Mapped[str | None] = mapped_column(Text)
+    """A secret being set up, not yet confirmed (sealed)."""
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
+    """Time step of the last code accepted: that code and older ones are spent."""
 
 
 class ApiToken(UUIDPrimaryKey, TenantScoped, Timestamps, Base):

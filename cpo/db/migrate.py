@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -13,10 +14,12 @@ from sqlalchemy import Connection
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def alembic_config(url: str) -> Config:
+def alembic_config(url: str, sealer: Any = None) -> Config:
+    """``sealer`` (``cpo.roaming.sealing.Sealer``): for a downgrade past 0016, which opens sealed secrets."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    config.attributes["sealer"] = sealer
     return config
 
 

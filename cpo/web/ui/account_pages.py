@@ -8,6 +8,7 @@ from typing import Any
 import qrcode
 import qrcode.image.svg
 from litestar import Controller, Request, get, post
+from litestar.datastructures import State
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -37,21 +38,21 @@ class AccountPages(Controller):
     path = "/account"
 
     @get("/second-factor")
-    async def second_factor_page(self, db: AsyncSession, user: UiUser, changed: bool = False) -> Template:
-        return await self._page(db, user, password_changed=changed)
+    async def second_factor_page(self, db: AsyncSession, user: UiUser, state: State, changed: bool = False) -> Template:
+        return await self._page(db, user, state, password_changed=changed)
 
-    async def _page(self, db: AsyncSession, user: UiUser, status: int = 200, **extra: Any) -> Template:
+    async def _page(self, db: AsyncSession, user: UiUser, state: State, status: int = 200, **extra: Any) -> Template:
         async with db.begin():
             account = await _account(db, user)
             context: dict[str, Any] = {"enabled": account.totp_secret is not None}
             if account.totp_secret is None:
-                uri = second_factor.begin_setup(account)
-                context |= {"secret": account.totp_pending, "qr": _qr_svg(uri), "uri": uri}
+                secret, uri = second_factor.begin_setup(account, state.sealer)
+                context |= {"secret": secret, "qr": _qr_svg(uri), "uri": uri}
         return Template("account/second_factor.html", context=user.context(**context, **extra), status_code=status)
 
     @post("/password")
     async def change_password(
-        self, request: Request[Any, Any, Any], db: AsyncSession, user: UiUser
+        self, request: Request[Any, Any, Any], db: AsyncSession, user: UiUser, state: State
     ) -> Template | Redirect:
         """A new password; the account's other signed-in browsers are signed out."""
         form = await request.form()
@@ -64,24 +65,26 @@ class AccountPages(Controller):
                     keep_login=user.login_id,
                 )  # fmt: skip
         except InvalidInput as invalid:
-            return await self._page(db, user, 400, password_error=str(invalid))
+            return await self._page(db, user, state, 400, password_error=str(invalid))
         return Redirect("/ui/account/second-factor?changed=true")
 
     @post("/second-factor")
-    async def confirm(self, request: Request[Any, Any, Any], db: AsyncSession, user: UiUser) -> Template | Redirect:
+    async def confirm(
+        self, request: Request[Any, Any, Any], db: AsyncSession, user: UiUser, state: State
+    ) -> Template | Redirect:
         form = await request.form()
         action, code = str(form.get("action", "on")), str(form.get("code", ""))
         async with db.begin():
             account = await _account(db, user)
             try:
                 if action == "off":
-                    second_factor.turn_off(account, code)
+                    await second_factor.turn_off(db, account, code, state.sealer)
                 else:
-                    second_factor.confirm_setup(account, code)
+                    await second_factor.confirm_setup(db, account, code, state.sealer)
             except InvalidInput:
                 context: dict[str, Any] = {"enabled": account.totp_secret is not None, "error": "account.code_wrong"}
                 if account.totp_secret is None and account.totp_pending:
-                    uri = second_factor.begin_setup(account)
-                    context |= {"secret": account.totp_pending, "qr": _qr_svg(uri), "uri": uri}
+                    secret, uri = second_factor.begin_setup(account, state.sealer)
+                    context |= {"secret": secret, "qr": _qr_svg(uri), "uri": uri}
                 return Template("account/second_factor.html", context=user.context(**context), status_code=400)
         return Redirect("/ui/account/second-factor")
