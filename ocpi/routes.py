@@ -194,15 +194,20 @@ def _not_found(request: Request[Any, Any, Any], error: NotFoundException) -> Res
     return answer(request, None, CLIENT_ERROR, "no such OCPI resource", 404)
 
 
+def _route(request: Request[Any, Any, Any]) -> str:
+    # The template, never the path: a path names a driver's token UID, a session or a CDR.
+    return str(request.scope.get("path_template") or "unmatched")
+
+
 def _database_error(request: Request[Any, Any, Any], error: DataError) -> Response[bytes]:
     """A value the database would not take (too long, out of range) that no check caught first."""
-    log.warning("OCPI input refused by the database", extra={"path": request.url.path})
+    log.warning("OCPI input refused by the database", extra={"route": _route(request)})
     return answer(request, None, INVALID_PARAMETERS, "a value is too long or out of range", 400)
 
 
 def _server_error(request: Request[Any, Any, Any], error: Exception) -> Response[bytes]:
     """Still an OCPI answer (3000), never problem details: partners parse the envelope."""
-    log.exception("OCPI request failed", extra={"path": request.url.path})
+    log.exception("OCPI request failed", extra={"route": _route(request)})
     return answer(request, None, SERVER_ERROR, "internal error", 500)
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import logging
+import uuid
 
 import pytest
 from litestar import Litestar
@@ -11,6 +13,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cpo.logs import JsonFormatter
+from cpo.roaming.models import RoamingPartner, RoamingParty
+from cpo.secrets import hash_token, new_secret
+from cpo.tenants.service import ensure_tenant
 
 Client = AsyncTestClient[Litestar]
 SECRET_LINK = "s3cret-view-token-of-a-driver"
@@ -40,3 +45,27 @@ async def test_metrics_label_a_pay_link_by_its_route_template(client: Client) ->
     assert (await client.get(f"/pay/p/{SECRET_LINK}/status")).status_code == 404
     metrics = (await client.get("/metrics")).text
     assert 'path="/pay/p/{token}/status"' in metrics and SECRET_LINK not in metrics
+
+
+async def test_a_server_error_on_an_ocpi_token_path_logs_the_route_not_the_driver_s_token_uid(
+    client: Client, sessions: async_sessionmaker[AsyncSession], caplog: pytest.LogCaptureFixture
+) -> None:
+    credentials, uid = new_secret(), "04DRIVER5C4RD"
+    async with sessions() as session, session.begin():
+        tenant = await ensure_tenant(session, "default")
+        partner = RoamingPartner(id=uuid.uuid4(), tenant_id=tenant.id, name="eMSP", status="registered",
+                                 country_code="NL", party_id="TNM", roles=[], endpoints={},
+                                 our_token_hash=hash_token(credentials), our_token_sealed="unused")  # fmt: skip
+        session.add(partner)
+        await session.flush()
+        session.add(RoamingParty(tenant_id=tenant.id, country_code="NL", party_id="TNM", partner_id=partner.id))
+        await session.execute(text("ALTER TABLE roaming_tokens RENAME TO roaming_tokens_away"))
+    caplog.set_level(logging.INFO)
+    token = base64.b64encode(credentials.encode()).decode()
+    answer = await client.get(f"/ocpi/2.2.1/tokens/NL/TNM/{uid}", headers={"Authorization": f"Token {token}"})
+    assert answer.status_code == 500
+    records = [r for r in caplog.records if not r.name.startswith("httpx")]
+    assert any(r.levelno == logging.ERROR and r.exc_info for r in records), "the fault itself is logged"
+    assert "/ocpi/2.2.1/tokens/{country_code}/{party_id}/{token_uid}" in {getattr(r, "route", None) for r in records}
+    written = "\n".join(JsonFormatter().format(r) for r in records)
+    assert uid not in written
