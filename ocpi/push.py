@@ -56,10 +56,20 @@ class PushFailed(RuntimeError):
     """The partner did not take it: the outbox tries again later."""
 
 
-async def _partners(db: AsyncSession, tenant_id: uuid.UUID, code: str | None = None) -> list[RoamingPartner]:
+async def _partners(db: AsyncSession, tenant_id: uuid.UUID) -> list[RoamingPartner]:
     query = select(RoamingPartner).where(RoamingPartner.tenant_id == tenant_id, RoamingPartner.status == "registered")
-    partners = list((await db.execute(query)).scalars())
-    return [p for p in partners if code is None or f"{p.country_code}{p.party_id}" == code]
+    return list((await db.execute(query)).scalars())
+
+
+async def _owner(db: AsyncSession, tenant_id: uuid.UUID, partner_id: uuid.UUID | None) -> list[RoamingPartner]:
+    """The registered partner whose driver's session it is, by id: the party code a session keeps names the
+    partner as it was (a hub's first role may change), not who it is."""
+    if partner_id is None:
+        return []
+    partner = await db.get(RoamingPartner, partner_id)
+    return (
+        [partner] if partner is not None and partner.tenant_id == tenant_id and partner.status == "registered" else []
+    )
 
 
 async def _send(
@@ -119,7 +129,8 @@ def handlers(state: State, sessions: Callable[[], Any]) -> dict[str, list[Handle
             cdr = await db.get(Cdr, uuid.UUID(str(event.payload["id"])))
             if cdr is None or cdr.partner is None:
                 return
-            for partner in await _partners(db, cdr.tenant_id, cdr.partner):
+            owner = await db.scalar(select(ChargingSession.partner_id).where(ChargingSession.id == cdr.session_id))
+            for partner in await _owner(db, cdr.tenant_id, owner):
                 url = _endpoint(partner, "cdrs")
                 done = await db.get(RoamingDelivery, (partner.id, "cdr", cdr.ocpi_id))
                 if url is None or done is not None:
@@ -140,7 +151,7 @@ def handlers(state: State, sessions: Callable[[], Any]) -> dict[str, list[Handle
                 return
             tenant = await db.get(Tenant, charging.tenant_id)
             body = await render_session(db, charging)
-            for partner in await _partners(db, charging.tenant_id, charging.partner):
+            for partner in await _owner(db, charging.tenant_id, charging.partner_id):
                 if (url := _endpoint(partner, "sessions")) is None:
                     continue
                 response = await _send(http, partner, sealer(), "PUT", f"{url}/{_party_path(tenant)}/{charging.id}",

@@ -294,6 +294,37 @@ async def test_the_cli_invites_a_hub_with_its_parties_and_refuses_a_party_anothe
     assert code != 0 and "NL*HUB belongs to another partner" in out.err, (code, out.err)
 
 
+async def test_a_session_goes_to_its_partner_after_the_partner_lists_its_roles_in_another_order(
+    app: Litestar, client: Client, tenant_a: Tenancy, sessions: async_sessionmaker[AsyncSession],
+) -> None:  # fmt: skip
+    from cpo.charging.models import ChargingSession
+    from cpo.outbox.dispatcher import Event
+    from ocpi import push
+
+    hub = (await client.post("/api/v1/roaming-partners/invite", headers=tenant_a.admin, json={
+        "name": "Hub", "parties": [{"country_code": "NL", "party_id": "HUB"}, {"country_code": "DE", "party_id": "ABC"}]})).json()  # fmt: skip
+    _, station, _ = await public_station(client, tenant_a)
+    with serve_emsp("HUB", call_back=False) as harness:
+        answered = await register(client, hub["token_a"], harness, [role("HUB"), role("ABC", "DE")])
+        hub_c = answered.json()["data"]["token"]
+        behind = token_body("DRIVER07", "ABC") | {"country_code": "DE"}
+        assert (await client.put("/ocpi/2.2.1/tokens/DE/ABC/DRIVER07", json=behind,
+                                 headers=token(hub_c))).json()["status_code"] == 1000  # fmt: skip
+        await started(sessions, station, "DRIVER07")
+        async with sessions() as session:
+            charging = (await session.execute(select(ChargingSession))).scalar_one()
+        # the same parties, listed the other way round: its first role (the name it goes by) changes
+        reordered = await client.put("/ocpi/2.2.1/credentials", headers=token(hub_c),
+                                     json=harness.credentials() | {"roles": [role("ABC", "DE"), role("HUB")]})  # fmt: skip
+        assert reordered.json()["status_code"] == 1000, reordered.text
+        push_session = push.handlers(app.state, sessions)["session.started"][0]
+        await push_session(Event(1, "session.started", {"id": str(charging.id)}, tenant_a.id, 1))
+        assert [p for m, p, _ in harness.received if m == "PUT" and p.endswith(str(charging.id))], (
+            "the session is still the hub's: pushed to it"
+        )
+    assert await session_tokens(client, reordered.json()["data"]["token"]) == ["DRIVER07"]
+
+
 async def test_hub_client_info_wants_a_registered_partner_and_real_party_codes(
     client: Client, tenant_a: Tenancy, sessions: async_sessionmaker[AsyncSession], settings: Settings, vic: Emsp
 ) -> None:
