@@ -24,7 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cpo.access.local_lists import ERASED_ENTRY
 from cpo.access.models import AccessRule, Badge, LocalListEntry
 from cpo.access.tokens import canonical_uid
-from cpo.accounts.models import Account
+from cpo.accounts.models import Account, SignInFailure
+from cpo.accounts.sign_in_limits import account_key
 from cpo.audit.capture import ACTOR_KEY, snapshot
 from cpo.audit.models import AuditEntry
 from cpo.charging.models import ChargingSession, MeterSample, StationCommand, StationEvent, StatusEvent
@@ -113,7 +114,15 @@ async def erase_person(session: AsyncSession, tenant_id: uuid.UUID, person_id: u
     try:
         badges = list((await session.execute(select(Badge).where(Badge.person_id == person.id))).scalars())
         badge_ids = [b.id for b in badges]
-        account_ids = list((await session.execute(select(Account.id).where(Account.person_id == person.id))).scalars())
+        accounts_of = (
+            await session.execute(select(Account.id, Account.email).where(Account.person_id == person.id))
+        ).all()
+        account_ids = [account_id for account_id, _ in accounts_of]
+        # Failed sign-ins are keyed by a plain hash of the e-mail: anyone who knows the address finds them.
+        emails = {email for _, email in accounts_of} | ({person.email} if person.email else set())
+        if emails:
+            await session.execute(delete(SignInFailure).where(SignInFailure.account_key.in_(
+                [account_key(email) for email in emails])))  # fmt: skip
         for badge in badges:
             await _forget_on_stations(session, tenant_id, key, badge.uid)
             await _scrub_station_records(session, tenant_id, key, badge.uid)
