@@ -40,7 +40,7 @@ async def sticker_texts(db: AsyncSession, tenant_id: uuid.UUID, evse_id: uuid.UU
         except NotFound:
             lines = []
         prices = tuple(
-            (" ".join(x for x in (line.label, line.when) if x), f"{line.price} {line.per}") for line in lines
+            (f"{line.label} ({line.when})" if line.when else line.label, f"{line.price} {line.per}") for line in lines
         )
         note = translate(lang, "pay.incl_vat" if lines else "pay.no_price")
         texts.append(StickerText(translate(lang, "pay.sticker.how"), prices, note))

@@ -245,3 +245,37 @@ async def night_and_day_tariff(client: Any, headers: dict[str, str], site_id: st
     assigned = await client.post("/api/v1/tariff-assignments", headers=headers, json={
         "tariff_id": tariff.json()["id"], "audience": "ad_hoc", "site_id": site_id})  # fmt: skip
     assert assigned.status_code == 201, assigned.text
+
+
+async def test_the_sticker_prints_every_price_the_pay_page_shows_in_dutch_french_and_english(
+    client: Any, sessions: Any, ui_admin: str, artifacts: Path
+) -> None:
+    import pypdfium2
+
+    from tests.conftest import make_tenancy
+    from tests.integration.test_ui import sign_in
+
+    home = await make_tenancy(sessions, "default")
+    site = await create_site(client, home.admin, name="Demo site Gent")
+    station = await create_station(client, home.admin, site["id"], "STICKER-1")
+    made = await client.post(f"/api/v1/stations/{station['id']}/evses", headers=home.admin,
+                             json={"ocpp_evse_id": 1, "public": True, "evse_id": "BE*CPO*ESTICK1"})  # fmt: skip
+    assert made.status_code == 201
+    await night_and_day_tariff(client, home.admin, site["id"])
+    await sign_in(client, ui_admin)
+    sheet = await client.get(f"/ui/sites/{site['id']}/qr-stickers.pdf")
+    assert sheet.status_code == 200, sheet.text
+    printed = pypdfium2.PdfDocument(sheet.content)[0]
+    printed.render(scale=2).to_pil().save(artifacts / "qr-stickers.png")  # to be looked at
+    text = printed.get_textpage().get_text_range().replace("\xa0", " ")
+    for shown in ("Scan, betaal met je kaart en laad.", "Starttarief", "€ 0,61 per sessie", "Energie (22:00\u201307:00)",
+                  "€ 0,351 per kWh", "Energie (andere momenten)", "€ 0,545 per kWh", "Parkeertijd", "€ 3,63 per uur",
+                  "Alle prijzen zijn inclusief btw.",
+                  "Scannez, payez par carte et rechargez.", "Frais de démarrage", "0,61 € par session",
+                  "0,351 € par kWh", "Énergie (autres moments)", "3,63 € par heure",
+                  "Scan, pay by card and charge.", "Start fee", "€0.61 per session", "€0.351 per kWh",
+                  "Energy (other times)", "€0.545 per kWh", "€3.63 per hour"):  # fmt: skip
+        assert shown in text, (shown, text)
+    page = (await client.get("/pay/BE*CPO*ESTICK1", headers=NL)).text
+    for line in ("€\xa00,61 per sessie", "€\xa00,351 per kWh", "€\xa00,545 per kWh", "€\xa03,63 per uur"):
+        assert line in page, "the sticker says what the pay page says"
