@@ -171,11 +171,12 @@ class PublicOnlyTransport(httpx.AsyncHTTPTransport):
     """httpx's own transport (TLS, pooling, error mapping) over a ``PublicOnlyBackend``."""
 
     def __init__(self, backend: httpcore.AsyncNetworkBackend, verify: ssl.SSLContext | bool = True) -> None:
-        super().__init__(verify=verify)
+        context = verify if isinstance(verify, ssl.SSLContext) else httpx.create_ssl_context(verify=verify)
+        super().__init__(verify=context)
         limits = httpx.Limits()
         # httpx builds the pool without a way to pass a network backend: the same pool again, with ours.
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(verify=verify),
+            ssl_context=context,
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
@@ -211,6 +212,8 @@ class PartnerHttp:
         self.policy = policy
         self._transport = transport
         self._resolver = resolver
+        self._tls: ssl.SSLContext | None = None
+        """Made once: loading the CA bundle costs tens of milliseconds, and every push makes a client."""
 
     @classmethod
     def from_settings(cls, settings: OcpiSettings) -> PartnerHttp:
@@ -222,8 +225,11 @@ class PartnerHttp:
 
     def client(self) -> httpx.AsyncClient:
         """A client for one piece of work (close it after): checked URLs, public addresses, no redirects."""
-        inner = self._transport() if self._transport is not None else PublicOnlyTransport(
-            PublicOnlyBackend(self.policy.allow_private, self._resolver))  # fmt: skip
+        if self._transport is not None:
+            inner = self._transport()
+        else:
+            self._tls = self._tls or httpx.create_ssl_context()
+            inner = PublicOnlyTransport(PublicOnlyBackend(self.policy.allow_private, self._resolver), self._tls)
         return httpx.AsyncClient(
             transport=CheckedTransport(self.policy, inner), timeout=TIMEOUT, follow_redirects=False, trust_env=False
         )
