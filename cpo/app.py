@@ -18,7 +18,8 @@ from litestar.connection import ASGIConnection
 from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.datastructures import ResponseHeader, State
 from litestar.di import Provide
-from litestar.exceptions import NotAuthorizedException, NotFoundException
+from litestar.exceptions import MethodNotAllowedException, NotAuthorizedException, NotFoundException
+from litestar.exceptions.responses import create_exception_response
 from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
@@ -53,6 +54,7 @@ from ocpi import push as ocpi_push
 from ocpi.admin import admin_router as ocpi_admin_router
 from ocpi.outbound import PartnerHttp
 from ocpi.realtime import make_asker
+from ocpi.routes import http_error_response as ocpi_http_error
 from ocpi.routes import ocpi_router
 from ocpi.ui import RoamingPages
 from ocpp_gateway.endpoint import ASGIApp, with_ocpp
@@ -90,7 +92,9 @@ def root() -> Redirect:
 
 
 def not_found(request: Request[Any, Any, Any], exc: NotFoundException) -> Response[Any]:
-    """Unknown paths: problem details for API clients, a plain page for people."""
+    """Unknown paths: problem details for API clients, the OCPI envelope for partners, a plain page for people."""
+    if request.url.path.startswith("/ocpi/"):
+        return ocpi_http_error(request, exc)
     if request.url.path.startswith("/api/"):
         return problem(HTTP_404_NOT_FOUND, "no such resource")
     return Response("Not found", status_code=HTTP_404_NOT_FOUND, media_type=MediaType.TEXT)
@@ -98,6 +102,13 @@ def not_found(request: Request[Any, Any, Any], exc: NotFoundException) -> Respon
 
 LIST_TOPICS = ("badge.changed", "person.created", "person.updated", "access_rule.changed")
 SETTLED = {"updated", "in step", "unsupported", "offline"}
+
+
+def method_not_allowed(request: Request[Any, Any, Any], exc: MethodNotAllowedException) -> Response[Any]:
+    """A method the path does not take: the OCPI envelope for partners, the usual answer elsewhere."""
+    if request.url.path.startswith("/ocpi/"):
+        return ocpi_http_error(request, exc)
+    return create_exception_response(request, exc)
 
 
 def outbox_handlers(state: State, settings: Settings) -> Handlers:
@@ -233,7 +244,11 @@ def create_app(settings: Settings, handlers: Handlers | None = None) -> Litestar
         ],
         dependencies={"db": Provide(provide_db)},
         before_request=refuse_deep_json,  # before any handler decodes a body (deep nesting: 400, not 500)
-        exception_handlers={NotFoundException: not_found, HTTP_500_INTERNAL_SERVER_ERROR: internal_error_response},
+        exception_handlers={
+            NotFoundException: not_found,
+            MethodNotAllowedException: method_not_allowed,
+            HTTP_500_INTERNAL_SERVER_ERROR: internal_error_response,
+        },
         lifespan=[lifespan],
         openapi_config=openapi,
         template_config=TemplateConfig(

@@ -172,7 +172,9 @@ def _ocpi_error(request: Request[Any, Any, Any], error: OcpiError) -> Response[b
     return answer(request, None, error.status_code, error.message, error.http_status)
 
 
-def _http_error(request: Request[Any, Any, Any], error: HTTPException) -> Response[bytes]:
+def http_error_response(request: Request[Any, Any, Any], error: HTTPException) -> Response[bytes]:
+    """An HTTP error as an OCPI envelope; the app uses it too for /ocpi paths no route matched (an unknown path,
+    a method a path does not take), so a partner parses every answer the same way."""
     status = error.status_code
     code = CLIENT_ERROR if status < 500 else SERVER_ERROR
     if isinstance(error, NotFoundException):
@@ -233,7 +235,7 @@ def ocpi_router() -> Router:
         dependencies={"caller": Provide(provide_any_caller)},
         exception_handlers={
             OcpiError: _ocpi_error,
-            HTTPException: _http_error,
+            HTTPException: http_error_response,
             ValidationException: _invalid,
             NotFoundException: _not_found,
             DomainError: _domain_error,

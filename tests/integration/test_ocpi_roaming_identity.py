@@ -124,7 +124,7 @@ async def session_tokens(client: Client, ours: str) -> list[str]:
     return [s["cdr_token"]["uid"] for s in listed.json()["data"]]
 
 
-def refused_with_2001(response: Any) -> None:
+def refused_with_2001(response: Any, status_code: int = 2001) -> None:
     """An OCPI error envelope (valid as the schemas' OCPIResponse), 2001, with an HTTP client error."""
     assert 400 <= response.status_code < 500, (response.status_code, response.text)
     assert response.headers["content-type"].startswith("application/json"), response.headers["content-type"]
@@ -133,7 +133,7 @@ def refused_with_2001(response: Any) -> None:
     validator = Draft202012Validator({"$ref": f"file://{schema}#/components/schemas/OCPIResponse"},
                                      registry=_registry("2.2.1"))  # fmt: skip
     assert [e.message for e in validator.iter_errors(body)] == []
-    assert body["status_code"] == 2001 and body["timestamp"].endswith("Z"), body
+    assert body["status_code"] == status_code and body["timestamp"].endswith("Z"), body
 
 
 async def test_a_token_pushed_late_by_another_partner_under_its_own_party_does_not_take_over_the_driver(
@@ -371,3 +371,18 @@ async def test_an_offset_beyond_a_64_bit_integer_gets_2001_in_the_envelope_not_a
     vic_c = await registered(client, sessions, settings, tenant_a, vic)
     refused_with_2001(await client.get(f"/ocpi/2.2.1/{module}?offset={2**63}", headers=token(vic_c)))
     assert (await client.get(f"/ocpi/2.2.1/{module}?offset={2**63 - 1}", headers=token(vic_c))).status_code == 200
+
+
+async def test_an_unknown_ocpi_path_or_method_is_answered_in_the_envelope_and_the_api_keeps_problem_details(
+    client: Client, tenant_a: Tenancy, sessions: async_sessionmaker[AsyncSession], settings: Settings, vic: Emsp
+) -> None:
+    vic_c = await registered(client, sessions, settings, tenant_a, vic)
+    for method, path, status in (("GET", "/ocpi/2.2.1/nothing", 404), ("GET", "/ocpi/nothing", 404),
+                                 ("DELETE", "/ocpi/2.2.1/tokens/NL/VIC/X", 405), ("POST", "/ocpi/2.2.1/locations", 405)):  # fmt: skip
+        answered = await client.request(method, path, headers=token(vic_c))
+        assert answered.status_code == status, (method, path)
+        refused_with_2001(answered, 2000)
+    invalid = await client.get("/ocpi/2.2.1/chargingprofiles/x?duration=soon&response_url=y", headers=token(vic_c))
+    refused_with_2001(invalid)
+    api = await client.get("/api/v1/nothing", headers=tenant_a.admin)
+    assert api.status_code == 404 and api.headers["content-type"].startswith("application/problem+json")
