@@ -279,3 +279,29 @@ async def test_the_sticker_prints_every_price_the_pay_page_shows_in_dutch_french
     page = (await client.get("/pay/BE*CPO*ESTICK1", headers=NL)).text
     for line in ("€\xa00,61 per sessie", "€\xa00,351 per kWh", "€\xa00,545 per kWh", "€\xa03,63 per uur"):
         assert line in page, "the sticker says what the pay page says"
+
+
+async def test_why_a_payment_stopped_is_said_in_the_drivers_words_not_the_flows_or_the_processors(
+    app: Any, client: Any, tenant_a: Any, sessions: Any, fake: FakeProcessor
+) -> None:
+    evse = await online_evse(client, tenant_a, sessions, "WHY")
+    begun = (await client.post(f"/pay/{evse}/start", json={"locale": "nl"})).json()
+    intent = begun["client_secret"].split("_secret_")[0]
+    from cpo.adhoc.processor import Hold
+    from payments.flow import Payments
+    from tests.integration.test_adhoc_flow import Commands
+
+    payments = Payments(sessions, fake, Commands(), app.state.settings.payments)  # on the test's own loop
+    fake.holds[intent] = Hold(intent, "requires_payment_method", 5000, "EUR", error="Your card was declined.")
+    await payments.on_hold(fake.holds[intent])
+    page = await client.get(begun["link"])
+    assert "Je kaart werd niet aanvaard. Je kunt een andere kaart proberen." in page.text
+    assert "Your card was declined" not in page.text
+    status = (await client.get(f"{begun['link']}/status?lang=fr")).json()
+    assert status["note"] == "Votre carte n'a pas été acceptée. Vous pouvez essayer une autre carte."
+
+    await payments.release(uuid.UUID(begun["payment"]), "no car was plugged in")
+    page = await client.get(begun["link"])
+    assert "Er werd niet op tijd een auto aangesloten. Er is niets afgeschreven." in page.text
+    assert "no car was plugged in" not in page.text and "€\xa050,00" in page.text
+    assert (await client.get(f"{begun['link']}/status")).json()["note"].startswith("Er werd niet op tijd")
