@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, literal, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,6 +16,7 @@ from cpo.outbox.service import emit
 from cpo.secrets import hash_station_password_async, hash_token
 from cpo.sites.models import Evse, Site, Station
 from cpo.tenants.models import Tenant
+from cpo.tenants.service import identity_reserved_elsewhere
 
 UNASSIGNED_SITE = "Unassigned stations"
 
@@ -40,13 +41,7 @@ async def auto_register(session: AsyncSession, identity: str, password: str, pen
     if tenant is None:
         return "no enrolment secret"
     # A granted prefix is that tenant's namespace: nobody else's stations may take an identity inside it.
-    owner = await session.scalar(
-        select(Tenant.id).where(
-            Tenant.station_identity_prefix.is_not(None),
-            func.left(literal(identity), func.length(Tenant.station_identity_prefix)) == Tenant.station_identity_prefix,
-        )
-    )
-    if owner is not None and owner != tenant.id:
+    if await identity_reserved_elsewhere(session, tenant.id, identity):
         return "identity under another tenant's prefix"
     if tenant.station_identity_prefix and not identity.startswith(tenant.station_identity_prefix):
         return "identity outside the tenant's prefix"

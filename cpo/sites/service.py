@@ -18,6 +18,7 @@ from cpo.secrets import hash_station_password_async, new_station_password
 from cpo.sites.models import Connector, Evse, Site, Station
 from cpo.sites.schemas import ConnectorIn, EvseIn, SiteIn, StationIn, StationUpdate
 from cpo.tenants.models import Tenant
+from cpo.tenants.service import identity_reserved_elsewhere
 
 STATION_CONFLICTS = {"uq_stations_identity": ("identity", "a station with this identity exists already")}
 EVSE_CONFLICTS = {
@@ -167,6 +168,9 @@ async def get_station(
 async def create_station(session: AsyncSession, tenant_id: uuid.UUID, data: StationIn) -> tuple[Station, str]:
     """Create a station; returns it with its password in clear, the only time it is ever available."""
     await get_site(session, tenant_id, data.site_id, lock="parent")
+    if await identity_reserved_elsewhere(session, tenant_id, data.identity):
+        # Which operator holds the prefix is theirs to tell: the answer names none.
+        raise InvalidInput("identity", "falls under a station identity prefix reserved for another operator")
     password = data.password or new_station_password()
     station = Station(
         id=uuid.uuid4(),

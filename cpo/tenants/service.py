@@ -81,6 +81,17 @@ async def ensure_tenant(session: AsyncSession, slug: str) -> Tenant:
 PREFIX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:*-]{1,47}$")
 
 
+async def identity_reserved_elsewhere(session: AsyncSession, tenant_id: uuid.UUID, identity: str) -> bool:
+    """Does ``identity`` fall under a prefix granted to another tenant? Then it is not this tenant's to take."""
+    owner = await session.scalar(
+        select(Tenant.id).where(
+            Tenant.station_identity_prefix.is_not(None),
+            func.left(literal(identity), func.length(Tenant.station_identity_prefix)) == Tenant.station_identity_prefix,
+        )
+    )
+    return owner is not None and owner != tenant_id
+
+
 def check_auto_registration(tenant: Tenant) -> None:
     """Auto-registration is only ever on with an enrolment secret: without one, anybody could register."""
     if tenant.auto_register_stations and tenant.enrolment_secret_hash is None:

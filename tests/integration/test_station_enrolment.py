@@ -15,6 +15,7 @@ from sqlalchemy import update
 from cpo.db.engine import make_engine, make_sessionmaker
 from cpo.sites.models import Station
 from cpo.tenants.models import Tenant
+from tests.conftest import SITE
 from tests.integration.ocpp_support import Server, basic, connect, start_server
 from tests.platform import run_cpo
 
@@ -139,6 +140,10 @@ async def test_a_tenant_cannot_squat_an_identity_under_another_tenants_prefix(
     ours = await enrolment_secret(server)
     assert await handshake(server, "BRAVO-77", ours, new_address()) == 404
     assert await registered(server, "BRAVO-77") == [] and await registered(server, "BRAVO-77", bravo) == []
+    async with server.api() as api:  # nor through the API: the identity is not ours to take
+        site = (await api.post("/api/v1/sites", json=SITE)).json()
+        taken = await api.post("/api/v1/stations", json={"site_id": site["id"], "identity": "BRAVO-78"})
+    assert taken.status_code == 400 and "reserved for another operator" in taken.text
     theirs = await enrolment_secret(server, bravo)
     # and the prefix holder's stations stay inside it
     assert await handshake(server, "ELSEWHERE-1", theirs, new_address()) == 404

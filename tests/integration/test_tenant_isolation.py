@@ -166,6 +166,10 @@ async def test_every_endpoint_keeps_tenant_b_out_of_tenant_a(
         ("GET", "/api/v1/people/{person_id:uuid}/personal-data"): (f"/api/v1/people/{person['id']}/personal-data", None, 404),
         ("DELETE", "/api/v1/people/{person_id:uuid}/personal-data"): (f"/api/v1/people/{person['id']}/personal-data", None, 404),
         ("PATCH", "/api/v1/tenants/current"): ("/api/v1/tenants/current", {"one_session_per_badge": True}, 200),
+        ("POST", "/api/v1/tenants/current/enrolment-secret"): ("/api/v1/tenants/current/enrolment-secret", None, 201),
+        ("DELETE", "/api/v1/tenants/current/enrolment-secret"): ("/api/v1/tenants/current/enrolment-secret", None, 204),
+        ("PUT", "/api/v1/tenants/{tenant_id:uuid}/station-identity-prefix"): (
+            f"/api/v1/tenants/{tenant_a.id}/station-identity-prefix", {"prefix": "B-"}, 403),
         ("GET", "/api/v1/audit/export.csv"): ("/api/v1/audit/export.csv", None, 200),
         ("GET", "/api/v1/tariffs"): ("/api/v1/tariffs", None, "list"),
         ("POST", "/api/v1/tariffs"): ("/api/v1/tariffs", {"code": "A-STD", "name": "B", "currency": "EUR", "body": energy_only}, 201),
