@@ -141,10 +141,14 @@ class Payments:
         if address is not None and not self.throttle.allow(address):
             raise TooManyStarts("address")
         async with self.sessions() as db:
-            evse = (await adhoc.place_of(db, public_id)).evse
+            place = await adhoc.place_of(db, public_id)
             open_one = await adhoc.by_view_token_or_none(db, mine) if mine else None
+            busy = await adhoc.why_unavailable(db, place) if open_one is not None else None
+        evse = place.evse
         tenant_id = evse.tenant_id
         if open_one is not None and mine and open_one.evse_id == evse.id:
+            if busy is not None:  # taken or gone meanwhile: the card it would hold could start nothing
+                raise Conflict(busy, "evse")
             again = await self._again(open_one, mine, locale, email)
             if again is not None:
                 return again

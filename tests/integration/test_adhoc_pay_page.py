@@ -173,6 +173,9 @@ async def test_the_same_browser_gets_its_open_payment_again_instead_of_a_new_hol
     assert third.status_code == 201 and third.json()["payment"] != other.json()["payment"], "paid: not reused"
     async with sessions() as db:
         assert await db.scalar(select(func.count()).select_from(AdHocPayment)) == 3
+    await _busy(sessions, "AGAIN-1")  # someone else's car took the EVSE meanwhile: the open payment is not given
+    taken = await client.post(f"/pay/{evse}/start", json={"locale": "en"})
+    assert taken.status_code == 409 and taken.json()["reason"] == "occupied", taken.text
 
 
 async def test_starts_are_limited_per_evse_and_per_address_with_a_429_in_the_visitors_language(
