@@ -135,6 +135,9 @@ async def _import_row(session: AsyncSession, tenant_id: uuid.UUID, cells: dict[s
         await session.execute(select(Badge).where(Badge.tenant_id == tenant_id, Badge.uid_key == uid_key(uid)))
     ).scalar_one_or_none()
     badge = existing or Badge(id=uuid.uuid4(), tenant_id=tenant_id)
+    if existing is not None and (not cells["status"] or existing.status == "blocked"):
+        # An empty cell keeps the status; a block is lifted on the badge's page, never by a file.
+        status = existing.status
     data = BadgeIn(
         uid=uid, token_type=token_type, status=status,  # type: ignore[arg-type]
         person_id=person.id if person else (existing.person_id if existing else None),

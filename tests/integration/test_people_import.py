@@ -1,10 +1,13 @@
-"""People CSV import: what it may change about a person who is already there."""
+"""CSV imports of people and badges: what they may change about one already there (never lift a block)."""
 
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from cpo.access.badges import import_badges
+from cpo.access.models import Badge
 from cpo.people import service
 from cpo.people.imports import import_people
 from cpo.people.schemas import PersonIn
@@ -61,3 +64,28 @@ async def test_a_people_import_may_block_and_a_new_person_is_active_by_default(
     async with sessions() as session:
         person = await service.find_person(session, tenant.id, "nina@example.com")
         assert person is not None and person.status == "active"
+
+
+@pytest.mark.parametrize("status", ["", "active", "valid", "expired"])
+async def test_a_badge_import_never_lifts_a_block(sessions: async_sessionmaker[AsyncSession], status: str) -> None:
+    async with sessions() as session, session.begin():
+        tenant = await ensure_tenant(session, "default")
+        await import_badges(session, tenant.id, "uid,status\n0A1B2C3D,blocked\n")
+    async with sessions() as session, session.begin():
+        report = await import_badges(session, tenant.id, f"uid,status\n0a:1b:2c:3d,{status}\n")
+        assert not report.refused
+    async with sessions() as session:
+        badge = (await session.execute(select(Badge).where(Badge.tenant_id == tenant.id))).scalar_one()
+        assert badge.status == "blocked"
+
+
+async def test_an_empty_badge_status_keeps_an_expired_badge_expired_and_a_new_badge_is_active(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    async with sessions() as session, session.begin():
+        tenant = await ensure_tenant(session, "default")
+        await import_badges(session, tenant.id, "uid,status\n0A1B2C3D,expired\n")
+        await import_badges(session, tenant.id, "uid,status\n0A1B2C3D,\n0E0E0E0E,\n")
+    async with sessions() as session:
+        badges = (await session.execute(select(Badge.uid, Badge.status).where(Badge.tenant_id == tenant.id))).all()
+        assert dict(badges) == {"0A1B2C3D": "expired", "0E0E0E0E": "active"}
