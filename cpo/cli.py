@@ -236,20 +236,12 @@ def cmd_tokens(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _party_arg(text: str) -> tuple[str, str]:
-    """``NL*TNM`` (or ``NL/TNM``, ``NLTNM``) as a country code and party id."""
-    compact = text.replace("*", "").replace("/", "").replace("-", "").strip()
-    if len(compact) != 5:
-        raise InvalidInput("party", f"{text}: a country code and party id, e.g. NL*TNM")
-    return compact[:2], compact[2:]
-
-
 def cmd_ocpi_invite(settings: Settings, args: argparse.Namespace) -> int:
     """A roaming partner to be: prints our versions URL and a fresh Token A for them to register with."""
     from cpo.roaming import service as roaming
     from cpo.roaming.sealing import sealer_for
 
-    parties = [_party_arg(text) for text in args.party or []]
+    parties = [found for text in args.party or [] for found in roaming.parties_from_text(text)]
 
     async def invite(session: AsyncSession, tenant: Tenant) -> str:
         partner, token = await roaming.invite(session, tenant.id, args.name, sealer_for(settings), parties)

@@ -13,7 +13,7 @@ from litestar.response import Redirect, Template
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cpo.errors import InvalidInput
+from cpo.errors import Conflict, InvalidInput
 from cpo.outbox.models import OutboxEvent
 from cpo.roaming import service as roaming
 from cpo.sites.models import Evse, Site, Station
@@ -50,6 +50,7 @@ class RoamingPages(Controller):
         tenant_id = user.principal.tenant_id
         async with db.begin():
             context = {"partners": await roaming.list_partners(db, tenant_id), "failed": await _failed(db, tenant_id),
+                       "parties": await roaming.all_parties(db, tenant_id),
                        "sites": await _published(db, tenant_id), "versions_url": f"{base_of(state)}/versions",
                        "errors": {}, "section": "roaming"}  # fmt: skip
         return Template("roaming.html", context=user.context(**(context | extra)), status_code=status)
@@ -63,10 +64,11 @@ class RoamingPages(Controller):
         user.require("roaming.write", db)
         values = form_values(await request.form())
         try:
+            parties = roaming.parties_from_text(values.get("parties", ""))
             async with db.begin():
                 partner, token = await roaming.invite(db, user.principal.tenant_id, values.get("name", ""),
-                                                      sealer_of(state))  # fmt: skip
-        except InvalidInput as invalid:
+                                                      sealer_of(state), parties)  # fmt: skip
+        except (InvalidInput, Conflict) as invalid:
             return await self._page(db, user, state, 400, errors={"invite": str(invalid)})
         return await self._page(db, user, state, 201, token_a=token, invited=partner.name)
 

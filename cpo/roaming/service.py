@@ -32,6 +32,32 @@ def party(country_code: object, party_id: object, field: str = "parties") -> Par
     return country, ident
 
 
+def parties_from_text(text: str) -> list[Party]:
+    """Parties as an admin types them: ``NL*TNM, DE*ABC`` (``*``, ``/`` or nothing between the two codes)."""
+    found = []
+    for item in re.split(r"[\s,;]+", text.strip()):
+        if not item:
+            continue
+        parts = re.split(r"[*/-]", item, maxsplit=1)
+        if len(parts) == 2:
+            found.append(party(parts[0], parts[1]))
+        elif len(item) == 5:
+            found.append(party(item[:2], item[2:]))
+        else:
+            found.append(party(item, ""))  # refused, naming what was typed
+    return found
+
+
+async def all_parties(session: AsyncSession, tenant_id: uuid.UUID) -> dict[uuid.UUID, list[str]]:
+    """Every partner's parties (as ``NL*TNM``), for a list of partners."""
+    query = select(RoamingParty.partner_id, RoamingParty.country_code, RoamingParty.party_id).where(
+        RoamingParty.tenant_id == tenant_id).order_by(RoamingParty.country_code, RoamingParty.party_id)  # fmt: skip
+    found: dict[uuid.UUID, list[str]] = {}
+    for partner_id, country, ident in (await session.execute(query)).all():
+        found.setdefault(partner_id, []).append(f"{country}*{ident}")
+    return found
+
+
 async def parties_of(session: AsyncSession, partner: RoamingPartner) -> frozenset[Party]:
     """The parties this partner may act for (none yet: its first registration fixes them)."""
     query = select(RoamingParty.country_code, RoamingParty.party_id).where(

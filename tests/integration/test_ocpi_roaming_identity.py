@@ -386,3 +386,27 @@ async def test_an_unknown_ocpi_path_or_method_is_answered_in_the_envelope_and_th
     refused_with_2001(invalid)
     api = await client.get("/api/v1/nothing", headers=tenant_a.admin)
     assert api.status_code == 404 and api.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_the_roaming_page_invites_a_partner_with_its_parties_and_refuses_one_another_partner_holds(
+    client: Client, ui_admin: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    from cpo.roaming.models import RoamingPartner, RoamingParty
+    from tests.integration.test_ui import sign_in
+
+    csrf = await sign_in(client, ui_admin)
+    invited = await client.post("/ui/roaming/invite", data={"csrf": csrf, "name": "Hub", "parties": "NL*HUB, de*abc"})
+    assert invited.status_code == 201 and 'id="token-a"' in invited.text
+    async with sessions() as session:
+        hub = (await session.execute(select(RoamingPartner).where(RoamingPartner.name == "Hub"))).scalar_one()
+        rows = (await session.execute(select(RoamingParty).where(RoamingParty.partner_id == hub.id))).scalars()
+        assert sorted((r.country_code, r.party_id) for r in rows) == [("DE", "ABC"), ("NL", "HUB")]
+    page = await client.get("/ui/roaming")
+    assert "DE*ABC" in page.text and "NL*HUB" in page.text, "each partner's parties are listed"
+    clash = await client.post("/ui/roaming/invite", data={"csrf": csrf, "name": "Grabber", "parties": "NL*HUB"})
+    assert clash.status_code == 400 and "NL*HUB belongs to another partner" in clash.text
+    odd = await client.post("/ui/roaming/invite", data={"csrf": csrf, "name": "Odd", "parties": "NLD*AB"})
+    assert odd.status_code == 400
+    async with sessions() as session:
+        names = set((await session.execute(select(RoamingPartner.name))).scalars())
+    assert names == {"Hub"}, "nothing stored for a refused invitation"
