@@ -410,3 +410,80 @@ async def test_the_roaming_page_invites_a_partner_with_its_parties_and_refuses_o
     async with sessions() as session:
         names = set((await session.execute(select(RoamingPartner.name))).scalars())
     assert names == {"Hub"}, "nothing stored for a refused invitation"
+
+
+async def test_migration_0014_gives_parties_to_their_registered_holder_old_sessions_to_it_and_downgrades_to_the_newest_token(
+    pg_server: str,
+) -> None:
+    import asyncpg
+    from alembic import command
+
+    from cpo.db.engine import plain_url
+    from cpo.db.migrate import alembic_config, upgrade
+    from tests.conftest import database_url
+
+    admin = await asyncpg.connect(plain_url(pg_server))
+    await admin.execute("DROP DATABASE IF EXISTS migration_0014 WITH (FORCE)")
+    await admin.execute("CREATE DATABASE migration_0014")
+    url = database_url(pg_server, "migration_0014")
+    try:
+        await asyncio.to_thread(upgrade, url, "0013")
+        db = await asyncpg.connect(plain_url(url))
+        tenant, site, station = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+        left, current, invited = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+        await db.execute(
+            "INSERT INTO tenants (id, slug, name, auto_register_stations) VALUES ($1, 't', 'T', false)", tenant
+        )
+        await db.execute(
+            "INSERT INTO sites (id, tenant_id, name, address, city, country, latitude, longitude, time_zone,"
+            " opening_times, publish) VALUES ($1, $2, 'S', 'A', 'C', 'NLD', 0, 0, 'Europe/Amsterdam', '{}', true)",
+            site, tenant,
+        )  # fmt: skip
+        await db.execute(
+            "INSERT INTO stations (id, tenant_id, site_id, identity, security_profile, registration_status)"
+            " VALUES ($1, $2, $3, 'ST-1', 1, 'Accepted')", station, tenant, site,
+        )  # fmt: skip
+        roles = {
+            left: ("closed", '[{"role": "EMSP", "country_code": "NL", "party_id": "XYZ"}]', "2026-01-01"),
+            current: ("registered", '[{"role": "EMSP", "country_code": "nl", "party_id": "xyz"},'
+                      ' {"role": "EMSP", "country_code": "DE", "party_id": "ABC"}]', "2026-06-01"),
+            invited: ("invited", "[]", "2026-07-01"),
+        }  # fmt: skip
+        for partner, (status, declared, created) in roles.items():
+            await db.execute(
+                "INSERT INTO roaming_partners (id, tenant_id, name, status, roles, endpoints, our_token_hash,"
+                " our_token_sealed, plain_tokens, created_at) VALUES ($1, $2, $3, $4, $5::jsonb, '{}', $6, 'x', false,"
+                " $7::text::timestamptz)", partner, tenant, status, status, declared, uuid.uuid4().hex, created,
+            )  # fmt: skip
+        for code, transaction in (("NLXYZ", "1"), ("DEABC", "2"), (None, "3")):
+            await db.execute(
+                "INSERT INTO charging_sessions (id, tenant_id, station_id, ocpp_version, transaction_id, status,"
+                " started_at, energy_wh, offline, partner) VALUES ($1, $2, $3, '1.6', $4, 'completed', now(), 0,"
+                " false, $5)", uuid.uuid4(), tenant, station, transaction, code,
+            )  # fmt: skip
+        await db.close()
+
+        await asyncio.to_thread(upgrade, url, "0014")
+        db = await asyncpg.connect(plain_url(url))
+        parties = await db.fetch("SELECT country_code, party_id, partner_id FROM roaming_parties ORDER BY 1, 2")
+        owners = await db.fetch("SELECT transaction_id, partner_id FROM charging_sessions ORDER BY 1")
+        # tokens per partner: the same party and uid from two partners (possible from now on) ...
+        for partner, updated in ((left, "2026-01-02"), (current, "2026-06-02")):
+            await db.execute(
+                "INSERT INTO roaming_tokens (tenant_id, partner_id, country_code, party_id, uid, type, contract_id,"
+                " valid, whitelist, body, last_updated) VALUES ($1, $2, 'NL', 'XYZ', 'U1', 'RFID', 'C', true,"
+                " 'ALLOWED', '{}', $3::text::timestamptz)", tenant, partner, updated,
+            )  # fmt: skip
+        await db.close()
+        assert [tuple(row) for row in parties] == [("DE", "ABC", current), ("NL", "XYZ", current)]
+        assert [tuple(row) for row in owners] == [("1", current), ("2", current), ("3", None)]
+
+        # ... and back to one token per party and uid on a downgrade: the newest stays
+        await asyncio.to_thread(command.downgrade, alembic_config(url), "0013")
+        db = await asyncpg.connect(plain_url(url))
+        kept = await db.fetch("SELECT partner_id FROM roaming_tokens")
+        await db.close()
+        assert [row["partner_id"] for row in kept] == [current]
+    finally:
+        await admin.execute("DROP DATABASE IF EXISTS migration_0014 WITH (FORCE)")
+        await admin.close()
