@@ -8,6 +8,7 @@ from typing import Any
 
 import msgspec
 
+from cpo.json_depth import MAX_DEPTH, nested_too_deep
 from ocpp_gateway.schemas import Version
 
 CALL, CALLRESULT, CALLERROR = 2, 3, 4
@@ -113,6 +114,10 @@ def _element(raw: msgspec.Raw, kind: type[Any]) -> Any:
 
 
 def parse_frame(raw: str | bytes) -> Frame:
+    # Checked before decoding: msgspec would recurse into ``[`` x 5000 until a RecursionError, which is no
+    # FrameError and would end the connection. Nothing in OCPP nests anywhere near this deep.
+    if nested_too_deep(raw):
+        raise FrameError("format", f"nested more than {MAX_DEPTH} deep", guess_message_id(raw))
     try:
         parts = _ARRAY.decode(raw)
     except msgspec.DecodeError:

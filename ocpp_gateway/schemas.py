@@ -99,14 +99,22 @@ class _Builder:
         )
 
 
+INT32 = (-(2**31), 2**31 - 1)
+
+
 def _numeric(base: type, node: dict[str, Any]) -> Any:
-    bounds = {
+    raw = {
         "ge": node.get("minimum"),
         "le": node.get("maximum"),
         "multiple_of": node.get("multipleOf") if base is int else None,
     }
     # The schemas write integer bounds as 0.0; msgspec wants the field's own type.
-    bounds = {k: base(v) for k, v in bounds.items() if v is not None}
+    bounds: dict[str, Any] = {k: base(v) for k, v in raw.items() if v is not None}
+    if base is int:
+        # OCPP's integers are 32-bit (2.0.1 part 2 §2.1: "integer: 32 bit"; 1.6 stations are C ints too), as
+        # are the columns they land in: a connectorId of 10^20 is the station's error, not an internal one.
+        bounds["ge"] = max(bounds.get("ge", INT32[0]), INT32[0])
+        bounds["le"] = min(bounds.get("le", INT32[1]), INT32[1])
     return Annotated[base, Meta(**bounds)] if bounds else base
 
 

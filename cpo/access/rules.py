@@ -35,6 +35,7 @@ TokenStatus = Literal["active", "blocked", "expired"]
 PersonStatus = Literal["active", "inactive", "blocked"]
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+MAX_WINDOW_TEXT = 100  # "mon,tue,wed,thu,fri,sat,sun 00:00-24:00" with room for spaces
 _WINDOW = re.compile(r"^\s*(?P<days>[A-Za-z,\- ]+?)\s+(?P<start>\d{1,2}:\d{2})\s*-\s*(?P<end>\d{1,2}:\d{2})\s*$")
 
 
@@ -75,6 +76,9 @@ class Window:
     @classmethod
     def parse(cls, text: str) -> Window:
         """Read ``"mon-fri 07:00-19:00"``, ``"sat,sun 00:00-00:00"`` or ``"fri 22:00-06:00"``."""
+        # The days part and the spaces after it overlap: the pattern backtracks quadratically on long text.
+        if len(text) > MAX_WINDOW_TEXT:
+            raise WindowError(f"a window is at most {MAX_WINDOW_TEXT} characters: write e.g. 'mon-fri 07:00-19:00'")
         match = _WINDOW.match(text)
         if match is None:
             raise WindowError(f"cannot read {text!r}: write e.g. 'mon-fri 07:00-19:00'")

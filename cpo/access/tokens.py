@@ -14,6 +14,7 @@ _HEX = re.compile(r"^[0-9A-F]+$")
 _SEPARATORS = re.compile(r"[\s:\-.]")
 _UID_SIZES = (4, 7)  # ISO/IEC 14443 single and double size UIDs, in bytes
 _PADDED_SIZES = (8, 10, 16)  # the buffer sizes readers pad them to
+MAX_HEX_TEXT = 100  # 16 bytes as hex with a separator between each two digits, and room to spare
 
 TOKEN_TYPES = ("ISO14443", "ISO15693", "eMAID", "Central", "KeyCode", "MacAddress", "Local", "NoAuthorization")
 """OCPP 2.0.1 IdTokenEnumType."""
@@ -21,12 +22,14 @@ CARD_TYPES = ("ISO14443", "ISO15693")
 
 
 def _is_hex_uid(text: str) -> bool:
-    return bool(text) and len(text) % 2 == 0 and _HEX.match(text) is not None
+    return bool(text) and len(text) <= MAX_HEX_TEXT and len(text) % 2 == 0 and _HEX.match(text) is not None
 
 
 def canonical_uid(uid: str) -> str:
     """Hex UIDs in upper case without separators or ``0x``; anything else as given, trimmed."""
     stripped = uid.strip()
+    if len(stripped) > MAX_HEX_TEXT:
+        return stripped  # too long to be a card's UID, with or without separators: nothing to tidy
     cleaned = _SEPARATORS.sub("", stripped).upper()
     cleaned = cleaned.removeprefix("0X")
     return cleaned if _is_hex_uid(cleaned) else stripped

@@ -25,6 +25,7 @@ log = logging.getLogger("cpo.web")
 PROBLEM = "application/problem+json"
 TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 409: "Conflict"}
 # msgspec: "Expected `str` matching regex '...' - at `$.country`" / "Object missing required field `name`".
+MAX_MESSAGE = 2000
 _AT = re.compile(r"^(?P<reason>.*?) - at `\$(?P<path>[^`]*)`$")
 _MISSING = re.compile(r"^Object missing required field `(?P<field>[^`]+)`")
 _UNKNOWN = re.compile(r"^Object contains unknown field `(?P<field>[^`]+)`")
@@ -42,6 +43,9 @@ def problem(status: int, detail: str, errors: list[dict[str, str]] | None = None
 
 def field_error(message: str, key: str | None = None) -> dict[str, str]:
     """Split a msgspec message into the field it concerns and the reason."""
+    if len(message) > MAX_MESSAGE:
+        # msgspec quotes the client's own field names: a megabyte of them is not worth parsing, nor echoing.
+        return {"field": key if key and key != "data" else "", "reason": message[:MAX_MESSAGE] + "..."}
     match = _AT.match(message)
     if match:
         path = match["path"].lstrip(".")
