@@ -11,7 +11,7 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import HTTPException, MethodNotAllowedException, NotFoundException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cpo.errors import Conflict, DomainError, InvalidInput
@@ -21,6 +21,7 @@ from cpo.roaming.sealing import Sealer
 from cpo.tariffs.service import party_of
 from cpo.tenants.models import Tenant
 from cpo.web.deps import runtime_of
+from cpo.web.problems import is_bad_data
 from ocpi import client
 from ocpi.auth import Caller, provide_any_caller
 from ocpi.envelope import (
@@ -201,10 +202,13 @@ def _route(request: Request[Any, Any, Any]) -> str:
     return str(request.scope.get("path_template") or "unmatched")
 
 
-def _database_error(request: Request[Any, Any, Any], error: DataError) -> Response[bytes]:
-    """A value the database would not take (too long, out of range) that no check caught first."""
-    log.warning("OCPI input refused by the database", extra={"route": _route(request)})
-    return answer(request, None, INVALID_PARAMETERS, "a value is too long or out of range", 400)
+def _database_error(request: Request[Any, Any, Any], error: DBAPIError) -> Response[bytes]:
+    """A value the database would not take (a NUL character, too long, out of range) that no check caught
+    first is the partner's fault (2001); any other database failure is ours (3000)."""
+    if isinstance(error, DataError) or is_bad_data(error):
+        log.warning("OCPI input refused by the database", extra={"route": _route(request)})
+        return answer(request, None, INVALID_PARAMETERS, "a value cannot be stored (too long, or a NUL character)", 400)
+    return _server_error(request, error)
 
 
 def _server_error(request: Request[Any, Any, Any], error: Exception) -> Response[bytes]:
@@ -239,7 +243,7 @@ def ocpi_router() -> Router:
             ValidationException: _invalid,
             NotFoundException: _not_found,
             DomainError: _domain_error,
-            DataError: _database_error,
+            DBAPIError: _database_error,
             HTTP_500_INTERNAL_SERVER_ERROR: _server_error,
         },
         include_in_schema=False,

@@ -201,6 +201,8 @@ async def put_client_info(
         raise OcpiError(INVALID_PARAMETERS, f"client info: {error}") from None
     if (info.country_code.upper(), info.party_id.upper()) != (country_code.upper(), party_id.upper()):
         raise OcpiError(INVALID_PARAMETERS, "country_code and party_id must match the URL")
+    if info.last_updated.tzinfo is None:
+        raise OcpiError(INVALID_PARAMETERS, "last_updated: a UTC time (ending in Z)")
     async with db.begin():
         partner = await roaming.get_partner(db, caller.partner.tenant_id, caller.partner.id)
         clients = dict(partner.hub_clients or {})

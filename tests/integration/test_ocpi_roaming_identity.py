@@ -336,6 +336,8 @@ async def test_hub_client_info_wants_a_registered_partner_and_real_party_codes(
     vic_c = await registered(client, sessions, settings, tenant_a, vic)
     long_codes = info | {"party_id": "ABCD", "country_code": "DEU"}
     refused_with_2001(await client.put("/ocpi/2.2.1/hubclientinfo/DEU/ABCD", json=long_codes, headers=token(vic_c)))
+    naive = info | {"last_updated": "2026-11-20T10:00:00"}
+    refused_with_2001(await client.put("/ocpi/2.2.1/hubclientinfo/DE/ABC", json=naive, headers=token(vic_c)))
     assert (await client.put("/ocpi/2.2.1/hubclientinfo/DE/ABC", json=info,
                              headers=token(vic_c))).json()["status_code"] == 1000  # fmt: skip
 
@@ -361,6 +363,31 @@ async def test_a_command_with_out_of_range_fields_gets_2001_in_the_envelope_not_
             "location_id": site["id"], "evse_uid": evse["uid"], "connector_id": "1", "reservation_id": "R1",
             "expiry_date": "2030-01-01T12:00:00Z"}  # fmt: skip
     refused_with_2001(await client.post(f"/ocpi/2.2.1/commands/{command}", json=spoil(body), headers=token(vic_c)))
+
+
+NUL_INPUT = {
+    "token_uid": ("PUT", "/ocpi/2.2.1/tokens/NL/VIC/A%00B", lambda site, evse: token_body("A\x00B", "VIC")),
+    "token_issuer": ("PUT", "/ocpi/2.2.1/tokens/NL/VIC/AB", lambda site, evse: token_body("AB", "VIC", issuer="a\x00")),
+    "token_type": ("GET", "/ocpi/2.2.1/tokens/NL/VIC/AB?type=%00", lambda site, evse: None),
+    "start_evse_uid": ("POST", "/ocpi/2.2.1/commands/START_SESSION", lambda site, evse: {
+        "response_url": "https://emsp.example.com/r", "token": token_body("D1", "VIC"), "location_id": site["id"],
+        "evse_uid": "E\x00"}),
+    "cancel_reservation_id": ("POST", "/ocpi/2.2.1/commands/CANCEL_RESERVATION", lambda site, evse: {
+        "response_url": "https://emsp.example.com/r", "reservation_id": "R\x00"}),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(NUL_INPUT))
+async def test_a_nul_character_the_database_cannot_store_gets_2001_in_the_envelope_not_a_500(
+    case: str, client: Client, tenant_a: Tenancy, sessions: async_sessionmaker[AsyncSession], settings: Settings,
+    vic: Emsp,
+) -> None:  # fmt: skip
+    vic_c = await registered(client, sessions, settings, tenant_a, vic)
+    site, _, evse = await public_station(client, tenant_a)
+    method, path, body = NUL_INPUT[case]
+    sent = body(site, evse)
+    answered = await client.request(method, path, headers=token(vic_c), **({"json": sent} if sent is not None else {}))
+    refused_with_2001(answered)
 
 
 @pytest.mark.parametrize("module", ["locations", "tariffs", "sessions", "cdrs"])
