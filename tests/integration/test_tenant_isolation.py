@@ -195,6 +195,7 @@ async def test_every_endpoint_keeps_tenant_b_out_of_tenant_a(
         ("POST", "/api/v1/roaming-partners"): ("/api/v1/roaming-partners", {"name": "x", "versions_url": "http://127.0.0.1:9/versions", "token": "t"}, 400),
         ("PATCH", "/api/v1/roaming-partners/{partner_id:uuid}"): (f"/api/v1/roaming-partners/{a['partner_id']}", {"plain_tokens": True}, 404),
         ("DELETE", "/api/v1/roaming-partners/{partner_id:uuid}"): (f"/api/v1/roaming-partners/{a['partner_id']}", None, 404),
+        ("POST", "/api/v1/roaming-partners/{partner_id:uuid}/invite"): (f"/api/v1/roaming-partners/{a['partner_id']}/invite", None, 404),
         # a tenant's own card payment account: only ever the caller's own tenant
         ("GET", "/api/v1/payment-account"): ("/api/v1/payment-account", None, 200),
         ("PUT", "/api/v1/payment-account"): ("/api/v1/payment-account", {"secret_key": "sk_test_b", "publishable_key": "pk_test_b", "webhook_secret": "whsec_b"}, 200),
