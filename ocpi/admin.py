@@ -76,14 +76,14 @@ class PartnerUpdate(Struct, forbid_unknown_fields=True):
     plain_tokens: bool
 
 
-def partner_out(p: RoamingPartner, parties: Iterable[tuple[str, str]] = ()) -> PartnerOut:
+def partner_out(p: RoamingPartner, parties: Iterable[str] = ()) -> PartnerOut:
     return PartnerOut(p.id, p.name, p.status, p.country_code, p.party_id, p.version, p.versions_url,
                       sorted(p.endpoints or {}), p.plain_tokens, p.last_contact_at, p.last_error,
-                      sorted(f"{c}*{i}" for c, i in parties))  # fmt: skip
+                      sorted(parties))  # fmt: skip
 
 
 async def partner_with_parties(db: AsyncSession, partner: RoamingPartner) -> PartnerOut:
-    return partner_out(partner, await roaming.parties_of(db, partner))
+    return partner_out(partner, (f"{c}*{i}" for c, i in await roaming.parties_of(db, partner)))
 
 
 def _parties(given: list[PartyIn]) -> list[tuple[str, str]]:
@@ -98,7 +98,8 @@ class PartnerController(Controller):
     @get("/")
     async def list_partners(self, db: AsyncSession, principal: Principal) -> list[PartnerOut]:
         async with db.begin():
-            return [await partner_with_parties(db, p) for p in await roaming.list_partners(db, principal.tenant_id)]
+            parties = await roaming.all_parties(db, principal.tenant_id)
+            return [partner_out(p, parties.get(p.id, [])) for p in await roaming.list_partners(db, principal.tenant_id)]
 
     @post("/invite", status_code=HTTP_201_CREATED)
     async def invite(self, db: AsyncSession, principal: Principal, state: State, data: InviteIn) -> Invited:
