@@ -73,7 +73,9 @@ class RegisterIn(Struct, forbid_unknown_fields=True):
 
 
 class PartnerUpdate(Struct, forbid_unknown_fields=True):
-    plain_tokens: bool
+    plain_tokens: bool | None = None
+    add_parties: list[PartyIn] = []
+    """More parties it may act for (a hub that serves more parties now); a party is never taken away."""
 
 
 def partner_out(p: RoamingPartner, parties: Iterable[str] = ()) -> PartnerOut:
@@ -133,10 +135,12 @@ class PartnerController(Controller):
     async def update(
         self, db: AsyncSession, principal: Principal, partner_id: uuid.UUID, data: PartnerUpdate
     ) -> PartnerOut:
-        """Switch plain tokens (for peers that neither send nor expect base64)."""
+        """Switch plain tokens (for peers that neither send nor expect base64), or give it more parties."""
         async with db.begin():
             partner = await roaming.get_partner(db, principal.tenant_id, partner_id)
-            partner.plain_tokens = data.plain_tokens
+            if data.plain_tokens is not None:
+                partner.plain_tokens = data.plain_tokens
+            await roaming.add_parties(db, partner, _parties(data.add_parties))
             return await partner_with_parties(db, partner)
 
     @delete("/{partner_id:uuid}", status_code=HTTP_204_NO_CONTENT)

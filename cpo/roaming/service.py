@@ -110,6 +110,12 @@ async def invite(
     return partner, token
 
 
+async def add_parties(session: AsyncSession, partner: RoamingPartner, parties: Iterable[Party]) -> None:
+    """An admin lets the partner act for more parties (a hub that serves more now); each refused when another
+    partner holds it or held it."""
+    await _claim(session, partner, [party(c, p) for c, p in parties])
+
+
 async def reinvite(session: AsyncSession, partner: RoamingPartner, sealer: Sealer) -> str:
     """A partner that left (or never came) is invited again on its own record, with its parties and history:
     returns a new Token A. A registered partner must unregister first."""

@@ -514,3 +514,25 @@ async def test_migration_0014_gives_parties_to_their_registered_holder_old_sessi
     finally:
         await admin.execute("DROP DATABASE IF EXISTS migration_0014 WITH (FORCE)")
         await admin.close()
+
+
+async def test_an_admin_adds_a_party_to_a_hub_later_but_never_one_another_partner_holds(
+    client: Client, tenant_a: Tenancy, sessions: async_sessionmaker[AsyncSession], settings: Settings,
+    vic: Emsp, xyz: Emsp,
+) -> None:  # fmt: skip
+    vic_c = await registered(client, sessions, settings, tenant_a, vic)
+    await registered(client, sessions, settings, tenant_a, xyz)
+    ids = await partner_ids(client, tenant_a)
+    behind = token_body("DRIVER08", "ABC") | {"country_code": "DE"}
+    refused_with_2001(await client.put("/ocpi/2.2.1/tokens/DE/ABC/DRIVER08", json=behind, headers=token(vic_c)))
+    added = await client.patch(f"/api/v1/roaming-partners/{ids['VIC']}", headers=tenant_a.admin,
+                               json={"add_parties": [{"country_code": "DE", "party_id": "ABC"}]})  # fmt: skip
+    assert added.status_code == 200 and added.json()["parties"] == ["DE*ABC", "NL*VIC"], added.text
+    pushed = await client.put("/ocpi/2.2.1/tokens/DE/ABC/DRIVER08", json=behind, headers=token(vic_c))
+    assert pushed.json()["status_code"] == 1000
+    grab = await client.patch(f"/api/v1/roaming-partners/{ids['VIC']}", headers=tenant_a.admin,
+                              json={"add_parties": [{"country_code": "NL", "party_id": "XYZ"}]})  # fmt: skip
+    assert grab.status_code == 409, grab.text
+    switched = await client.patch(f"/api/v1/roaming-partners/{ids['VIC']}", headers=tenant_a.admin,
+                                  json={"plain_tokens": True})  # fmt: skip
+    assert switched.json()["plain_tokens"] is True and switched.json()["parties"] == ["DE*ABC", "NL*VIC"]
