@@ -7,7 +7,7 @@ NATIVE := $(VENV)/.native
 PEER := .venv-emsp/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help run serve test lint typecheck check bench clean
+.PHONY: help run serve test fuzz lint typecheck check bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -39,6 +39,12 @@ $(PEER): tests/peers/extrawest-requirements.txt
 
 test: $(STAMP) $(NATIVE) $(PEER) ## set up and run the whole test suite
 	$(BIN)/pytest
+
+# The admin API's property-based test (schemathesis, from its OpenAPI document) with many more examples per
+# operation than `make test` runs; FUZZ_EXAMPLES sets how many.
+FUZZ_EXAMPLES ?= 200
+fuzz: $(STAMP) $(NATIVE) ## the admin API fuzzed from its OpenAPI document, FUZZ_EXAMPLES (200) per operation: no 5xx, answers as documented
+	CPO_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest tests/integration/test_api_schema_fuzz.py
 
 lint: $(STAMP) ## ruff, ruff format --check, import-linter contracts
 	$(BIN)/ruff check cpo ocpi ocpp_gateway payments tests

@@ -42,6 +42,7 @@ from cpo.settings import Settings, load_settings
 from cpo.tariffs import service as tariffs
 from cpo.web.access_log import access_log_middleware
 from cpo.web.api import api_router
+from cpo.web.api_docs import declare_problem_responses
 from cpo.web.deps import provide_db
 from cpo.web.json_body import refuse_deep_json
 from cpo.web.ops import healthz, readyz
@@ -244,6 +245,7 @@ def create_app(settings: Settings, handlers: Handlers | None = None) -> Litestar
         ],
         dependencies={"db": Provide(provide_db)},
         before_request=refuse_deep_json,  # before any handler decodes a body (deep nesting: 400, not 500)
+        on_app_init=[declare_problem_responses],  # /api/v1 errors documented as sent: problem details
         exception_handlers={
             NotFoundException: not_found,
             MethodNotAllowedException: method_not_allowed,

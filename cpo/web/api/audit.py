@@ -49,7 +49,7 @@ class AuditController(Controller):
             )
         return [entry_out(e) for e in rows]
 
-    @get("/export.csv")
+    @get("/export.csv", media_type="text/csv")
     async def export_audit(
         self, db: AsyncSession, principal: Principal, since: datetime | None = None, until: datetime | None = None
     ) -> Response[str]:

@@ -255,7 +255,7 @@ class BillingController(Controller):
         async with db.begin():
             return await tariffs.allocation(db, principal.tenant_id, start, end)
 
-    @get("/cost-allocation.csv")
+    @get("/cost-allocation.csv", media_type="text/csv")
     async def allocation_csv(self, db: AsyncSession, principal: Principal, month: Month) -> Response[str]:
         start, end = month_bounds(month)
         async with db.begin():
