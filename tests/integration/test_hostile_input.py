@@ -9,12 +9,14 @@ from typing import Any
 
 import pytest
 from litestar import Litestar
+from litestar.routes import HTTPRoute
 from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cpo.roaming import service as roaming
 from cpo.roaming.sealing import sealer_for
 from cpo.settings import Settings
+from cpo.web.json_body import refuse_deep_json
 from tests.conftest import Tenancy
 from tests.conftest import test_settings as settings_for
 from tests.stripe_support import signed
@@ -55,6 +57,14 @@ async def test_deeply_nested_json_is_a_400_on_the_api_scim_and_the_pay_start(cli
     # a body nested as deep as any real message still goes through to the usual validation
     shallow = await client.post("/api/v1/sites", json={"name": [[[["x"]]]]}, headers=tenant_a.admin)
     assert shallow.status_code == 400 and "nest" not in shallow.json()["detail"]
+
+
+def test_every_http_route_refuses_deep_json_before_its_handler(app: Litestar) -> None:
+    """A router, controller or handler with a before_request hook of its own would replace the guard."""
+    handlers = [h for route in app.routes if isinstance(route, HTTPRoute) for h in route.route_handlers]
+    unguarded = [h for h in handlers if getattr(h.resolve_before_request(), "func", None) is not refuse_deep_json
+                 and h.resolve_before_request() is not refuse_deep_json]  # fmt: skip
+    assert len(handlers) > 100 and unguarded == []
 
 
 async def test_deeply_nested_json_is_ocpi_2001_in_the_envelope(
