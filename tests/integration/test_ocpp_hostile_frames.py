@@ -89,3 +89,16 @@ async def test_connector_ids_beyond_32_bits_are_a_property_violation_not_an_inte
             answer = await next_answer(ws)
             assert answer[:3] == [4, "s", "PropertyConstraintViolation"], answer
             await still_connected(ws)
+
+
+async def test_numbers_beyond_a_double_are_no_internal_error(server: Server) -> None:
+    station = await server.new_station()
+    async with raw_socket(server, station, "ocpp2.0.1") as ws:
+        await ws.send(BOOT_201)
+        assert json.loads(await ws.recv())[2]["status"] == "Accepted"
+        for number in ("1e400", "-1e400", "1" * 400):
+            values = '{"evseId": 1, "meterValue": [{"timestamp": "2026-01-01T00:00:00Z", "sampledValue": [{"value": '
+            await ws.send('[2, "m", "MeterValues", ' + values + number + "}]}]}]")
+            answer = await next_answer(ws)
+            assert answer[1] == "m" and (answer[0] == 3 or answer[2] != "InternalError"), (number, answer)
+            await still_connected(ws)
