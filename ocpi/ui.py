@@ -52,7 +52,7 @@ class RoamingPages(Controller):
             context = {"partners": await roaming.list_partners(db, tenant_id), "failed": await _failed(db, tenant_id),
                        "parties": await roaming.all_parties(db, tenant_id),
                        "sites": await _published(db, tenant_id), "versions_url": f"{base_of(state)}/versions",
-                       "errors": {}, "section": "roaming"}  # fmt: skip
+                       "errors": {}, "values": {}, "section": "roaming"}  # fmt: skip
         return Template("roaming.html", context=user.context(**(context | extra)), status_code=status)
 
     @get("/")
@@ -63,13 +63,23 @@ class RoamingPages(Controller):
     async def invite(self, request: Request[Any, Any, Any], db: AsyncSession, user: UiUser, state: State) -> Template:
         user.require("roaming.write", db)
         values = form_values(await request.form())
+        parties: list[roaming.Party] = []
         try:
             parties = roaming.parties_from_text(values.get("parties", ""))
             async with db.begin():
                 partner, token = await roaming.invite(db, user.principal.tenant_id, values.get("name", ""),
                                                       sealer_of(state), parties)  # fmt: skip
         except (InvalidInput, Conflict) as invalid:
-            return await self._page(db, user, state, 400, errors={"invite": str(invalid)})
+            # the page says in the reader's language what was wrong with the parties; other reasons as they are
+            error: tuple[str, dict[str, str]] | str = str(invalid)
+            if isinstance(invalid, InvalidInput) and invalid.field == "parties":
+                error = ("roaming.party_invalid", {"typed": invalid.reason.partition(": ")[0]})
+            elif isinstance(invalid, Conflict) and invalid.field == "parties":
+                async with db.begin():
+                    held = {p for ps in (await roaming.all_parties(db, user.principal.tenant_id)).values() for p in ps}
+                taken = [f"{c}*{p}" for c, p in parties if f"{c}*{p}" in held]
+                error = ("roaming.party_taken", {"parties": ", ".join(taken)}) if taken else str(invalid)
+            return await self._page(db, user, state, 400, errors={"invite": error}, values=values)
         return await self._page(db, user, state, 201, token_a=token, invited=partner.name)
 
     @post("/register")
@@ -88,7 +98,8 @@ class RoamingPages(Controller):
                 raise InvalidInput("versions_url", "the partner's versions URL (http(s)://...) and its Token A")
             await register_with(db, user.principal, state, data)
         except (InvalidInput, OcpiError) as error:
-            return await self._page(db, user, state, 400, errors={"register": str(error)})
+            values.pop("token", None)  # a secret is not sent back
+            return await self._page(db, user, state, 400, errors={"register": str(error)}, values=values)
         return Redirect("/ui/roaming")
 
     @post("/{partner_id:uuid}/plain")

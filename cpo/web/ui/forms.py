@@ -23,7 +23,7 @@ def errors_of(error: DomainError) -> dict[str, str]:
     """A form's field errors, from the form itself or from the service that refused its values."""
     if isinstance(error, FormErrors):
         return error.errors
-    return {getattr(error, "field", None) or "form": str(error)}
+    return {getattr(error, "field", None) or "form": getattr(error, "reason", None) or str(error)}
 
 
 def form_values(form: FormMultiDict, lists: tuple[str, ...] = ()) -> dict[str, Any]:

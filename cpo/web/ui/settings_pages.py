@@ -20,6 +20,7 @@ from cpo.people import service as people
 from cpo.sites import service as sites
 from cpo.tenants import service as tenants
 from cpo.web.ui.forms import FormErrors, errors_of, form_values, parse_form
+from cpo.web.ui.i18n import translate
 from cpo.web.ui.session import UiUser, provide_ui_db, ui_user_needing
 
 SWITCHES = ("one_session_per_badge", "auto_register_stations")
@@ -56,17 +57,19 @@ def _expiry(text: str | None) -> datetime | None:
         raise InvalidInput("expires_at", "a date as YYYY-MM-DD") from None
 
 
-def _minor(amount: str) -> int | str | None:
-    """An amount typed in the form (``50``, ``50.00``, ``50,00``) in minor units; empty: None; else as typed
-    (the form check says what is wrong)."""
+def _minor(amount: str, lang: str) -> int | None:
+    """An amount typed in the form (``50``, ``50.00``, ``50,00``) in minor units; empty: None; anything else is
+    refused in the reader's language (not in cents, which the form does not show)."""
     text = amount.strip().replace(",", ".")
     if not text:
         return None
     try:
         value = Decimal(text)
     except InvalidOperation:
-        return amount
-    return int(value * 100) if value == value.quantize(Decimal("0.01")) else amount
+        value = Decimal(-1)
+    if not value.is_finite() or value != value.quantize(Decimal("0.01")) or not 1 <= value <= 1000:
+        raise InvalidInput("payment_hold_minor", translate(lang, "settings.payment_hold_invalid"))
+    return int(value * 100)
 
 
 class SettingsPages(Controller):
@@ -104,7 +107,7 @@ class SettingsPages(Controller):
         values = form_values(await request.form())
         try:
             fields = {k: v for k, v in values.items() if k in SWITCHES + RETENTION + ("operator_details",)}
-            fields["payment_hold_minor"] = _minor(values.get("payment_hold", ""))
+            fields["payment_hold_minor"] = _minor(values.get("payment_hold", ""), user.lang)
             data = parse_form(fields, TenantSettingsIn, checkboxes=SWITCHES)
             async with db.begin():
                 tenant = await tenants.get_tenant(db, user.principal.tenant_id)
@@ -112,9 +115,11 @@ class SettingsPages(Controller):
                     setattr(tenant, name, getattr(data, name))
                 tenants.check_auto_registration(tenant)
         except FormErrors as invalid:
-            return await self._page(db, user, 400, errors={"tenant": invalid.errors})
+            return await self._page(db, user, 400, errors={"tenant": invalid.errors}, tenant_form=values)
         except InvalidInput as invalid:
-            return await self._page(db, user, 400, errors={"tenant": errors_of(invalid)})
+            if invalid.field == "auto_register_stations":  # the enrolment card below makes the secret
+                invalid = InvalidInput(invalid.field, translate(user.lang, "settings.enrolment_first"))
+            return await self._page(db, user, 400, errors={"tenant": errors_of(invalid)}, tenant_form=values)
         return Redirect("/ui/settings")
 
     @post("/enrolment-secret")

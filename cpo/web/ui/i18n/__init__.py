@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
@@ -29,6 +30,32 @@ def translate(language: str, key: str, **values: Any) -> str:
     if text is None:
         text = catalogue(DEFAULT_LANGUAGE).get(key, key)
     return text.format(**values) if values else text
+
+
+_REASONS = (
+    (re.compile(r"Expected `[^`]*` of length <= (\d+)$"), "reason.max_chars"),
+    (re.compile(r"Expected `[^`]*` of length >= (\d+)$"), "reason.min_chars"),
+    (re.compile(r"Expected `[^`]*` <= (\S+)$"), "reason.at_most"),
+    (re.compile(r"Expected `[^`]*` >= (\S+)$"), "reason.at_least"),
+    (re.compile(r"Expected `[^`]*` < (\S+)$"), "reason.below"),
+    (re.compile(r"Expected `[^`]*` > (\S+)$"), "reason.above"),
+    (re.compile(r"Expected `int[^`]*`, got `[^`]*`$"), "reason.whole_number"),
+    (re.compile(r"Expected `(?:float|decimal)[^`]*`, got `[^`]*`$"), "reason.number"),
+    (re.compile(r"Expected `[^`]*` matching regex"), "reason.pattern"),
+    (re.compile(r"Invalid enum value"), "reason.choice"),
+    (re.compile(r"required$"), "reason.required"),
+)
+
+
+def explain(language: str, reason: str) -> str:
+    """A form field's refusal as a reader says it: the validator's wording (msgspec's, in English, naming types)
+    in the page's language; any other reason as it is."""
+    text = str(reason)[:500]
+    for pattern, key in _REASONS:
+        if found := pattern.match(text):
+            value = found.group(1) if found.groups() else ""
+            return translate(language, key, value=value.removesuffix(".0"))
+    return text
 
 
 def pick_language(cookie: str | None, accept_language: str | None) -> str:
@@ -67,6 +94,11 @@ def install_i18n(env: Environment) -> None:
             result.append((value, label))
         return result
 
+    @pass_context
+    def field_reason(context: Context, text: str) -> str:
+        return explain(context.get("lang", DEFAULT_LANGUAGE), text)
+
     env.globals["t"] = t
+    env.globals["field_reason"] = field_reason
     env.globals["choices"] = choices
     env.globals["LANGUAGES"] = LANGUAGES

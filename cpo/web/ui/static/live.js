@@ -5,7 +5,7 @@
     if (document.hidden) return;
     fetch(el.dataset.live, { headers: { "X-Live": "1" }, credentials: "same-origin" })
       .then(function (r) { if (r.redirected) { location.reload(); return null; } return r.ok ? r.text() : null; })
-      .then(function (html) { if (html !== null) { el.innerHTML = html; el.dataset.updated = Date.now(); } })
+      .then(function (html) { if (html !== null) { el.innerHTML = html; showLocalTimes(el); el.dataset.updated = Date.now(); } })
       .catch(function () {});
   }
   document.querySelectorAll("[data-live]").forEach(function (el) {
@@ -31,3 +31,17 @@
     update();
   });
 })();
+
+// Local times: <time data-local datetime="...Z"> is written in UTC on the server (and says so); the browser
+// shows it in its own time zone, the UTC time kept as the title.
+function showLocalTimes(root) {
+  function pad(n) { return (n < 10 ? "0" : "") + n; }
+  (root || document).querySelectorAll("time[data-local]").forEach(function (el) {
+    var when = new Date(el.getAttribute("datetime"));
+    if (isNaN(when.getTime())) return;
+    if (!el.title) el.title = el.textContent;
+    el.textContent = when.getFullYear() + "-" + pad(when.getMonth() + 1) + "-" + pad(when.getDate()) + " " +
+      pad(when.getHours()) + ":" + pad(when.getMinutes());
+  });
+}
+showLocalTimes();
