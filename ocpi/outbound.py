@@ -66,6 +66,8 @@ def is_public(address: str) -> bool:
             inner = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
         if inner is not None or ip in _SIX_TO_FOUR:
             return False  # an IPv4 address in IPv6 clothing: no partner needs it, and it may reach inside
+        if ip.is_site_local:
+            return False  # fec0::/10: deprecated (RFC 3879) but still routed inside some networks
     return ip.is_global and not (
         ip.is_multicast or ip.is_reserved or ip.is_loopback or ip.is_link_local or ip.is_private
         or ip.is_unspecified

@@ -52,6 +52,9 @@ PUSHED = "pushed"
 """A push event a partner took while another partner failed it (kept until the event is done)."""
 
 
+NOT_ACCEPTED = "the partner's server did not accept it"
+
+
 class PushFailed(RuntimeError):
     """The partner did not take it: the outbox tries again later."""
 
@@ -96,6 +99,12 @@ async def _send(
         raise PushFailed(f"partner {partner.id}: {UNREACHABLE}") from None
 
 
+def _refused(what: str, partner: RoamingPartner, response: httpx.Response) -> PushFailed:
+    """A push the partner answered but did not take: its status goes to the log, the admin sees one text."""
+    failed(what, str(response.request.url), f"HTTP {response.status_code}")
+    return PushFailed(f"{what} to partner {partner.id}: {NOT_ACCEPTED}")
+
+
 def _accepted(response: httpx.Response) -> bool:
     try:
         body = response.json()
@@ -138,7 +147,7 @@ def handlers(state: State, sessions: Callable[[], Any]) -> dict[str, list[Handle
                 tenant = await db.get(Tenant, cdr.tenant_id)
                 response = await _send(http, partner, sealer(), "POST", url, render.cdr(cdr), tariffs.party_of(tenant))
                 if not _accepted(response):
-                    raise PushFailed(f"CDR {cdr.ocpi_id} to partner {partner.id}: HTTP {response.status_code}")
+                    raise _refused(f"CDR {cdr.ocpi_id}", partner, response)
                 await db.execute(insert(RoamingDelivery).values(
                     tenant_id=cdr.tenant_id, partner_id=partner.id, kind="cdr", object_id=cdr.ocpi_id,
                     delivered_at=utcnow(), location=response.headers.get("location"),
@@ -157,7 +166,7 @@ def handlers(state: State, sessions: Callable[[], Any]) -> dict[str, list[Handle
                 response = await _send(http, partner, sealer(), "PUT", f"{url}/{_party_path(tenant)}/{charging.id}",
                                        body, tariffs.party_of(tenant))  # fmt: skip
                 if not _accepted(response):
-                    raise PushFailed(f"session {charging.id} to partner {partner.id}: HTTP {response.status_code}")
+                    raise _refused(f"session {charging.id}", partner, response)
 
     async def push_tariffs(event: Event) -> None:
         if event.tenant_id is None:
@@ -175,7 +184,7 @@ def handlers(state: State, sessions: Callable[[], Any]) -> dict[str, list[Handle
                                            f"{url}/{_party_path(tenant)}/{quote(body['id'], safe='')}", body,
                                            tariffs.party_of(tenant))  # fmt: skip
                     if not _accepted(response):
-                        raise PushFailed(f"tariff {body['id']} to partner {partner.id}: HTTP {response.status_code}")
+                        raise _refused(f"tariff {body['id']}", partner, response)
 
     async def push_location(
         event: Event, site_id: uuid.UUID, tenant_id: uuid.UUID, evse_uid: str | None = None
@@ -213,7 +222,7 @@ def handlers(state: State, sessions: Callable[[], Any]) -> dict[str, list[Handle
                 log.info("EVSE status PATCH refused; sending the whole location", extra={"partner": str(partner.id)})
             response = await _send(http, partner, sealer(), "PUT", target, location, sender)
             if not _accepted(response):
-                raise PushFailed(f"location {site_id} to partner {partner.id}: HTTP {response.status_code}")
+                raise _refused(f"location {site_id}", partner, response)
 
         async with partner_http_of(state).client() as http:
             results = await asyncio.gather(*(deliver(http, *item) for item in outgoing), return_exceptions=True)

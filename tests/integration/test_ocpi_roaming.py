@@ -15,7 +15,10 @@ from typing import Any
 import httpx
 import pytest
 from ocpp.v16 import call
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from ocpi.push import NOT_ACCEPTED
 from tests.emsp_harness import Emsp, serve_emsp
 from tests.integration.ocpp_support import Server, connect, start_server
 from tests.integration.test_tariffs_ocpp import cdr_of, session_id_of
@@ -392,7 +395,9 @@ async def registered_again(server: Server, emsp: Emsp) -> str:
     return str(answer.json()["data"]["token"])
 
 
-async def test_a_partner_that_is_down_gets_the_push_later_and_the_others_get_it_once(server: Server) -> None:
+async def test_a_partner_that_is_down_gets_the_push_later_and_the_others_get_it_once(
+    server: Server, db: async_sessionmaker[AsyncSession]
+) -> None:
     from tests.integration.test_access_ocpp import eventually
 
     with serve_emsp("TNA") as up, serve_emsp("TNB") as down:
@@ -421,6 +426,10 @@ async def test_a_partner_that_is_down_gets_the_push_later_and_the_others_get_it_
             return sum(1 for _, path in down.refused if path.endswith(site["id"]))
 
         await eventually(lambda: refusals() >= 4, 30)  # the partner that is down: asked again and again
+        async with db() as session:
+            shown = (await session.execute(text("SELECT last_error FROM outbox_events WHERE last_error IS NOT NULL"))).scalars().all()  # fmt: skip
+        # what the admin sees of a refusal is one text: the partner's status (503) is in the log only
+        assert any(NOT_ACCEPTED in error for error in shown) and not any("503" in error for error in shown), shown
         taken = puts(up)
         assert taken >= 1
         seen = refusals()
