@@ -17,7 +17,7 @@ import ipaddress
 import logging
 import socket
 import ssl
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 import anyio
@@ -186,19 +186,46 @@ class PublicOnlyTransport(httpx.AsyncHTTPTransport):
         )
 
 
+MAX_RESPONSE_BYTES = 8 * 1024 * 1024
+"""The most a partner's answer may hold: a page of 100 locations is well under 1 MB, and an answer without end
+would otherwise be read whole into memory."""
+
+
+class _Capped(httpx.AsyncByteStream):
+    """A response body that ends the call (``httpx.ReadError``) once it grows past ``limit`` bytes."""
+
+    def __init__(self, inner: httpx.AsyncByteStream, limit: int, request: httpx.Request) -> None:
+        self._inner, self._limit, self._request = inner, limit, request
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        total = 0
+        async for chunk in self._inner:
+            total += len(chunk)
+            if total > self._limit:
+                raise httpx.ReadError(f"answer over {self._limit} bytes", request=self._request)
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
 class CheckedTransport(httpx.AsyncBaseTransport):
     """Checks each request's URL against the policy before the transport underneath sees it."""
 
-    def __init__(self, policy: UrlPolicy, inner: httpx.AsyncBaseTransport) -> None:
+    def __init__(self, policy: UrlPolicy, inner: httpx.AsyncBaseTransport, limit: int = MAX_RESPONSE_BYTES) -> None:
         self._policy = policy
         self._inner = inner
+        self._limit = limit
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         try:
             self._policy.check(str(request.url))
         except RefusedUrl as refused:
             raise httpx.ConnectError(f"refused {request.url.host}: {refused}", request=request) from None
-        return await self._inner.handle_async_request(request)
+        response = await self._inner.handle_async_request(request)
+        if isinstance(response.stream, httpx.AsyncByteStream):
+            response.stream = _Capped(response.stream, self._limit, request)
+        return response
 
     async def aclose(self) -> None:
         await self._inner.aclose()

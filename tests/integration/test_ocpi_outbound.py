@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import ssl
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from ocpi import client as ocpi_client
 from ocpi import push as ocpi_push
 from ocpi.envelope import INVALID_PARAMETERS, UNABLE_TO_USE_CLIENT_API, OcpiError
 from ocpi.outbound import (
+    MAX_RESPONSE_BYTES,
     UNREACHABLE,
     PartnerHttp,
     PublicOnlyBackend,
@@ -185,6 +186,23 @@ async def test_a_redirect_from_a_partner_is_not_followed_and_the_caller_learns_o
         await ocpi_client.discover(http, "https://partner.example.com/ocpi/versions", "token-a")
     assert seen == ["https://partner.example.com/ocpi/versions"], "the redirect was not followed"
     assert (failed.value.status_code, failed.value.message) == (UNABLE_TO_USE_CLIENT_API, UNREACHABLE)
+
+
+async def test_an_answer_without_end_is_cut_off_and_the_caller_learns_one_generic_text() -> None:
+    sent = 0
+
+    async def endless() -> AsyncIterator[bytes]:
+        nonlocal sent
+        yield b'{"status_code": 1000, "data": ["'
+        while sent < 64 * MAX_RESPONSE_BYTES:  # a bound for the test only: the partner means it to go on for ever
+            sent += 65536
+            yield b"x" * 65536
+
+    http = PartnerHttp(UrlPolicy(), lambda: httpx.MockTransport(lambda request: httpx.Response(200, content=endless())))
+    with pytest.raises(OcpiError) as failed:
+        await ocpi_client.discover(http, "https://partner.example.com/ocpi/versions", "token-a")
+    assert (failed.value.status_code, failed.value.message) == (UNABLE_TO_USE_CLIENT_API, UNREACHABLE)
+    assert sent <= MAX_RESPONSE_BYTES + 65536, f"read {sent} bytes of an answer without end"
 
 
 async def test_endpoints_a_partner_lists_on_private_addresses_are_refused_when_taken() -> None:
