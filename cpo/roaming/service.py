@@ -146,15 +146,19 @@ async def get_partner(session: AsyncSession, tenant_id: uuid.UUID, partner_id: u
 
 async def check_roles(session: AsyncSession, partner: RoamingPartner, roles: list[dict[str, Any]]) -> list[Party]:
     """The parties of a credentials exchange, each checked: every role within the partner's parties (once
-    fixed), none another partner's. Raises InvalidInput or Conflict; nothing is stored."""
+    fixed), none another partner's. Only a first registration (a partner still invited: the POST with Token A,
+    OCPI 2.2.1 credentials 7.2.2) may fix parties; an update (PUT, 7.2.3) by a partner without any is refused,
+    an admin adds them. Raises InvalidInput or Conflict; nothing is stored."""
     if not roles:
         raise InvalidInput("roles", "at least one role")
     wanted = [party(r.get("country_code"), r.get("party_id"), "roles") for r in roles]
     allowed = await parties_of(session, partner)
-    if allowed:
+    # A registered partner left without parties (by migration 0014) must not claim unheld ones by a PUT.
+    if allowed or partner.status != "invited":
         outside = [f"{c}*{p}" for c, p in wanted if (c, p) not in allowed]
         if outside:
-            raise InvalidInput("roles", f"{', '.join(outside)} is not a party of this partner")
+            none_yet = "" if allowed else " (it has none yet: an administrator adds them)"
+            raise InvalidInput("roles", f"{', '.join(outside)} is not a party of this partner{none_yet}")
         return wanted
     taken = await _taken(session, partner, wanted)
     if taken:
@@ -168,7 +172,8 @@ async def registered(
 ) -> str:  # fmt: skip
     """The handshake succeeded: keep their token, URL, version and endpoints, and give them a fresh token of
     ours (or ``our_token``, when we made it for them already). Returns the token they call us with now.
-    Every role is checked against the partner's parties; a first registration without parties fixes them."""
+    Every role is checked against the partner's parties; a first registration (an invited partner) without
+    parties fixes them."""
     wanted = await check_roles(session, partner, roles)
     await _claim(session, partner, wanted)
     token = our_token or new_secret()

@@ -20,6 +20,7 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cpo.access.service import find_badge
 from cpo.charging.commands import ChargerCommands, Command, CommandResult
 from cpo.charging.models import ChargingSession, StationPresence
 from cpo.roaming.models import RoamingPartner, RoamingReservation
@@ -124,6 +125,22 @@ def _connector_number(connector_id: str) -> int | None:
     return None
 
 
+def _rejected(request: Request[Any, Any, Any], reason: str) -> Response[bytes]:
+    """CommandResponse REJECTED, with the reason as its message (OCPI 2.2.1 mod_commands 13.3.2, 13.4.1)."""
+    return answer(request, {"result": "REJECTED", "timeout": 0, "message": [{"language": "en", "text": reason}]})
+
+
+async def _last_partner(db: AsyncSession, station: Station, evse: Evse) -> uuid.UUID | None:
+    """The roaming partner of the most recent session at the EVSE (active, ended or refused), if any: the EVSE
+    is the unit a session holds, whichever of its connectors the cable is in."""
+    query = select(ChargingSession.partner_id).where(
+        ChargingSession.tenant_id == station.tenant_id, ChargingSession.station_id == station.id,
+        ChargingSession.ocpp_evse_id == evse.ocpp_evse_id,
+    ).order_by(ChargingSession.started_at.desc(), ChargingSession.created_at.desc()).limit(1)  # fmt: skip
+    found: uuid.UUID | None = await db.scalar(query)
+    return found
+
+
 def _outcome(result: CommandResult) -> Outcome:
     if result.status == "timeout":
         return "TIMEOUT"
@@ -195,6 +212,11 @@ async def receive_command(
     async with db.begin():
         if isinstance(body, StartSession | ReserveNow):
             station, evse = await _place(db, caller, body.location_id, body.evse_uid)
+            # The station looks a presented uid up among the tenant's own badges first (whatever its case, byte
+            # order or padding), so a start with a uid one of them matches would be that person's session and
+            # bill: refused before anything is kept or sent (OCPI 2.2.1 mod_commands 13.4.1: REJECTED).
+            if await find_badge(db, partner.tenant_id, body.token.uid) is not None:
+                return _rejected(request, f"token {body.token.uid} cannot be used at this CPO")
             # kept as pushed (the station's start is then authorised), the caller's own copy of it
             await save_token(db, partner, body.token, whitelist="ALLOWED")
             version = await _version_of(db, station)
@@ -228,14 +250,19 @@ async def receive_command(
                 RoamingReservation.reservation_id == body.reservation_id.lower(),
                 RoamingReservation.status.in_(("requested", "active"))))).scalar_one_or_none()  # fmt: skip
             if found is None:
-                return answer(request, {"result": "REJECTED", "timeout": 0, "message": [
-                    {"language": "en", "text": f"unknown reservation {body.reservation_id}"}]})  # fmt: skip
+                return _rejected(request, f"unknown reservation {body.reservation_id}")
             station = await db.get(Station, found.station_id)  # type: ignore[assignment]
             order = Command("raw", {"action": "CancelReservation", "payload": {"reservationId": found.id}})
             settle = {"ACCEPTED": "cancelled"}, None, found.id
         else:
             station, evse = await _place(db, caller, body.location_id, body.evse_uid)
-            order = Command("unlock_connector", {"evse": evse.ocpp_evse_id if evse else 1,
+            # Unlocking a cable mid-session ends someone's charge (or frees it to be taken): only the partner
+            # whose driver had the EVSE last, charging now or just ended (a cable stuck after the session),
+            # may ask (OCPI 2.2.1 mod_commands 13.4.3 UNLOCK_CONNECTOR; 13.4.1 REJECTED: "Session might not be
+            # from a customer of the eMSP that send this request").
+            if evse is None or await _last_partner(db, station, evse) != partner.id:
+                return _rejected(request, f"no session of this partner at EVSE {body.evse_uid}")
+            order = Command("unlock_connector", {"evse": evse.ocpp_evse_id,
                                                  "connector": _connector_number(body.connector_id)})  # fmt: skip
 
     async def carry_out() -> None:

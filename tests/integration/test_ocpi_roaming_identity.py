@@ -23,16 +23,17 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cpo.access.service import Authorization, authorize
+from cpo.charging.commands import Command, CommandResult
 from cpo.charging.sessions import start_transaction_16
 from cpo.cli import main
 from cpo.roaming import service as roaming
-from cpo.roaming.models import RoamingToken
+from cpo.roaming.models import RoamingReservation, RoamingToken
 from cpo.roaming.sealing import sealer_for
 from cpo.settings import Settings
 from cpo.sites.models import Station
 from tests.conftest import SITE, Tenancy, shared_specs
 from tests.emsp_harness import Emsp, serve_emsp
-from tests.ocpi_schemas import _registry
+from tests.ocpi_schemas import _registry, errors
 
 Client = AsyncTestClient[Litestar]
 LATE = "2030-01-01T00:00:00Z"
@@ -186,6 +187,141 @@ async def test_a_start_session_with_another_partners_token_is_refused_and_the_to
     async with sessions() as session:
         rows = (await session.execute(select(RoamingToken).where(RoamingToken.uid == "DRIVER02"))).scalars().all()
     assert [(str(r.partner_id), r.last_updated.year) for r in rows] == [(ids["VIC"], 2026)], "nothing written"
+
+
+class StationCommands:
+    """Stands in for the gateway: notes every command a station would be sent, and says yes."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, dict[str, Any]]] = []
+
+    async def send(self, station_id: uuid.UUID, command: Command, requested_by: str | None = None) -> CommandResult:
+        self.sent.append((command.name, command.arguments))
+        return CommandResult("answered", {"status": "Accepted"})
+
+
+def stand_in_for_stations(app: Litestar) -> StationCommands:
+    commands = StationCommands()
+    app.state.commands = commands
+    return commands
+
+
+async def sent_by_now(commands: StationCommands, count: int) -> list[str]:
+    """The names of the commands sent, once ``count`` are (the station is asked after the answer)."""
+    for _ in range(100):
+        if len(commands.sent) >= count:
+            break
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(0.05)  # and nothing more
+    return [name for name, _ in commands.sent]
+
+
+def command_answer(response: Any, result: str) -> None:
+    assert response.status_code == 200 and response.json()["status_code"] == 1000, response.text
+    data = response.json()["data"]
+    assert data["result"] == result and errors(data, "2.2.1", "commands", "CommandResponse") == [], data
+    if result == "REJECTED":
+        assert data["timeout"] == 0 and data["message"][0]["text"], data
+
+
+async def test_a_start_or_reservation_with_the_uid_of_one_of_our_badges_in_any_spelling_is_rejected_and_nothing_sent(
+    app: Litestar, client: Client, tenant_a: Tenancy, sessions: async_sessionmaker[AsyncSession], settings: Settings,
+    vic: Emsp,
+) -> None:  # fmt: skip
+    vic_c = await registered(client, sessions, settings, tenant_a, vic)
+    site, _, evse = await public_station(client, tenant_a)
+    badge = await client.post("/api/v1/badges", json={"uid": "04:A2:3B:1C"}, headers=tenant_a.admin)
+    assert badge.status_code == 201, badge.text
+    commands = stand_in_for_stations(app)
+    # the station would take each of these for the local badge: its holder would be started and billed
+    for uid in ("04a23b1c", "1C3BA204", "04A23B1C00000000"):
+        driver = token_body(uid, "VIC")
+        start = {"response_url": f"{vic.url}/2.2.1/commands/START_SESSION/1", "token": driver,
+                 "location_id": site["id"], "evse_uid": evse["uid"]}  # fmt: skip
+        command_answer(await client.post("/ocpi/2.2.1/commands/START_SESSION", json=start, headers=token(vic_c)),
+                       "REJECTED")  # fmt: skip
+        reserve = {"response_url": f"{vic.url}/2.2.1/commands/RESERVE_NOW/1", "token": driver,
+                   "expiry_date": LATE, "reservation_id": "R1", "location_id": site["id"], "evse_uid": evse["uid"]}  # fmt: skip
+        command_answer(await client.post("/ocpi/2.2.1/commands/RESERVE_NOW", json=reserve, headers=token(vic_c)),
+                       "REJECTED")  # fmt: skip
+    assert await sent_by_now(commands, 1) == [], "the station is asked nothing"
+    async with sessions() as session:
+        assert (await session.execute(select(RoamingToken))).scalars().all() == [], "no token kept"
+        assert (await session.execute(select(RoamingReservation))).scalars().all() == [], "no reservation kept"
+
+    # a uid of the partner's own driver is started as before
+    start = {"response_url": f"{vic.url}/2.2.1/commands/START_SESSION/2", "token": token_body("DRIVER10", "VIC"),
+             "location_id": site["id"], "evse_uid": evse["uid"]}  # fmt: skip
+    command_answer(await client.post("/ocpi/2.2.1/commands/START_SESSION", json=start, headers=token(vic_c)),
+                   "ACCEPTED")  # fmt: skip
+    assert await sent_by_now(commands, 1) == ["remote_start"]
+    assert commands.sent[0][1]["id_tag"] == "DRIVER10"
+
+
+async def test_only_the_partner_whose_driver_had_the_evse_last_may_unlock_its_connector(
+    app: Litestar, client: Client, tenant_a: Tenancy, sessions: async_sessionmaker[AsyncSession], settings: Settings,
+    vic: Emsp, xyz: Emsp,
+) -> None:  # fmt: skip
+    from cpo.charging.models import ChargingSession
+
+    vic_c = await registered(client, sessions, settings, tenant_a, vic)
+    xyz_c = await registered(client, sessions, settings, tenant_a, xyz)
+    site, station, evse = await public_station(client, tenant_a)
+    commands = stand_in_for_stations(app)
+
+    async def unlock(ours: str, emsp: Emsp, result: str) -> None:
+        body = {"response_url": f"{emsp.url}/2.2.1/commands/UNLOCK_CONNECTOR/1", "location_id": site["id"],
+                "evse_uid": evse["uid"], "connector_id": "1"}  # fmt: skip
+        command_answer(await client.post("/ocpi/2.2.1/commands/UNLOCK_CONNECTOR", json=body, headers=token(ours)),
+                       result)  # fmt: skip
+
+    await unlock(vic_c, vic, "REJECTED")  # no session there yet: nobody's cable
+    assert (await client.put("/ocpi/2.2.1/tokens/NL/VIC/DRIVER11", json=token_body("DRIVER11", "VIC"),
+                             headers=token(vic_c))).json()["status_code"] == 1000  # fmt: skip
+    await started(sessions, station, "DRIVER11")
+    await unlock(xyz_c, xyz, "REJECTED")  # VIC's driver is charging: another partner may not end it
+    assert await sent_by_now(commands, 1) == []
+    await unlock(vic_c, vic, "ACCEPTED")
+    assert await sent_by_now(commands, 1) == ["unlock_connector"]
+    async with sessions() as session, session.begin():
+        charging = (await session.execute(select(ChargingSession))).scalar_one()
+        charging.status, charging.stopped_at = "completed", datetime.now(UTC)
+    await unlock(vic_c, vic, "ACCEPTED")  # the session ended and the cable is stuck: the common case
+    await unlock(xyz_c, xyz, "REJECTED")
+    assert await sent_by_now(commands, 2) == ["unlock_connector", "unlock_connector"]
+
+    # a local driver charges there now: the last session is not VIC's any more
+    assert (await client.post("/api/v1/badges", json={"uid": "04BEEF11"},
+                              headers=tenant_a.admin)).status_code == 201  # fmt: skip
+    await started(sessions, station, "04BEEF11")
+    await unlock(vic_c, vic, "REJECTED")
+    assert await sent_by_now(commands, 3) == ["unlock_connector", "unlock_connector"]
+
+
+async def test_a_registered_partner_without_parties_cannot_claim_one_by_a_credentials_put(
+    client: Client, tenant_a: Tenancy, sessions: async_sessionmaker[AsyncSession], settings: Settings, vic: Emsp
+) -> None:
+    from sqlalchemy import delete
+
+    from cpo.roaming.models import RoamingParty
+
+    vic_c = await registered(client, sessions, settings, tenant_a, vic)
+    ids = await partner_ids(client, tenant_a)
+    async with sessions() as session, session.begin():  # as migration 0014 may leave a partner
+        await session.execute(delete(RoamingParty).where(RoamingParty.partner_id == uuid.UUID(ids["VIC"])))
+    for roles in ([role("VIC")], [role("FRE")], [role("VIC"), role("FRE")]):
+        refused_with_2001(await client.put("/ocpi/2.2.1/credentials", headers=token(vic_c),
+                                           json=vic.credentials() | {"roles": roles}))  # fmt: skip
+    async with sessions() as session:
+        assert (await session.execute(select(RoamingParty))).scalars().all() == [], "no party claimed"
+    assert (await client.get("/ocpi/2.2.1/credentials", headers=token(vic_c))).status_code == 200, "token C kept"
+
+    # the administrator gives it its party: then it updates its credentials as any partner does
+    added = await client.patch(f"/api/v1/roaming-partners/{ids['VIC']}", headers=tenant_a.admin,
+                               json={"add_parties": [{"country_code": "NL", "party_id": "VIC"}]})  # fmt: skip
+    assert added.status_code == 200, added.text
+    updated = await client.put("/ocpi/2.2.1/credentials", headers=token(vic_c), json=vic.credentials())
+    assert updated.json()["status_code"] == 1000, updated.text
 
 
 async def test_credentials_naming_another_partners_party_are_refused_and_change_nothing(
@@ -439,7 +575,7 @@ async def test_the_roaming_page_invites_a_partner_with_its_parties_and_refuses_o
     assert names == {"Hub"}, "nothing stored for a refused invitation"
 
 
-async def test_migration_0014_gives_parties_to_their_registered_holder_old_sessions_to_it_and_downgrades_to_the_newest_token(
+async def test_migration_0014_gives_parties_to_their_registered_holder_old_sessions_never_to_a_newcomer_and_downgrades_to_the_newest_token(
     pg_server: str,
 ) -> None:
     import asyncpg
@@ -482,11 +618,15 @@ async def test_migration_0014_gives_parties_to_their_registered_holder_old_sessi
                 " our_token_sealed, plain_tokens, created_at) VALUES ($1, $2, $3, $4, $5::jsonb, '{}', $6, 'x', false,"
                 " $7::text::timestamptz)", partner, tenant, status, status, declared, uuid.uuid4().hex, created,
             )  # fmt: skip
-        for code, transaction in (("NLXYZ", "1"), ("DEABC", "2"), (None, "3")):
+        # NL*XYZ was declared by both (the one that closed, then the newcomer): a session goes to the one that
+        # alone existed when it started, else to nobody; DE*ABC only ever by the newcomer
+        for code, transaction, at in (("NLXYZ", "1", "2026-11-01"), ("DEABC", "2", "2026-11-01"),
+                                      (None, "3", "2026-11-01"), ("NLXYZ", "4", "2026-03-01"),
+                                      ("NLXYZ", "5", "2025-12-01")):  # fmt: skip
             await db.execute(
                 "INSERT INTO charging_sessions (id, tenant_id, station_id, ocpp_version, transaction_id, status,"
-                " started_at, energy_wh, offline, partner) VALUES ($1, $2, $3, '1.6', $4, 'completed', now(), 0,"
-                " false, $5)", uuid.uuid4(), tenant, station, transaction, code,
+                " started_at, energy_wh, offline, partner) VALUES ($1, $2, $3, '1.6', $4, 'completed',"
+                " $6::text::timestamptz, 0, false, $5)", uuid.uuid4(), tenant, station, transaction, code, at,
             )  # fmt: skip
         await db.close()
 
@@ -503,7 +643,7 @@ async def test_migration_0014_gives_parties_to_their_registered_holder_old_sessi
             )  # fmt: skip
         await db.close()
         assert [tuple(row) for row in parties] == [("DE", "ABC", current), ("NL", "XYZ", current)]
-        assert [tuple(row) for row in owners] == [("1", current), ("2", current), ("3", None)]
+        assert [tuple(row) for row in owners] == [("1", None), ("2", current), ("3", None), ("4", left), ("5", None)]
 
         # ... and back to one token per party and uid on a downgrade: the newest stays
         await asyncio.to_thread(command.downgrade, alembic_config(url), "0013")

@@ -1,5 +1,15 @@
 """roaming partner parties and tokens per partner
 
+Each partner gets the parties it declared in its credentials roles; where two partners of a tenant declared
+one party (possible before: a newcomer could register with the party of one that had closed), the registered
+one holds it, then the earliest.
+
+Old sessions named their partner by party code only. A party only one partner ever declared: its sessions
+go to that partner. A party several partners declared: a session goes to the one of them that existed
+(``created_at``) when it started, if only one did; otherwise to no partner (``partner_id`` NULL): shown to
+nobody rather than to the wrong one, so a partner that took over a closed partner's party never sees that
+partner's old sessions and CDRs. "Declared" is what each partner's roles say now (the only record kept).
+
 Revision ID: 0014
 Revises: 0013
 Create Date: 2026-12-02 17:30:00.000000
@@ -38,7 +48,7 @@ def upgrade() -> None:
     op.create_index(op.f("ix_roaming_parties_tenant_id"), "roaming_parties", ["tenant_id"], unique=False)
     op.create_index("ix_roaming_parties_partner", "roaming_parties", ["partner_id"], unique=False)
     # Each partner keeps the parties it registered with; where two claimed one party (possible before), the
-    # registered one wins, then the earliest.
+    # registered one wins, then the earliest (its old sessions are settled below, not by this).
     op.execute("""
         INSERT INTO roaming_parties (tenant_id, country_code, party_id, partner_id)
         SELECT DISTINCT ON (p.tenant_id, upper(r->>'country_code'), upper(r->>'party_id'))
@@ -69,12 +79,27 @@ def upgrade() -> None:
         ondelete="SET NULL",
     )
     op.create_index(op.f("ix_charging_sessions_partner_id"), "charging_sessions", ["partner_id"], unique=False)
-    # Sessions named their partner by party code only: give each to the partner that holds that party now.
+    # Sessions named their partner by party code only: each goes to the partner it can only have been (see the
+    # docstring); a party that changed hands leaves the session to nobody rather than to the newcomer.
     op.execute("""
-        UPDATE charging_sessions s SET partner_id = rp.partner_id
-        FROM roaming_parties rp
-        WHERE s.partner IS NOT NULL AND rp.tenant_id = s.tenant_id
-          AND rp.country_code = substr(s.partner, 1, 2) AND rp.party_id = substr(s.partner, 3)
+        WITH claims AS (
+            SELECT DISTINCT p.tenant_id, upper(r->>'country_code') AS country_code,
+                   upper(r->>'party_id') AS party_id, p.id AS partner_id, p.created_at
+            FROM roaming_partners p CROSS JOIN LATERAL jsonb_array_elements(p.roles) AS r
+            WHERE length(r->>'country_code') = 2 AND length(r->>'party_id') = 3
+        )
+        UPDATE charging_sessions s SET partner_id = c.partner_id
+        FROM claims c
+        WHERE s.partner IS NOT NULL AND c.tenant_id = s.tenant_id
+          AND c.country_code = substr(s.partner, 1, 2) AND c.party_id = substr(s.partner, 3)
+          AND (NOT EXISTS (SELECT 1 FROM claims o
+                           WHERE (o.tenant_id, o.country_code, o.party_id) = (c.tenant_id, c.country_code, c.party_id)
+                             AND o.partner_id <> c.partner_id)
+               OR (c.created_at <= s.started_at
+                   AND NOT EXISTS (SELECT 1 FROM claims o
+                                   WHERE (o.tenant_id, o.country_code, o.party_id)
+                                         = (c.tenant_id, c.country_code, c.party_id)
+                                     AND o.partner_id <> c.partner_id AND o.created_at <= s.started_at)))
     """)
 
 
